@@ -22,7 +22,10 @@ both sides so either can be upgraded first; a different ``v`` is refused.
 from __future__ import annotations
 
 import json
+import types
+import typing
 from dataclasses import asdict, dataclass, field
+from functools import cache
 from typing import Any
 
 VERSION = 1
@@ -185,23 +188,31 @@ def encode(message_type: str, **payload: Any) -> str:
             return asdict(value)
         if isinstance(value, list):
             return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
         return value
 
+    if "type" in payload or "v" in payload:
+        raise WireError("the payload may not override the envelope fields 'type' and 'v'")
     body = {"type": message_type, "v": VERSION}
     body.update({k: plain(v) for k, v in payload.items()})
-    return json.dumps(body, separators=(",", ":"))
+    try:
+        return json.dumps(body, separators=(",", ":"), allow_nan=False, default=plain)
+    except ValueError as exc:
+        raise WireError(f"not encodable as strict JSON: {exc}") from exc
 
 
 def decode(text: str | bytes) -> dict[str, Any]:
     """Parse a frame and check its envelope; the body is checked by the parse_* helpers."""
     try:
         body = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise WireError(f"not JSON: {exc}") from exc
     if not isinstance(body, dict):
         raise WireError("a frame must be a JSON object")
     _require(body, "type", str)
-    if body.get("v") != VERSION:
+    version = body.get("v")
+    if type(version) is not int or version != VERSION:
         raise WireError(f"unsupported wire version {body.get('v')!r}, expected {VERSION}")
     return body
 
@@ -242,12 +253,45 @@ def parse_command(obj: Any) -> Command:
     )
 
 
+def _matches(value: Any, annotation: Any) -> bool:
+    """Whether a JSON value fits a field annotation (str, int, float, bool, unions, list, dict)."""
+    if annotation is Any:
+        return True
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, arm) for arm in typing.get_args(annotation))
+    if annotation is type(None):
+        return value is None
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if origin is list:
+        (item,) = typing.get_args(annotation)
+        return isinstance(value, list) and all(_matches(v, item) for v in value)
+    if origin is dict or annotation is dict:
+        return isinstance(value, dict)
+    return isinstance(value, annotation)
+
+
+@cache
+def _field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
 def _from_fields(cls: type, obj: Any, what: str) -> Any:
+    """A dataclass from a JSON object: unknown keys ignored (newer peers), types checked."""
     if not isinstance(obj, dict):
         raise WireError(f"{what} must be an object")
-    known = cls.__dataclass_fields__
+    hints = _field_types(cls)
+    values = {k: v for k, v in obj.items() if k in hints}
+    for key, value in values.items():
+        if not _matches(value, hints[key]):
+            raise WireError(f"bad {what}: field {key!r} has the wrong type")
     try:
-        return cls(**{k: v for k, v in obj.items() if k in known})
+        return cls(**values)
     except TypeError as exc:
         raise WireError(f"bad {what}: {exc}") from exc
 
