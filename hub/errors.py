@@ -1,15 +1,16 @@
 """Domain errors of the hub, mapped to HTTP by one middleware.
 
-    HubError
-    ├── InvalidInput        400  bad request body or parameter
-    ├── Unauthorized        401  missing or wrong credentials
-    ├── Forbidden           403  authenticated, not allowed
-    ├── NotFound            404  unknown, or another tenant's (never say which)
-    ├── Conflict            409  already exists / token already used
-    ├── RateLimited         429  carries retry_after seconds
-    ├── CommandFailed       500  the agent ran the command and steps failed (carries details)
-    ├── AgentUnavailable    503  the site's agent or router cannot be reached now
-    └── CommandTimedOut     503  no result within the command's timeout
+HubError
+├── InvalidInput        400  bad request body or parameter
+├── Unauthorized        401  missing or wrong credentials
+├── Forbidden           403  authenticated, not allowed
+├── NotFound            404  unknown, or another tenant's (never say which)
+├── Conflict            409  already exists / token already used
+├── RateLimited         429  carries retry_after seconds
+├── CommandFailed       500  the agent ran the command and steps failed (carries details)
+├── AgentUnavailable    503  the site's agent or router cannot be reached now
+│   └── CommandTimedOut 503  no result within the command's timeout
+└── DatabaseError       503  Postgres cannot be reached, started or migrated
 """
 
 from __future__ import annotations
@@ -82,3 +83,9 @@ class AgentUnavailable(HubError):
 
 class CommandTimedOut(AgentUnavailable):
     """The agent did not answer within the command's timeout."""
+
+
+class DatabaseError(HubError):
+    """The hub's database cannot be reached, started or migrated."""
+
+    status = 503

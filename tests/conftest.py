@@ -16,7 +16,8 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
+# pgserver asks platformdirs for a runtime dir; a private 0700 one keeps it from warning.
+os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="xdg-"))
 
 
 def _with_database(dsn: str, database: str) -> str:

@@ -1,0 +1,84 @@
+"""The hub's application factory: config, database, link, services, middlewares, routes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+
+from aiohttp import web
+
+from hub.config import HubConfig
+from hub.database import open_database
+from hub.metrics import HubMetrics
+from hub.ratelimit import RateLimiter
+from hub.services.access import AccessService
+from hub.services.auth import AuthService
+from hub.services.dispatch import Dispatcher
+from hub.services.portal import PortalService
+from hub.typedefs import CONFIG, DB_POOL, METRICS, RATE_LIMITER, SERVICES, Services
+from hub.web.middlewares import auth_middleware, error_middleware, metrics_middleware
+from hub.web.routes import setup_routes
+
+log = logging.getLogger(__name__)
+
+
+def create_app(config: HubConfig, *, with_link: bool = True) -> web.Application:
+    """A hub ready to run; ``with_link=False`` leaves out the agent link (commands then 503)."""
+    app = web.Application(middlewares=[error_middleware, metrics_middleware, auth_middleware])
+    metrics = HubMetrics()
+    app[CONFIG] = config
+    app[METRICS] = metrics
+    app[RATE_LIMITER] = RateLimiter(config.rate_limit_per_minute, config.rate_limit_burst)
+    app.cleanup_ctx.append(_database)
+    dispatcher_key = None
+    if with_link:
+        from hub.link import DISPATCHER, setup_link
+
+        setup_link(app)
+        dispatcher_key = DISPATCHER
+    app.cleanup_ctx.append(_services(dispatcher_key))
+    app.cleanup_ctx.append(_metrics_refresher)
+    setup_routes(app, metrics)
+    return app
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    """The migrated pool (embedded Postgres or DATABASE_URL) for the app's lifetime."""
+    async with open_database(app[CONFIG]) as pool:
+        app[DB_POOL] = pool
+        yield
+
+
+def _services(
+    dispatcher_key: web.AppKey[Dispatcher] | None,
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Domain services over the pool, with the link's dispatcher when there is one."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        config, pool = app[CONFIG], app[DB_POOL]
+        dispatcher = app[dispatcher_key] if dispatcher_key is not None else None
+        app[SERVICES] = Services(
+            auth=AuthService(pool, config),
+            portal=PortalService(pool, config, dispatcher),
+            access=AccessService(pool, config, dispatcher),
+        )
+        yield
+
+    return context
+
+
+async def _metrics_refresher(app: web.Application) -> AsyncIterator[None]:
+    """Keep the /metrics fleet snapshot fresh in the background."""
+    config, metrics = app[CONFIG], app[METRICS]
+    task = asyncio.create_task(
+        metrics.refresh_forever(
+            app[DB_POOL], config.agent_offline_after, config.metrics_refresh_interval
+        ),
+        name="metrics-refresher",
+    )
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

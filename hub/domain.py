@@ -1,0 +1,144 @@
+"""The hub's domain objects, as the storage layer returns them to the services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    id: int
+    slug: str
+    name: str
+    default_country: str
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    id: int
+    tenant_id: int
+    name: str
+    prefix: str
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyPrincipal:
+    """Who a portal request speaks for: one key of one tenant."""
+
+    key: ApiKey
+    tenant: Tenant
+
+    @property
+    def actor(self) -> str:
+        return f"api_key:{self.key.prefix}"
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    tenant_id: int | None
+    email: str
+    role: str
+
+    @property
+    def actor(self) -> str:
+        return f"user:{self.email}"
+
+
+@dataclass(frozen=True, slots=True)
+class RouterHealth:
+    """The latest health an agent reported for a router."""
+
+    status: str  # "online" | "offline", as the agent sees the router
+    since: datetime | None
+    error: str | None
+    identity: str | None
+    version: str | None
+    board_name: str | None
+    cpu_load: int | None
+    free_memory: int | None
+    total_memory: int | None
+    uptime_seconds: int | None
+    hotspot_active: int | None
+    ppp_active: int | None
+    reported_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Router:
+    """A router with what the hub knows about its reachability right now."""
+
+    id: int
+    tenant: Tenant
+    agent_id: int
+    site: str
+    name: str
+    host: str
+    port: int
+    agent_online: bool  # agent connected and heard from within agent_offline_after
+    agent_last_seen_at: datetime | None
+    health: RouterHealth | None
+
+    @property
+    def online(self) -> bool:
+        """Reachable now: its agent is online and reports the router up."""
+        return self.agent_online and self.health is not None and self.health.status == "online"
+
+    @property
+    def status(self) -> str:
+        return "online" if self.online else "offline"
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveSession:
+    router_id: int
+    session_id: str
+    kind: str  # "hotspot" | "ppp"
+    username: str
+    mac_address: str | None
+    ip_address: str | None
+    uptime_seconds: int
+    idle_seconds: int | None
+    bytes_in: int
+    bytes_out: int
+    login_by: str | None
+    server: str | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Customer:
+    id: int
+    tenant_id: int
+    username: str
+    full_name: str | None
+    email: str | None
+    is_active: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Entitlement:
+    id: int
+    tenant_id: int
+    customer_id: int
+    router_id: int | None  # None: every router of the tenant
+    mac_address: str | None
+    profile: str | None
+    rate_limit: str | None
+    on_expiry: str
+    starts_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerAccess:
+    """A customer with the end of their current paid access (None: no access now)."""
+
+    customer: Customer
+    access_expires_at: datetime | None
+
+    def has_access(self, now: datetime) -> bool:
+        return self.access_expires_at is not None and self.access_expires_at > now

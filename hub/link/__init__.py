@@ -1,0 +1,120 @@
+"""The hub side of the hub <-> agent link.
+
+``setup_link(app)`` adds enrollment (``POST /agent/v1/enroll``), the agents' WebSocket
+(``GET /agent/v1/link``), and a cleanup context that owns the link's moving parts: the command
+dispatcher, the registry of this process's agent sockets, a connection that LISTENs for commands
+and results from other hub processes, and the presence heartbeat. On shutdown the agents'
+sockets are closed (1001) and their presence here released.
+
+Needs ``hub.typedefs.CONFIG``, ``DB_POOL`` and ``METRICS`` set by an earlier cleanup context.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+from collections.abc import AsyncIterator
+
+import aiohttp
+import asyncpg
+from aiohttp import web
+
+from common import wire
+from hub.link.dispatcher import CommandDispatcher
+from hub.link.keys import DISPATCHER, INSTANCE, LINK_REGISTRY
+from hub.link.notify import NotificationListener
+from hub.link.registry import LinkRegistry
+from hub.link.views import enroll, link
+from hub.storage import link as storage
+from hub.typedefs import CONFIG, DB_POOL, METRICS
+
+__all__ = ["DISPATCHER", "LINK_REGISTRY", "CommandDispatcher", "LinkRegistry", "setup_link"]
+
+log = logging.getLogger(__name__)
+
+
+def setup_link(app: web.Application) -> None:
+    """Register the link's routes, its cleanup context and its shutdown step."""
+    app.router.add_post(wire.ENROLL_PATH, enroll)
+    app.router.add_get(wire.LINK_PATH, link)
+    app.cleanup_ctx.append(_link_context)
+    app.on_shutdown.append(_close_agent_links)
+
+
+async def _link_context(app: web.Application) -> AsyncIterator[None]:
+    config, pool, metrics = app[CONFIG], app[DB_POOL], app[METRICS]
+    # Must be unique among live hub processes (presence is keyed by it); the default also
+    # keeps two apps in one process apart.
+    instance = config.instance_name or (
+        f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+    )
+    registry = LinkRegistry()
+    dispatcher = CommandDispatcher(
+        pool, registry, metrics, offline_after=config.agent_offline_after
+    )
+    app[INSTANCE] = instance
+    app[LINK_REGISTRY] = registry
+    app[DISPATCHER] = dispatcher
+    listener = NotificationListener(
+        pool,
+        {
+            storage.COMMAND_CHANNEL: dispatcher.on_command_notice,
+            storage.RESULT_CHANNEL: dispatcher.on_result_notice,
+        },
+    )
+    await listener.start()
+    presence = asyncio.create_task(
+        _presence_loop(pool, registry, dispatcher, instance, config.agent_heartbeat),
+        name="link-presence",
+    )
+    log.info("agent link ready instance=%s", instance)
+    try:
+        yield
+    finally:
+        presence.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await presence
+        await listener.stop()
+
+
+async def _presence_loop(
+    pool: asyncpg.Pool,
+    registry: LinkRegistry,
+    dispatcher: CommandDispatcher,
+    instance: str,
+    interval: float,
+) -> None:
+    """Every interval: one presence UPDATE for all agents held here, then the dispatcher sweep."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            if len(registry):
+                await storage.touch_agents(pool, agent_ids=registry.agent_ids(), instance=instance)
+            await dispatcher.sweep()
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            log.warning("agent presence heartbeat failed instance=%s error=%r", instance, exc)
+
+
+async def _close_agent_links(app: web.Application) -> None:
+    registry, instance = app[LINK_REGISTRY], app[INSTANCE]
+    links = list(registry)
+    await asyncio.gather(
+        *(
+            c.ws.close(code=aiohttp.WSCloseCode.GOING_AWAY, message=b"hub shutting down")
+            for c in links
+        ),
+        return_exceptions=True,
+    )
+    await registry.drain()
+    try:
+        released = await storage.release_instance(app[DB_POOL], instance)
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        log.warning("agent presence not released instance=%s error=%r", instance, exc)
+        return
+    log.info(
+        "agent links closed instance=%s sockets=%s released=%s", instance, len(links), released
+    )

@@ -1,0 +1,169 @@
+"""Paid access: who may be online until when, and telling the sites about it.
+
+The entitlement is stored first: agents receive every unexpired entitlement of their routers
+when they connect (the link reads the entitlements table), so a grant made while a site is
+offline, or from the CLI with no hub running, still arrives. With a dispatcher (inside the
+running hub) each affected router's agent also gets a ``grant_access`` command at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+
+import asyncpg
+
+from common import wire
+from common.timeutil import to_iso, utcnow
+from hub.config import HubConfig
+from hub.domain import Customer, Entitlement, Router, Tenant
+from hub.errors import HubError, InvalidInput, NotFound
+from hub.services.audit import AuditEntry, audited
+from hub.services.dispatch import Dispatcher, run_on_router
+from hub.services.inputs import customer_username, optional_mac, required_text
+from hub.storage.customers import CustomerRepository, EntitlementRepository
+from hub.storage.routers import RouterRepository
+
+log = logging.getLogger(__name__)
+
+MAX_HOURS = 24 * 366
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """How one router's agent took the grant: "sent", "pending" (on reconnect) or "failed"."""
+
+    router: Router
+    status: str
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    customer: Customer
+    entitlement: Entitlement
+    deliveries: list[Delivery]
+
+
+class AccessService:
+    def __init__(
+        self, pool: asyncpg.Pool, config: HubConfig, dispatcher: Dispatcher | None = None
+    ) -> None:
+        self._pool = pool
+        self._config = config
+        self._dispatcher = dispatcher
+
+    async def grant(
+        self,
+        tenant: Tenant,
+        *,
+        username: object,
+        hours: object,
+        actor: str,
+        mac_address: object = None,
+        router_id: object = None,
+        profile: str | None = None,
+    ) -> Grant:
+        """Store access for ``hours`` more (extending access still running), then push it."""
+        entry = AuditEntry(actor, "grant_access", tenant_id=tenant.id)
+        entry.params = {
+            "username": username,
+            "hours": hours,
+            "mac_address": mac_address,
+            "router_id": router_id,
+        }
+        async with audited(self._pool, entry):
+            username = customer_username(
+                required_text(username, "username"), tenant.default_country
+            )
+            if isinstance(hours, bool) or not isinstance(hours, int | float):
+                raise InvalidInput("hours must be a number")
+            if not 0 < hours <= MAX_HOURS:
+                raise InvalidInput(f"hours must be more than 0 and at most {MAX_HOURS}")
+            if router_id is not None and (
+                isinstance(router_id, bool) or not isinstance(router_id, int)
+            ):
+                raise InvalidInput("router_id must be an integer")
+            mac = optional_mac(mac_address)
+            entry.target = username
+            routers = RouterRepository(self._pool, offline_after=self._config.agent_offline_after)
+            if router_id is not None:
+                router = await routers.get(router_id, tenant.id) if router_id < 2**63 else None
+                if router is None:
+                    raise NotFound("Router not found or access denied")
+                entry.router_id = router.id
+                targets = [router]
+            else:
+                targets = await routers.find(tenant.id)
+            customer, entitlement = await self._store(
+                tenant, username, mac, router_id, profile, hours
+            )
+            deliveries = await asyncio.gather(
+                *(self._deliver(router, customer, entitlement, actor) for router in targets)
+            )
+            entry.details = {
+                "expires_at": to_iso(entitlement.expires_at),
+                "deliveries": {d.router.name: d.status for d in deliveries},
+            }
+            return Grant(customer, entitlement, list(deliveries))
+
+    async def _store(
+        self,
+        tenant: Tenant,
+        username: str,
+        mac: str | None,
+        router_id: int | None,
+        profile: str | None,
+        hours: float,
+    ) -> tuple[Customer, Entitlement]:
+        async with self._pool.acquire() as conn, conn.transaction():
+            customer = await CustomerRepository(conn).ensure(tenant.id, username, None)
+            entitlements = EntitlementRepository(conn)
+            now = utcnow()
+            start = now
+            for current in await entitlements.latest_for([customer.id]):
+                same_scope = (current.router_id, current.mac_address) == (router_id, mac)
+                if same_scope and current.expires_at > start:
+                    start = current.expires_at
+            entitlement = await entitlements.add(
+                tenant_id=tenant.id,
+                customer_id=customer.id,
+                router_id=router_id,
+                mac_address=mac,
+                profile=profile,
+                starts_at=now,
+                expires_at=start + timedelta(hours=hours),
+            )
+        return customer, entitlement
+
+    async def _deliver(
+        self, router: Router, customer: Customer, entitlement: Entitlement, actor: str
+    ) -> Delivery:
+        if self._dispatcher is None or not router.online:
+            return Delivery(router, "pending")
+        args = asdict(
+            wire.Entitlement(
+                username=customer.username,
+                mac_address=entitlement.mac_address,
+                expires_at=to_iso(entitlement.expires_at),
+                profile=entitlement.profile,
+                on_expiry=entitlement.on_expiry,
+            )
+        )
+        try:
+            result = await run_on_router(
+                self._dispatcher,
+                router,
+                name=wire.GRANT_ACCESS,
+                args=args,
+                requested_by=actor,
+                command_timeout=self._config.command_timeout,
+            )
+        except HubError as exc:
+            log.info("grant pending router_id=%s reason=%s", router.id, exc.message)
+            return Delivery(router, "pending", exc.message)
+        if not result.ok:
+            return Delivery(router, "failed", result.error or "command failed")
+        return Delivery(router, "sent")

@@ -1,0 +1,259 @@
+"""The portal's reads and actions (seeds 000, 001, 002), for tenants and platform admins alike.
+
+Every method takes ``tenant_id``: a tenant sees only its own routers and users (another
+tenant's are "not found"); None is a platform admin's view of every tenant. Reads come from
+what agents reported (no router round trip); actions go to the site's agent and wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from common import wire
+from common.timeutil import utcnow
+from hub.config import HubConfig
+from hub.domain import ActiveSession, Customer, Entitlement, Router
+from hub.errors import AgentUnavailable, CommandFailed, NotFound
+from hub.services.audit import AuditEntry, audited
+from hub.services.dispatch import Dispatcher, run_on_router, unreachable
+from hub.services.inputs import customer_username, optional_mac, required_text
+from hub.storage.customers import CustomerRepository, EntitlementRepository
+from hub.storage.routers import ReportRepository, RouterRepository
+
+ROUTER_NOT_FOUND = "Router not found or access denied"
+USER_NOT_FOUND = "User not found or does not belong to your tenant"
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """A customer's paid access as it applies to one session or to the customer overall."""
+
+    customer: Customer
+    expires_at: datetime | None  # the latest expiry that applies, past or future
+
+    def active(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at > now
+
+
+@dataclass(frozen=True, slots=True)
+class SessionView:
+    session: ActiveSession
+    access: Access | None  # None: the username is not a customer of the tenant
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveUsers:
+    router: Router
+    sessions: list[SessionView]
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnected:
+    router: Router
+    username: str
+    session_removed: bool
+    binding_removed: bool
+    user_disabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RouterOutcome:
+    """One router's part of a tenant-wide action."""
+
+    router: Router
+    disconnected: Disconnected | None
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerView:
+    customer: Customer
+    access: Access
+    entitlements: list[Entitlement]
+    sessions: list[tuple[Router, ActiveSession]]
+    now: datetime
+
+
+def latest_expiry(
+    entitlements: list[Entitlement], router_id: int | None, mac_address: str | None
+) -> datetime | None:
+    """The latest expiry among entitlements covering this router and device.
+
+    An entitlement without router covers every router; one without MAC covers every device.
+    ``router_id``/``mac_address`` None ask about the customer as a whole.
+    """
+    ends = [
+        e.expires_at
+        for e in entitlements
+        if (router_id is None or e.router_id in (None, router_id))
+        and (mac_address is None or e.mac_address in (None, mac_address))
+    ]
+    return max(ends, default=None)
+
+
+def disconnect_outcome(router: Router, username: str, result: wire.CommandResult) -> Disconnected:
+    """The seed's details from an agent's disconnect result, or the error it amounts to."""
+    errors = result.result.get("errors") or []
+    if not isinstance(errors, list):
+        errors = [str(errors)]
+    if not result.ok and not errors:
+        errors = [result.error or "the agent reported a failure"]
+    if errors:
+        raise CommandFailed(
+            f"Failed to disconnect user from {router.name}", details=[str(e) for e in errors]
+        )
+    return Disconnected(
+        router=router,
+        username=username,
+        session_removed=bool(result.result.get("session_removed")),
+        binding_removed=bool(result.result.get("binding_removed")),
+        user_disabled=bool(result.result.get("user_disabled")),
+    )
+
+
+class PortalService:
+    def __init__(
+        self, pool: asyncpg.Pool, config: HubConfig, dispatcher: Dispatcher | None = None
+    ) -> None:
+        self._pool = pool
+        self._config = config
+        self._dispatcher = dispatcher
+        self._routers = RouterRepository(pool, offline_after=config.agent_offline_after)
+
+    async def router(self, router_id: int, tenant_id: int | None) -> Router:
+        router = await self._routers.get(router_id, tenant_id)
+        if router is None:
+            raise NotFound(ROUTER_NOT_FOUND)
+        return router
+
+    async def routers(self, tenant_id: int | None) -> list[Router]:
+        return await self._routers.find(tenant_id)
+
+    async def active_users(self, router_id: int, tenant_id: int | None) -> ActiveUsers:
+        """The sessions the router's agent last reported, joined with the customers' access."""
+        router = await self.router(router_id, tenant_id)
+        if not router.online:
+            raise unreachable(router)
+        sessions = await ReportRepository(self._pool).sessions(router.id)
+        customers = await CustomerRepository(self._pool).by_usernames(
+            router.tenant.id, sorted({s.username for s in sessions})
+        )
+        entitlements = await self._entitlements(list(customers.values()))
+        views = []
+        for session in sessions:
+            customer = customers.get(session.username)
+            access = None
+            if customer is not None:
+                expiry = latest_expiry(
+                    entitlements.get(customer.id, []), router.id, session.mac_address
+                )
+                access = Access(customer, expiry)
+            views.append(SessionView(session, access))
+        return ActiveUsers(router, views, utcnow())
+
+    async def disconnect_user(
+        self,
+        router_id: int,
+        tenant_id: int | None,
+        *,
+        username: Any,
+        mac_address: Any = None,
+        actor: str,
+    ) -> Disconnected:
+        """Seed 001: kick a user off one router through its site's agent; always audited."""
+        entry = AuditEntry(actor, "disconnect_user", tenant_id=tenant_id)
+        entry.params = {"router_id": router_id, "username": username, "mac_address": mac_address}
+        async with audited(self._pool, entry):
+            router = await self.router(router_id, tenant_id)
+            entry.tenant_id, entry.router_id = router.tenant.id, router.id
+            username = required_text(username, "username")
+            mac = optional_mac(mac_address)
+            wanted = customer_username(username, router.tenant.default_country)
+            entry.target = wanted
+            found = await CustomerRepository(self._pool).by_usernames(router.tenant.id, [wanted])
+            customer = found.get(wanted)
+            if customer is None:
+                raise NotFound(USER_NOT_FOUND)
+            outcome = await self._disconnect(router, customer, mac, actor)
+            entry.details = {
+                "session_removed": outcome.session_removed,
+                "binding_removed": outcome.binding_removed,
+                "user_disabled": outcome.user_disabled,
+            }
+            return outcome
+
+    async def customer(self, customer_id: int, tenant_id: int | None) -> CustomerView:
+        """A customer, their access and where they are online now."""
+        customer = await CustomerRepository(self._pool).get(customer_id, tenant_id)
+        if customer is None:
+            raise NotFound(USER_NOT_FOUND)
+        entitlements = (await self._entitlements([customer])).get(customer.id, [])
+        sessions = await ReportRepository(self._pool).sessions_of(
+            customer.tenant_id, customer.username
+        )
+        routers = {r.id: r for r in await self._routers.find(customer.tenant_id)}
+        return CustomerView(
+            customer=customer,
+            access=Access(customer, latest_expiry(entitlements, None, None)),
+            entitlements=entitlements,
+            sessions=[(routers[s.router_id], s) for s in sessions if s.router_id in routers],
+            now=utcnow(),
+        )
+
+    async def disconnect_customer(
+        self, customer_id: int, tenant_id: int | None, *, actor: str
+    ) -> tuple[Customer, list[RouterOutcome]]:
+        """Disconnect a customer from every router of their tenant, in parallel."""
+        customer = await CustomerRepository(self._pool).get(customer_id, tenant_id)
+        if customer is None:
+            raise NotFound(USER_NOT_FOUND)
+        routers = await self._routers.find(customer.tenant_id)
+        outcomes = await asyncio.gather(
+            *(self._disconnect_audited(router, customer, actor) for router in routers)
+        )
+        return customer, list(outcomes)
+
+    async def _disconnect_audited(
+        self, router: Router, customer: Customer, actor: str
+    ) -> RouterOutcome:
+        entry = AuditEntry(
+            actor,
+            "disconnect_user",
+            tenant_id=router.tenant.id,
+            router_id=router.id,
+            target=customer.username,
+            params={"user_id": customer.id, "username": customer.username},
+        )
+        try:
+            async with audited(self._pool, entry):
+                outcome = await self._disconnect(router, customer, None, actor)
+        except (AgentUnavailable, CommandFailed) as exc:
+            return RouterOutcome(router, None, exc.message)
+        return RouterOutcome(router, outcome, None)
+
+    async def _disconnect(
+        self, router: Router, customer: Customer, mac: str | None, actor: str
+    ) -> Disconnected:
+        result = await run_on_router(
+            self._dispatcher,
+            router,
+            name=wire.DISCONNECT,
+            args={"username": customer.username, "mac_address": mac},
+            requested_by=actor,
+            command_timeout=self._config.command_timeout,
+        )
+        return disconnect_outcome(router, customer.username, result)
+
+    async def _entitlements(self, customers: list[Customer]) -> dict[int, list[Entitlement]]:
+        by_customer: dict[int, list[Entitlement]] = {}
+        if customers:
+            latest = await EntitlementRepository(self._pool).latest_for([c.id for c in customers])
+            for entitlement in latest:
+                by_customer.setdefault(entitlement.customer_id, []).append(entitlement)
+        return by_customer

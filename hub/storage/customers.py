@@ -1,0 +1,102 @@
+"""Customers (hotspot users, phone numbers in E.164) and their paid access."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from hub.domain import Customer, Entitlement
+from hub.storage import Executor, conflict_on_duplicate
+
+_CUSTOMER_COLUMNS = "id, tenant_id, username, full_name, email, is_active, created_at"
+_ENTITLEMENT_COLUMNS = (
+    "id, tenant_id, customer_id, router_id, mac_address, profile, rate_limit, on_expiry,"
+    " starts_at, expires_at, revoked_at"
+)
+
+
+class CustomerRepository:
+    def __init__(self, db: Executor) -> None:
+        self._db = db
+
+    async def create(self, tenant_id: int, username: str, full_name: str | None) -> Customer:
+        with conflict_on_duplicate(f"customer {username!r} already exists"):
+            row = await self._db.fetchrow(
+                "INSERT INTO customers (tenant_id, username, full_name) VALUES ($1, $2, $3)"
+                f" RETURNING {_CUSTOMER_COLUMNS}",
+                tenant_id,
+                username,
+                full_name,
+            )
+        return Customer(**dict(row))
+
+    async def ensure(self, tenant_id: int, username: str, full_name: str | None) -> Customer:
+        """The customer of that username, created if new (the name only fills a blank)."""
+        row = await self._db.fetchrow(
+            "INSERT INTO customers (tenant_id, username, full_name) VALUES ($1, $2, $3)"
+            " ON CONFLICT (tenant_id, username) DO UPDATE"
+            " SET full_name = COALESCE(customers.full_name, EXCLUDED.full_name)"
+            f" RETURNING {_CUSTOMER_COLUMNS}",
+            tenant_id,
+            username,
+            full_name,
+        )
+        return Customer(**dict(row))
+
+    async def get(self, customer_id: int, tenant_id: int | None) -> Customer | None:
+        row = await self._db.fetchrow(
+            f"SELECT {_CUSTOMER_COLUMNS} FROM customers"
+            " WHERE id = $1 AND ($2::bigint IS NULL OR tenant_id = $2)",
+            customer_id,
+            tenant_id,
+        )
+        return Customer(**dict(row)) if row else None
+
+    async def by_usernames(self, tenant_id: int, usernames: list[str]) -> dict[str, Customer]:
+        rows = await self._db.fetch(
+            f"SELECT {_CUSTOMER_COLUMNS} FROM customers"
+            " WHERE tenant_id = $1 AND username = ANY($2::text[])",
+            tenant_id,
+            usernames,
+        )
+        return {row["username"]: Customer(**dict(row)) for row in rows}
+
+
+class EntitlementRepository:
+    def __init__(self, db: Executor) -> None:
+        self._db = db
+
+    async def add(
+        self,
+        *,
+        tenant_id: int,
+        customer_id: int,
+        router_id: int | None,
+        mac_address: str | None,
+        profile: str | None,
+        starts_at: datetime,
+        expires_at: datetime,
+    ) -> Entitlement:
+        row = await self._db.fetchrow(
+            "INSERT INTO entitlements (tenant_id, customer_id, router_id, mac_address, profile,"
+            " starts_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            f" RETURNING {_ENTITLEMENT_COLUMNS}",
+            tenant_id,
+            customer_id,
+            router_id,
+            mac_address,
+            profile,
+            starts_at,
+            expires_at,
+        )
+        return Entitlement(**dict(row))
+
+    async def latest_for(self, customer_ids: list[int]) -> list[Entitlement]:
+        """Per customer and scope (router, MAC): the unrevoked entitlement ending last."""
+        rows = await self._db.fetch(
+            f"SELECT DISTINCT ON (customer_id, router_id, mac_address) {_ENTITLEMENT_COLUMNS}"
+            " FROM entitlements WHERE customer_id = ANY($1::bigint[]) AND revoked_at IS NULL"
+            " AND starts_at <= now()"
+            " ORDER BY customer_id, router_id, mac_address, expires_at DESC",
+            customer_ids,
+        )
+        return [Entitlement(**dict(row)) for row in rows]

@@ -1,0 +1,239 @@
+"""Sites (agents as the hub core sees them), routers, and what agents report about them.
+
+Reads join a router with its tenant, its agent's presence and its latest health, so the
+services can tell "online" without asking anyone. The writes (health, sessions, presence) are
+the ones the agent link performs on ingest; they live here so the core and its tests seed
+exactly what the link would store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import asyncpg
+
+from common import wire
+from common.timeutil import parse_iso
+from hub.domain import ActiveSession, Router, RouterHealth
+from hub.storage import Executor, conflict_on_duplicate
+from hub.storage.tenants import tenant_from_row
+
+_ROUTER_SELECT = """
+SELECT r.id, r.agent_id, r.name, r.host, r.port, a.site,
+       t.id AS t_id, t.slug AS t_slug, t.name AS t_name, t.default_country AS t_default_country,
+       COALESCE(a.connected AND a.last_seen_at > now() - make_interval(secs => $1), false)
+           AS agent_online,
+       a.last_seen_at,
+       h.status, h.since, h.error, h.identity, h.version, h.board_name, h.cpu_load,
+       h.free_memory, h.total_memory, h.uptime_seconds, h.hotspot_active, h.ppp_active,
+       h.reported_at
+FROM routers r
+JOIN agents a ON a.id = r.agent_id
+JOIN tenants t ON t.id = r.tenant_id
+LEFT JOIN router_health h ON h.router_id = r.id
+"""
+
+_HEALTH_FIELDS = (
+    "status",
+    "since",
+    "error",
+    "identity",
+    "version",
+    "board_name",
+    "cpu_load",
+    "free_memory",
+    "total_memory",
+    "uptime_seconds",
+    "hotspot_active",
+    "ppp_active",
+    "reported_at",
+)
+
+
+def _router(row: asyncpg.Record) -> Router:
+    health = None
+    if row["status"] is not None:
+        health = RouterHealth(**{name: row[name] for name in _HEALTH_FIELDS})
+    return Router(
+        id=row["id"],
+        tenant=tenant_from_row(row, "t_"),
+        agent_id=row["agent_id"],
+        site=row["site"],
+        name=row["name"],
+        host=row["host"],
+        port=row["port"],
+        agent_online=row["agent_online"],
+        agent_last_seen_at=row["last_seen_at"],
+        health=health,
+    )
+
+
+class RouterRepository:
+    """Routers, scoped to a tenant (``tenant_id``) or, for platform admins, to none (None)."""
+
+    def __init__(self, db: Executor, *, offline_after: float) -> None:
+        self._db = db
+        self._offline_after = float(offline_after)
+
+    async def get(self, router_id: int, tenant_id: int | None) -> Router | None:
+        row = await self._db.fetchrow(
+            _ROUTER_SELECT + " WHERE r.id = $2 AND ($3::bigint IS NULL OR r.tenant_id = $3)",
+            self._offline_after,
+            router_id,
+            tenant_id,
+        )
+        return _router(row) if row else None
+
+    async def find(self, tenant_id: int | None = None) -> list[Router]:
+        """Every router of a tenant, or of all tenants (None)."""
+        rows = await self._db.fetch(
+            _ROUTER_SELECT + " WHERE ($2::bigint IS NULL OR r.tenant_id = $2) ORDER BY r.id",
+            self._offline_after,
+            tenant_id,
+        )
+        return [_router(row) for row in rows]
+
+    async def add(self, *, tenant_id: int, agent_id: int, name: str, host: str, port: int) -> int:
+        with conflict_on_duplicate(f"site already has a router named {name!r}"):
+            return await self._db.fetchval(
+                "INSERT INTO routers (tenant_id, agent_id, name, host, port)"
+                " VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                tenant_id,
+                agent_id,
+                name,
+                host,
+                port,
+            )
+
+
+class SiteRepository:
+    """A tenant's sites: one agents row each (the link fills in credentials and presence)."""
+
+    def __init__(self, db: Executor) -> None:
+        self._db = db
+
+    async def ensure(self, tenant_id: int, site: str) -> int:
+        """The agent id of this site, creating the (not yet enrolled) agent row if needed."""
+        return await self._db.fetchval(
+            "INSERT INTO agents (tenant_id, site) VALUES ($1, $2)"
+            " ON CONFLICT (tenant_id, site) DO UPDATE SET site = EXCLUDED.site RETURNING id",
+            tenant_id,
+            site,
+        )
+
+    async def get(self, tenant_id: int, site: str) -> int | None:
+        return await self._db.fetchval(
+            "SELECT id FROM agents WHERE tenant_id = $1 AND site = $2", tenant_id, site
+        )
+
+    async def set_presence(
+        self, agent_id: int, *, connected: bool, hub_instance: str | None = None
+    ) -> None:
+        """What the link records when an agent connects, beats or leaves."""
+        await self._db.execute(
+            "UPDATE agents SET connected = $2, hub_instance = $3, last_seen_at = now()"
+            " WHERE id = $1",
+            agent_id,
+            connected,
+            hub_instance,
+        )
+
+
+class ReportRepository:
+    """What agents report: latest router health and current sessions."""
+
+    def __init__(self, db: Executor) -> None:
+        self._db = db
+
+    async def put_health(self, router_id: int, health: wire.RouterHealth) -> None:
+        await self._db.execute(
+            "INSERT INTO router_health (router_id, status, since, error, identity, version,"
+            " board_name, cpu_load, free_memory, total_memory, uptime_seconds, hotspot_active,"
+            " ppp_active, reported_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, now())"
+            " ON CONFLICT (router_id) DO UPDATE SET status = EXCLUDED.status,"
+            " since = EXCLUDED.since, error = EXCLUDED.error, identity = EXCLUDED.identity,"
+            " version = EXCLUDED.version, board_name = EXCLUDED.board_name,"
+            " cpu_load = EXCLUDED.cpu_load, free_memory = EXCLUDED.free_memory,"
+            " total_memory = EXCLUDED.total_memory, uptime_seconds = EXCLUDED.uptime_seconds,"
+            " hotspot_active = EXCLUDED.hotspot_active, ppp_active = EXCLUDED.ppp_active,"
+            " reported_at = now()",
+            router_id,
+            health.status,
+            parse_iso(health.since) if health.since else None,
+            health.error,
+            health.identity,
+            health.version,
+            health.board_name,
+            health.cpu_load,
+            health.free_memory,
+            health.total_memory,
+            health.uptime_seconds,
+            health.hotspot_active,
+            health.ppp_active,
+        )
+
+    async def put_sessions(self, router_id: int, sessions: Iterable[wire.Session]) -> None:
+        """Upsert sessions (session.started / session.updated)."""
+        await self._db.executemany(
+            "INSERT INTO current_sessions (router_id, session_id, kind, username, mac_address,"
+            " ip_address, uptime_seconds, idle_seconds, bytes_in, bytes_out, login_by, server,"
+            " updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now())"
+            " ON CONFLICT (router_id, session_id) DO UPDATE SET kind = EXCLUDED.kind,"
+            " username = EXCLUDED.username, mac_address = EXCLUDED.mac_address,"
+            " ip_address = EXCLUDED.ip_address, uptime_seconds = EXCLUDED.uptime_seconds,"
+            " idle_seconds = EXCLUDED.idle_seconds, bytes_in = EXCLUDED.bytes_in,"
+            " bytes_out = EXCLUDED.bytes_out, login_by = EXCLUDED.login_by,"
+            " server = EXCLUDED.server, updated_at = now()",
+            [
+                (
+                    router_id,
+                    s.session_id,
+                    s.kind,
+                    s.username,
+                    s.mac_address,
+                    s.ip_address,
+                    s.uptime_seconds,
+                    s.idle_seconds,
+                    s.bytes_in,
+                    s.bytes_out,
+                    s.login_by,
+                    s.server,
+                )
+                for s in sessions
+            ],
+        )
+
+    async def replace_sessions(self, router_id: int, sessions: list[wire.Session]) -> None:
+        """A snapshot: the router's current sessions become exactly these."""
+        await self._db.execute(
+            "DELETE FROM current_sessions"
+            " WHERE router_id = $1 AND NOT session_id = ANY($2::text[])",
+            router_id,
+            [s.session_id for s in sessions],
+        )
+        await self.put_sessions(router_id, sessions)
+
+    async def sessions(self, router_id: int) -> list[ActiveSession]:
+        rows = await self._db.fetch(
+            "SELECT * FROM current_sessions WHERE router_id = $1 ORDER BY username, session_id",
+            router_id,
+        )
+        return [ActiveSession(**dict(row)) for row in rows]
+
+    async def sessions_of(self, tenant_id: int, username: str) -> list[ActiveSession]:
+        """A user's sessions on every router of the tenant."""
+        rows = await self._db.fetch(
+            "SELECT s.* FROM current_sessions s JOIN routers r ON r.id = s.router_id"
+            " WHERE r.tenant_id = $1 AND s.username = $2 ORDER BY s.router_id, s.session_id",
+            tenant_id,
+            username,
+        )
+        return [ActiveSession(**dict(row)) for row in rows]
+
+    async def session_totals(self) -> list[asyncpg.Record]:
+        """Per router: session count and byte totals, for /metrics."""
+        return await self._db.fetch(
+            "SELECT router_id, kind, count(*) AS sessions, sum(bytes_in)::bigint AS bytes_in,"
+            " sum(bytes_out)::bigint AS bytes_out FROM current_sessions GROUP BY router_id, kind"
+        )

@@ -1,0 +1,63 @@
+"""Platform admin face: login, and the portal's router views over every tenant."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from common.timeutil import to_iso
+from hub.errors import InvalidInput
+from hub.services.portal import ROUTER_NOT_FOUND
+from hub.typedefs import ADMIN, SERVICES
+from hub.web import bodies
+from hub.web.handlers import json_object, path_id
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/api/admin/login")
+async def login(request: web.Request) -> web.Response:
+    body = await json_object(request)
+    email, password = body.get("email"), body.get("password")
+    if not isinstance(email, str) or not isinstance(password, str) or not email or not password:
+        raise InvalidInput("email and password are required")
+    token, expires_at = await request.app[SERVICES].auth.admin_login(email, password)
+    return web.json_response(
+        {"success": True, "token": token, "token_type": "Bearer", "expires_at": to_iso(expires_at)}
+    )
+
+
+@routes.get(r"/api/admin/routers/{router_id:\d+}/active-users/")
+async def active_users(request: web.Request) -> web.Response:
+    router_id = path_id(request, "router_id", ROUTER_NOT_FOUND)
+    view = await request.app[SERVICES].portal.active_users(router_id, None)
+    return web.json_response(bodies.active_users_body(view, with_tenant=True))
+
+
+@routes.post(r"/api/admin/routers/{router_id:\d+}/disconnect-user/")
+async def disconnect_user(request: web.Request) -> web.Response:
+    router_id = path_id(request, "router_id", ROUTER_NOT_FOUND)
+    body = await json_object(request)
+    outcome = await request.app[SERVICES].portal.disconnect_user(
+        router_id,
+        None,
+        username=body.get("username"),
+        mac_address=body.get("mac_address"),
+        actor=request[ADMIN].actor,
+    )
+    return web.json_response(bodies.disconnected_body(outcome))
+
+
+@routes.get(r"/api/admin/routers/{router_id:\d+}/monitoring/")
+async def monitoring(request: web.Request) -> web.Response:
+    router_id = path_id(request, "router_id", ROUTER_NOT_FOUND)
+    router = await request.app[SERVICES].portal.router(router_id, None)
+    return web.json_response(bodies.monitoring_body(router, with_tenant=True))
+
+
+@routes.get("/api/admin/routers/health/")
+async def fleet_health(request: web.Request) -> web.Response:
+    routers = await request.app[SERVICES].portal.routers(None)
+    body = bodies.fleet_health_body(routers)
+    for entry, router in zip(body["routers"], routers, strict=True):
+        entry["tenant"] = bodies.tenant_body(router.tenant)
+    return web.json_response(body)

@@ -1,0 +1,247 @@
+"""JSON shapes of the portal and admin faces (seeds 000/001 where they define them).
+
+Pure functions from domain objects to dicts, shared by both faces so they cannot drift.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from common.durations import format_clock, format_duration
+from common.timeutil import to_iso, utcnow
+from hub.domain import ActiveSession, Router, Tenant
+from hub.services.access import Grant
+from hub.services.portal import (
+    Access,
+    ActiveUsers,
+    CustomerView,
+    Disconnected,
+    RouterOutcome,
+)
+
+UNKNOWN_USER_NOTE = "User not found in database"
+# RouterOS login-by values as the seed's ``login_time`` spells them.
+_LOGIN_METHODS = {"mac": "macauth"}
+
+
+def timestamp() -> str:
+    return to_iso(utcnow())
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return to_iso(dt, "seconds") if dt is not None else None
+
+
+def tenant_body(tenant: Tenant) -> dict[str, Any]:
+    return {"id": tenant.id, "slug": tenant.slug, "name": tenant.name}
+
+
+def router_ref(router: Router) -> dict[str, Any]:
+    return {"id": router.id, "name": router.name}
+
+
+def router_body(router: Router) -> dict[str, Any]:
+    return {"id": router.id, "name": router.name, "host": router.host, "status": router.status}
+
+
+def database_info(access: Access | None, now: datetime) -> dict[str, Any]:
+    if access is None:
+        return {
+            "user_id": None,
+            "is_active": False,
+            "has_active_access": False,
+            "access_expires_at": None,
+            "time_remaining": None,
+            "note": UNKNOWN_USER_NOTE,
+        }
+    active = access.active(now)
+    remaining = None
+    if active and access.expires_at is not None:
+        remaining = format_clock(int((access.expires_at - now).total_seconds()))
+    return {
+        "user_id": access.customer.id,
+        "is_active": access.customer.is_active,
+        "has_active_access": active,
+        "access_expires_at": _iso(access.expires_at),
+        "time_remaining": remaining,
+    }
+
+
+def session_body(session: ActiveSession) -> dict[str, Any]:
+    """One entry of ``active_users``: RouterOS-style strings, counters as decimal strings."""
+    login_by = session.login_by or ""
+    return {
+        "session_id": session.session_id,
+        "username": session.username,
+        "mac_address": session.mac_address or "",
+        "ip_address": session.ip_address or "",
+        "uptime": format_duration(session.uptime_seconds),
+        "bytes_in": str(session.bytes_in),
+        "bytes_out": str(session.bytes_out),
+        "idle_time": format_duration(session.idle_seconds or 0),
+        "login_time": _LOGIN_METHODS.get(login_by, login_by),
+    }
+
+
+def active_users_body(view: ActiveUsers, *, with_tenant: bool = False) -> dict[str, Any]:
+    body: dict[str, Any] = {"success": True, "router": router_body(view.router)}
+    if with_tenant:
+        body["tenant"] = tenant_body(view.router.tenant)
+    body["active_users"] = [
+        {**session_body(item.session), "database_info": database_info(item.access, view.now)}
+        for item in view.sessions
+    ]
+    body["total_count"] = len(view.sessions)
+    body["timestamp"] = timestamp()
+    return body
+
+
+def disconnected_body(outcome: Disconnected) -> dict[str, Any]:
+    return {
+        "success": True,
+        "message": f"User {outcome.username} disconnected from {outcome.router.name}",
+        "router": router_ref(outcome.router),
+        "details": {
+            "session_removed": outcome.session_removed,
+            "binding_removed": outcome.binding_removed,
+            "user_disabled": outcome.user_disabled,
+        },
+    }
+
+
+def customer_body(view: CustomerView) -> dict[str, Any]:
+    customer = view.customer
+    return {
+        "success": True,
+        "user": {
+            "id": customer.id,
+            "username": customer.username,
+            "full_name": customer.full_name,
+            "email": customer.email,
+            "is_active": customer.is_active,
+            "created_at": _iso(customer.created_at),
+            **{
+                k: v
+                for k, v in database_info(view.access, view.now).items()
+                if k in ("has_active_access", "access_expires_at", "time_remaining")
+            },
+        },
+        "access": [
+            {
+                "id": e.id,
+                "router_id": e.router_id,
+                "mac_address": e.mac_address,
+                "profile": e.profile,
+                "starts_at": _iso(e.starts_at),
+                "expires_at": _iso(e.expires_at),
+                "active": e.expires_at > view.now,
+            }
+            for e in view.entitlements
+        ],
+        "active_sessions": [
+            {"router": router_ref(router), **session_body(session)}
+            for router, session in view.sessions
+        ],
+        "timestamp": timestamp(),
+    }
+
+
+def disconnect_everywhere_body(outcomes: list[RouterOutcome], user_id: int) -> dict[str, Any]:
+    results = []
+    for item in outcomes:
+        entry: dict[str, Any] = {"router": router_ref(item.router), "success": item.error is None}
+        if item.disconnected is not None:
+            entry["details"] = disconnected_body(item.disconnected)["details"]
+        else:
+            entry["error"] = item.error
+        results.append(entry)
+    return {
+        "success": True,
+        "user_id": user_id,
+        "disconnected_everywhere": all(item.error is None for item in outcomes),
+        "results": results,
+        "timestamp": timestamp(),
+    }
+
+
+def health_of(router: Router) -> dict[str, Any]:
+    """A router's last reported health, with its status now."""
+    health = router.health
+    body: dict[str, Any] = {
+        **router_body(router),
+        "site": router.site,
+        "error": None,
+        "cpu_load": None,
+        "free_memory": None,
+        "total_memory": None,
+        "memory_used_percent": None,
+        "uptime": None,
+        "version": None,
+        "board_name": None,
+        "identity": None,
+        "active_users": {"hotspot": 0, "ppp": 0, "total": 0},
+        "status_since": None,
+        "reported_at": None,
+        "agent_last_seen_at": _iso(router.agent_last_seen_at),
+    }
+    if not router.agent_online:
+        body["error"] = f"The site agent of {router.name} is not connected"
+    if health is not None:
+        hotspot, ppp = health.hotspot_active or 0, health.ppp_active or 0
+        used = None
+        if health.total_memory and health.free_memory is not None:
+            used = round(100 * (1 - health.free_memory / health.total_memory), 1)
+        body.update(
+            cpu_load=health.cpu_load,
+            free_memory=health.free_memory,
+            total_memory=health.total_memory,
+            memory_used_percent=used,
+            uptime=format_duration(health.uptime_seconds)
+            if health.uptime_seconds is not None
+            else None,
+            version=health.version,
+            board_name=health.board_name,
+            identity=health.identity,
+            active_users={"hotspot": hotspot, "ppp": ppp, "total": hotspot + ppp},
+            status_since=_iso(health.since),
+            reported_at=_iso(health.reported_at),
+        )
+        if router.agent_online and health.status != "online":
+            body["error"] = health.error or f"Cannot connect to router {router.name}"
+    return body
+
+
+def monitoring_body(router: Router, *, with_tenant: bool = False) -> dict[str, Any]:
+    body: dict[str, Any] = {"success": True, "router": health_of(router)}
+    if with_tenant:
+        body["tenant"] = tenant_body(router.tenant)
+    body["timestamp"] = timestamp()
+    return body
+
+
+def fleet_health_body(routers: list[Router]) -> dict[str, Any]:
+    online = sum(1 for r in routers if r.online)
+    return {
+        "success": True,
+        "routers": [health_of(router) for router in routers],
+        "summary": {"total": len(routers), "online": online, "offline": len(routers) - online},
+        "timestamp": timestamp(),
+    }
+
+
+def grant_body(grant: Grant) -> dict[str, Any]:
+    """Access stored, and how each router's agent took it ("pending": on its next connect)."""
+    return {
+        "success": True,
+        "user_id": grant.customer.id,
+        "username": grant.customer.username,
+        "access_expires_at": _iso(grant.entitlement.expires_at),
+        "router_id": grant.entitlement.router_id,
+        "mac_address": grant.entitlement.mac_address,
+        "delivery": [
+            {"router": router_ref(d.router), "status": d.status, "error": d.error}
+            for d in grant.deliveries
+        ],
+        "timestamp": timestamp(),
+    }

@@ -1,0 +1,83 @@
+"""Tenant portal handlers (Bearer tenant API key): seeds 000, 001 and the APIs they name."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from hub.services.portal import ROUTER_NOT_FOUND, USER_NOT_FOUND
+from hub.typedefs import SERVICES, TENANT_KEY
+from hub.web import bodies
+from hub.web.handlers import json_object, path_id
+
+routes = web.RouteTableDef()
+
+
+@routes.get(r"/api/portal/router/{router_id:\d+}/active-users/")
+async def active_users(request: web.Request) -> web.Response:
+    tenant = request[TENANT_KEY].tenant
+    router_id = path_id(request, "router_id", ROUTER_NOT_FOUND)
+    view = await request.app[SERVICES].portal.active_users(router_id, tenant.id)
+    return web.json_response(bodies.active_users_body(view))
+
+
+@routes.post(r"/api/portal/router/{router_id:\d+}/disconnect-user/")
+async def disconnect_user(request: web.Request) -> web.Response:
+    principal = request[TENANT_KEY]
+    router_id = path_id(request, "router_id", ROUTER_NOT_FOUND)
+    body = await json_object(request)
+    outcome = await request.app[SERVICES].portal.disconnect_user(
+        router_id,
+        principal.tenant.id,
+        username=body.get("username"),
+        mac_address=body.get("mac_address"),
+        actor=principal.actor,
+    )
+    return web.json_response(bodies.disconnected_body(outcome))
+
+
+@routes.get(r"/api/portal/router/{router_id:\d+}/monitoring/")
+async def monitoring(request: web.Request) -> web.Response:
+    tenant = request[TENANT_KEY].tenant
+    router_id = path_id(request, "router_id", ROUTER_NOT_FOUND)
+    router = await request.app[SERVICES].portal.router(router_id, tenant.id)
+    return web.json_response(bodies.monitoring_body(router))
+
+
+@routes.get("/api/portal/router/health/")
+async def fleet_health(request: web.Request) -> web.Response:
+    tenant = request[TENANT_KEY].tenant
+    routers = await request.app[SERVICES].portal.routers(tenant.id)
+    return web.json_response(bodies.fleet_health_body(routers))
+
+
+@routes.get(r"/api/portal/users/{user_id:\d+}/")
+async def user_details(request: web.Request) -> web.Response:
+    tenant = request[TENANT_KEY].tenant
+    user_id = path_id(request, "user_id", USER_NOT_FOUND)
+    view = await request.app[SERVICES].portal.customer(user_id, tenant.id)
+    return web.json_response(bodies.customer_body(view))
+
+
+@routes.post(r"/api/portal/users/{user_id:\d+}/disconnect/")
+async def disconnect_everywhere(request: web.Request) -> web.Response:
+    principal = request[TENANT_KEY]
+    user_id = path_id(request, "user_id", USER_NOT_FOUND)
+    _, outcomes = await request.app[SERVICES].portal.disconnect_customer(
+        user_id, principal.tenant.id, actor=principal.actor
+    )
+    return web.json_response(bodies.disconnect_everywhere_body(outcomes, user_id))
+
+
+@routes.post("/api/portal/users/grant-access/")
+async def grant_access(request: web.Request) -> web.Response:
+    principal = request[TENANT_KEY]
+    body = await json_object(request)
+    grant = await request.app[SERVICES].access.grant(
+        principal.tenant,
+        username=body.get("username"),
+        hours=body.get("hours"),
+        mac_address=body.get("mac_address"),
+        router_id=body.get("router_id"),
+        actor=principal.actor,
+    )
+    return web.json_response(bodies.grant_body(grant))

@@ -1,0 +1,300 @@
+"""Commands hub -> agent: round trips, timeouts, reconnects, entitlement sync, two processes."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+
+import aiohttp
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestServer
+
+from common import wire
+from common.timeutil import parse_iso, utcnow
+from hub.errors import AgentUnavailable, CommandTimedOut, InvalidInput, NotFound
+from hub.link import DISPATCHER
+from hub.typedefs import DB_POOL, METRICS
+
+from .conftest import FakeAgent, enrolled_agent, result_event, wait_for
+
+DISCONNECT_ARGS = {"username": "+255700000001", "mac_address": None}
+
+
+@pytest.fixture
+async def agent(http: aiohttp.ClientSession, hub: TestServer, tenant_id: int) -> FakeAgent:
+    _, credential = await enrolled_agent(http, hub, tenant_id)
+    fake = FakeAgent(http, hub, credential)
+    yield fake
+    await fake.close()
+
+
+async def router_of(pool: asyncpg.Pool, agent_id: int) -> tuple[int, str]:
+    row = await pool.fetchrow("SELECT id, name FROM routers WHERE agent_id = $1", agent_id)
+    return row["id"], row["name"]
+
+
+def execute(server: TestServer, tenant_id: int, agent_id: int, router: tuple[int, str], **changes):
+    values = {
+        "tenant_id": tenant_id,
+        "agent_id": agent_id,
+        "router_id": router[0],
+        "router_name": router[1],
+        "name": wire.DISCONNECT,
+        "args": DISCONNECT_ARGS,
+        "requested_by": "api_key:test",
+        "timeout": 5.0,
+    }
+    values.update(changes)
+    return server.app[DISPATCHER].execute(**values)
+
+
+async def test_command_round_trip(
+    agent: FakeAgent, hub: TestServer, pool: asyncpg.Pool, tenant_id: int
+):
+    agent_id = (await agent.connect())["agent_id"]
+    router = await router_of(pool, agent_id)
+    running = asyncio.create_task(execute(hub, tenant_id, agent_id, router))
+
+    command = await agent.command()
+    assert (command.name, command.router, command.args) == (wire.DISCONNECT, "r1", DISCONNECT_ARGS)
+    assert parse_iso(command.deadline) > utcnow()
+    row = await pool.fetchrow("SELECT * FROM commands WHERE id = $1::uuid", command.id)
+    assert (row["status"], row["requested_by"], row["router_id"]) == (
+        "sent",
+        "api_key:test",
+        router[0],
+    )
+
+    ack = await agent.send_events(result_event(1, command, session_removed=True))
+    assert ack == 1
+    result = await running
+    assert result == wire.CommandResult(
+        command_id=command.id,
+        name=wire.DISCONNECT,
+        ok=True,
+        result={"session_removed": True},
+        latency_ms=12.5,
+    )
+    row = await pool.fetchrow("SELECT * FROM commands WHERE id = $1::uuid", command.id)
+    assert (row["status"], row["result"], row["latency_ms"]) == (
+        "done",
+        {"session_removed": True},
+        12.5,
+    )
+    assert row["completed_at"] is not None
+    histogram = hub.app[METRICS].command_round_trip_seconds.labels(command=wire.DISCONNECT)
+    assert histogram._sum.get() > 0
+
+
+async def test_failed_result_is_returned_and_recorded(
+    agent: FakeAgent, hub: TestServer, pool: asyncpg.Pool, tenant_id: int
+):
+    agent_id = (await agent.connect())["agent_id"]
+    running = asyncio.create_task(
+        execute(hub, tenant_id, agent_id, await router_of(pool, agent_id))
+    )
+    command = await agent.command()
+    failure = result_event(1, command, ok=False, errors=["binding: no such item"])
+    failure.data["error"] = "1 step failed"
+    await agent.send_events(failure)
+    result = await running
+    assert (result.ok, result.error) == (False, "1 step failed")
+    row = await pool.fetchrow("SELECT status, error FROM commands")
+    assert tuple(row) == ("failed", "1 step failed")
+
+
+async def test_agent_unavailable_at_once(
+    http: aiohttp.ClientSession, hub: TestServer, pool: asyncpg.Pool, tenant_id: int
+):
+    agent_id, credential = await enrolled_agent(http, hub, tenant_id)
+    fake = FakeAgent(http, hub, credential)
+    await fake.connect()
+    router = await router_of(pool, agent_id)
+    await fake.close()
+    await wait_for(lambda: pool.fetchval("SELECT NOT connected FROM agents"))
+
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(AgentUnavailable):
+        await execute(hub, tenant_id, agent_id, router)
+    assert asyncio.get_running_loop().time() - started < 1.0
+    assert await pool.fetchval("SELECT count(*) FROM commands") == 0
+
+    # Marked connected by a hub process that went silent (crashed): stale, so unavailable too.
+    await pool.execute(
+        "UPDATE agents SET connected = true, hub_instance = 'gone',"
+        " last_seen_at = now() - interval '1 minute'"
+    )
+    with pytest.raises(AgentUnavailable):
+        await execute(hub, tenant_id, agent_id, router)
+
+
+async def test_wrong_tenant_router_or_command_is_refused(
+    agent: FakeAgent, hub: TestServer, pool: asyncpg.Pool, tenant_id: int
+):
+    agent_id = (await agent.connect())["agent_id"]
+    router = await router_of(pool, agent_id)
+    with pytest.raises(NotFound):
+        await execute(hub, tenant_id + 1, agent_id, router)
+    with pytest.raises(NotFound):
+        await execute(hub, tenant_id, agent_id, (router[0] + 100, "nope"))
+    with pytest.raises(InvalidInput):
+        await execute(hub, tenant_id, agent_id, router, name="format_disk")
+    assert await pool.fetchval("SELECT count(*) FROM commands") == 0
+
+
+async def test_command_times_out_and_expires(
+    agent: FakeAgent, hub: TestServer, pool: asyncpg.Pool, tenant_id: int
+):
+    agent_id = (await agent.connect())["agent_id"]
+    router = await router_of(pool, agent_id)
+    with pytest.raises(CommandTimedOut):
+        await execute(hub, tenant_id, agent_id, router, timeout=0.3)
+    command = await agent.command()  # it was sent; the agent just never answered
+    assert await pool.fetchval("SELECT status FROM commands") == "expired"
+
+    # A late answer is still recorded: the command did run after all.
+    assert await agent.send_events(result_event(1, command)) == 1
+    assert await pool.fetchval("SELECT status FROM commands") == "done"
+
+
+async def test_result_for_another_agents_command_is_ignored(
+    http: aiohttp.ClientSession, hub: TestServer, pool: asyncpg.Pool, tenant_id: int
+):
+    agent_id, credential = await enrolled_agent(http, hub, tenant_id, site="a")
+    _, other_credential = await enrolled_agent(http, hub, tenant_id, site="b")
+    target, intruder = FakeAgent(http, hub, credential), FakeAgent(http, hub, other_credential)
+    await target.connect()
+    await intruder.connect()
+    running = asyncio.create_task(
+        execute(hub, tenant_id, agent_id, await router_of(pool, agent_id), timeout=1.0)
+    )
+    command = await target.command()
+    assert await intruder.send_events(result_event(1, command)) == 1
+    with pytest.raises(CommandTimedOut):
+        await running
+    await target.close()
+    await intruder.close()
+
+
+async def test_pending_commands_are_pushed_on_reconnect(
+    agent: FakeAgent, hub: TestServer, pool: asyncpg.Pool, tenant_id: int
+):
+    agent_id = (await agent.connect())["agent_id"]
+    running = asyncio.create_task(
+        execute(hub, tenant_id, agent_id, await router_of(pool, agent_id), timeout=8.0)
+    )
+    first = await agent.command()
+    await agent.close()  # gone before answering
+    await agent.connect(last_seq=0)
+    again = await agent.command()
+    assert again.id == first.id
+    await agent.send_events(result_event(1, again, session_removed=False))
+    assert (await running).result == {"session_removed": False}
+
+
+async def test_sweep_sends_a_command_whose_notification_was_lost(
+    agent: FakeAgent, hub: TestServer, pool: asyncpg.Pool, tenant_id: int
+):
+    agent_id = (await agent.connect())["agent_id"]
+    router_id, _ = await router_of(pool, agent_id)
+    command_id = str(uuid.uuid4())
+    await pool.execute(
+        "INSERT INTO commands (id, tenant_id, agent_id, router_id, name, args, requested_by,"
+        " deadline) VALUES ($1::uuid, $2, $3, $4, 'ping', $5, 'test', now() + interval '1 min')",
+        command_id,
+        tenant_id,
+        agent_id,
+        router_id,
+        {"address": "127.0.0.1", "count": 1},
+    )
+    command = await agent.command(timeout=3.0)  # the 0.5 s presence tick sweeps it out
+    assert (command.id, command.name) == (command_id, wire.PING)
+    assert await pool.fetchval("SELECT status FROM commands") == "sent"
+
+
+async def test_entitlements_are_pushed_on_connect(
+    agent: FakeAgent, hub: TestServer, pool: asyncpg.Pool, tenant_id: int
+):
+    await agent.connect()  # creates router r1
+    await agent.close()
+    router_id = await pool.fetchval("SELECT id FROM routers")
+    now = utcnow()
+
+    async def customer(username: str) -> int:
+        return await pool.fetchval(
+            "INSERT INTO customers (tenant_id, username) VALUES ($1, $2) RETURNING id",
+            tenant_id,
+            username,
+        )
+
+    async def entitle(customer_id, *, router=None, hours=1.0, revoked=False, mac=None):
+        await pool.execute(
+            "INSERT INTO entitlements (tenant_id, customer_id, router_id, mac_address, profile,"
+            " on_expiry, starts_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, 'paid',"
+            " 'throttle', $5, $6, $7)",
+            tenant_id,
+            customer_id,
+            router,
+            mac,
+            now - timedelta(hours=2),
+            now + timedelta(hours=hours),
+            now if revoked else None,
+        )
+
+    alice, bob, carol, dave = [await customer(f"+25570000000{i}") for i in range(1, 5)]
+    await entitle(alice, router=router_id, mac="AA:BB:CC:DD:EE:01")
+    await entitle(alice, router=router_id, mac="AA:BB:CC:DD:EE:01", hours=3)  # the newest wins
+    await entitle(bob)  # every router of the tenant
+    await entitle(carol, hours=-1)  # expired: nothing
+    await entitle(dave, revoked=True)  # revoked while the agent was away: delete it
+
+    await agent.connect()
+    commands = [await agent.command() for _ in range(3)]
+    puts = {c.args["username"]: c for c in commands if c.name == wire.ENTITLEMENT_PUT}
+    deletes = [c for c in commands if c.name == wire.ENTITLEMENT_DELETE]
+    assert set(puts) == {"+255700000001", "+255700000002"}
+    alice_put = puts["+255700000001"]
+    assert alice_put.router == "r1"
+    assert wire.parse_entitlement(alice_put.args) == wire.Entitlement(
+        username="+255700000001",
+        mac_address="AA:BB:CC:DD:EE:01",
+        expires_at=alice_put.args["expires_at"],
+        profile="paid",
+        on_expiry="throttle",
+    )
+    expires = parse_iso(alice_put.args["expires_at"])
+    assert timedelta(hours=2.9) < expires - now < timedelta(hours=3.1)
+    assert [(c.router, c.args) for c in deletes] == [
+        ("r1", {"username": "+255700000004", "mac_address": None})
+    ]
+    with pytest.raises(TimeoutError):
+        await agent.expect("command", timeout=0.3)
+
+    # The same entitlements give the same command ids on every connect: the agent runs each once.
+    await agent.close()
+    await agent.connect()
+    again = {(await agent.command()).id for _ in range(3)}
+    assert again == {c.id for c in commands}
+
+
+async def test_command_reaches_agent_on_another_hub_process(
+    http: aiohttp.ClientSession, start_hub, tenant_id: int
+):
+    # Presence ticks (and their sweeps) far apart: only LISTEN/NOTIFY can carry the command.
+    first, second = await start_hub(agent_heartbeat=60.0), await start_hub(agent_heartbeat=60.0)
+    agent_id, credential = await enrolled_agent(http, first, tenant_id)
+    fake = FakeAgent(http, first, credential)  # its socket is held by the first process
+    await fake.connect()
+    router = await router_of(second.app[DB_POOL], agent_id)
+
+    started = asyncio.get_running_loop().time()
+    running = asyncio.create_task(execute(second, tenant_id, agent_id, router))
+    command = await fake.command(timeout=2.0)
+    await fake.send_events(result_event(1, command, session_removed=True))
+    result = await asyncio.wait_for(running, 2.0)
+    assert result.ok and result.result == {"session_removed": True}
+    assert result.latency_ms == 12.5
+    assert asyncio.get_running_loop().time() - started < 2.0
+    await fake.close()

@@ -1,0 +1,256 @@
+"""``ispfleet-hub`` as an operator runs it: a subprocess against a real database."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import socket
+import sys
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+
+from hub.app import create_app
+from hub.config import HubConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def hub_cli(dsn: str | None, *args: str, **env: str) -> tuple[int, str, str]:
+    environ = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    environ.pop("ISPFLEET_ADMIN_PASSWORD", None)
+    if dsn:
+        environ["DATABASE_URL"] = dsn
+    environ.update(env)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "hub.cli",
+        *args,
+        cwd=ROOT,
+        env=environ,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    return proc.returncode, out.decode(), err.decode()
+
+
+def assert_usage_error(result: tuple[int, str, str], message: str) -> None:
+    code, _, err = result
+    assert code == 2, result
+    assert message in err
+    assert "Traceback" not in err
+    assert err.startswith("ispfleet-hub: error: ")
+
+
+async def test_tenant_and_api_key_then_the_key_works(pg_dsn, aiohttp_client):
+    code, out, err = await hub_cli(pg_dsn, "migrate")
+    assert code == 0, err
+    code, out, err = await hub_cli(
+        pg_dsn, "create-tenant", "--slug", "acme", "--name", "Acme Wifi", "--country", "ke"
+    )
+    assert code == 0, err
+    assert "tenant acme created" in out and "country KE" in out
+    code, out, err = await hub_cli(pg_dsn, "create-api-key", "--tenant", "acme", "--name", "portal")
+    assert code == 0, err
+    (key,) = re.findall(r"^ifk_\S+$", out, re.MULTILINE)
+
+    client = await aiohttp_client(create_app(HubConfig(database_url=pg_dsn)))
+    resp = await client.get(
+        "/api/portal/router/health/", headers={"Authorization": f"Bearer {key}"}
+    )
+    assert resp.status == 200
+    assert (await resp.json())["routers"] == []
+    resp = await client.get(
+        "/api/portal/router/health/", headers={"Authorization": f"Bearer {key}x"}
+    )
+    assert resp.status == 401
+
+
+async def test_bad_input_exits_2_with_a_message(pg_dsn):
+    assert (await hub_cli(pg_dsn, "create-tenant", "--slug", "acme", "--name", "A"))[0] == 0
+    results = await asyncio.gather(
+        hub_cli(pg_dsn, "create-tenant", "--slug", "acme", "--name", "Again"),
+        hub_cli(pg_dsn, "create-tenant", "--slug", "Bad Slug!", "--name", "X"),
+        hub_cli(pg_dsn, "create-tenant", "--slug", "zz", "--name", "X", "--country", "XX"),
+        hub_cli(pg_dsn, "create-api-key", "--tenant", "nope"),
+        hub_cli(pg_dsn, "create-admin", "--email", "root@example.com"),
+        hub_cli(pg_dsn, "create-admin", "--email", "root@example.com", "--password", "short"),
+        hub_cli(
+            pg_dsn,
+            "add-router",
+            "--tenant",
+            "acme",
+            "--site",
+            "hq",
+            "--name",
+            "r",
+            "--host",
+            "10.0.0.1",
+            "--port",
+            "70000",
+        ),
+        hub_cli(
+            pg_dsn, "grant-access", "--tenant", "acme", "--username", "0712345678", "--hours", "-1"
+        ),
+        hub_cli(
+            pg_dsn,
+            "grant-access",
+            "--tenant",
+            "acme",
+            "--username",
+            "0712345678",
+            "--hours",
+            "1",
+            "--router",
+            "999",
+        ),
+        hub_cli(pg_dsn, "create-tenant", "--slug", "x"),
+        hub_cli(pg_dsn, "migrate", "--config", "/nonexistent/hub.toml"),
+        hub_cli(pg_dsn, "--config", "/nonexistent/other.toml", "migrate"),
+    )
+    messages = [
+        "tenant 'acme' already exists",
+        "invalid slug 'Bad Slug!'",
+        "unknown country 'XX'",
+        "no tenant with slug 'nope'",
+        "no password",
+        "at least 10 characters",
+        "invalid port 70000",
+        "hours must be more than 0",
+        "Router not found or access denied",
+        "the following arguments are required: --name",
+        "/nonexistent/hub.toml",
+        "/nonexistent/other.toml",
+    ]
+    for result, message in zip(results, messages, strict=True):
+        if "arguments are required" in message:  # argparse's own usage error
+            assert result[0] == 2 and message in result[2]
+            continue
+        assert_usage_error(result, message)
+
+
+async def test_unreachable_database_exits_1():
+    code, _, err = await hub_cli("postgresql://nobody@127.0.0.1:1/none", "migrate")
+    assert code == 1
+    assert err.startswith("ispfleet-hub: error: cannot connect to the database")
+    assert "Traceback" not in err
+
+
+async def test_admin_site_router_customer_and_access(pg_dsn):
+    assert (await hub_cli(pg_dsn, "create-tenant", "--slug", "acme", "--name", "A"))[0] == 0
+    code, out, err = await hub_cli(
+        pg_dsn,
+        "create-admin",
+        "--email",
+        "root@example.com",
+        ISPFLEET_ADMIN_PASSWORD="a long enough password",
+    )
+    assert code == 0, err
+    assert "platform admin root@example.com created" in out
+
+    code, out, err = await hub_cli(
+        pg_dsn,
+        "add-router",
+        "--tenant",
+        "acme",
+        "--site",
+        "hq",
+        "--name",
+        "Main",
+        "--host",
+        "192.168.88.1",
+    )
+    assert code == 0, err
+    router_id = int(re.search(r"\(id (\d+)\)", out)[1])
+
+    code, out, err = await hub_cli(
+        pg_dsn, "add-customer", "--tenant", "acme", "--username", "0712 345 678", "--name", "Asha"
+    )
+    assert code == 0, err
+    assert "customer +255712345678 added" in out
+
+    code, out, err = await hub_cli(
+        pg_dsn,
+        "grant-access",
+        "--tenant",
+        "acme",
+        "--username",
+        "+255712345678",
+        "--hours",
+        "3",
+        "--mac",
+        "aa:bb:cc:dd:ee:ff",
+        "--router",
+        str(router_id),
+    )
+    assert code == 0, err
+    assert "access for +255712345678" in out and "stored for 1 router(s)" in out
+
+    code, out, err = await hub_cli(pg_dsn, "create-agent", "--tenant", "acme", "--site", "hq")
+    assert code == 0, err
+    token = re.search(r"enrollment token \(valid 24 h\): (\S+)", out)[1]
+    assert f"ispfleet-agent enroll --hub http://127.0.0.1:8080 --token {token}" in out
+
+    conn = await asyncpg.connect(pg_dsn)
+    try:
+        row = await conn.fetchrow(
+            "SELECT e.*, c.username, c.full_name FROM entitlements e"
+            " JOIN customers c ON c.id = e.customer_id"
+        )
+        assert row["username"] == "+255712345678" and row["full_name"] == "Asha"
+        assert row["router_id"] == router_id and row["mac_address"] == "AA:BB:CC:DD:EE:FF"
+        hours = (row["expires_at"] - row["starts_at"]).total_seconds() / 3600
+        assert abs(hours - 3) < 0.01
+        # The router sits behind the site's agent, the one create-agent issued a token for.
+        agent = await conn.fetchrow("SELECT a.* FROM agents a JOIN routers r ON r.agent_id = a.id")
+        assert agent["site"] == "hq" and agent["enrollment_token_hash"] is not None
+        audit = await conn.fetchval("SELECT result FROM audit_log WHERE action = 'grant_access'")
+        assert audit == "ok"
+    finally:
+        await conn.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def test_serve_runs_until_sigterm(pg_dsn):
+    port = free_port()
+    environ = dict(os.environ)
+    environ.update(DATABASE_URL=pg_dsn, ISPFLEET_HUB_LISTEN=f"127.0.0.1:{port}")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "hub.cli",
+        "serve",
+        cwd=ROOT,
+        env=environ,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with aiohttp.ClientSession() as http:
+            for _ in range(200):
+                try:
+                    async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                        assert resp.status == 200
+                        break
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.05)
+            else:
+                raise AssertionError("the hub did not start listening")
+            async with http.get(f"http://127.0.0.1:{port}/api/portal/router/health/") as resp:
+                assert resp.status == 401
+    finally:
+        proc.terminate()
+        _, err = await asyncio.wait_for(proc.communicate(), timeout=30)
+    assert proc.returncode == 0, err.decode()
+    assert "Traceback" not in err.decode()
+    assert f"hub listening url=http://127.0.0.1:{port}" in err.decode()
