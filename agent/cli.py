@@ -1,0 +1,173 @@
+"""``ispfleet-agent``: run the agent, check its routers, or enroll it with a hub.
+
+    ispfleet-agent run    [--config PATH]
+    ispfleet-agent check  [--config PATH]     exit 1 and say what is wrong with a router
+    ispfleet-agent enroll --hub URL --token T [--config PATH]
+
+The config defaults to $ISPFLEET_AGENT_CONFIG, else /etc/ispfleet/agent.toml. A bad
+config is reported in one line naming the file and key, exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from common.config import ConfigError
+from common.units import format_bytes
+
+from . import const
+from .app import FAILURE, STOP, create_app
+from .config import AgentConfig, RouterSettings, default_config_path, load_agent_config
+from .errors import (
+    AgentError,
+    BadCredentials,
+    RouterCommandError,
+    RouterError,
+    RouterTimeout,
+    ServiceUnreachable,
+)
+from .routeros import RouterLink
+
+log = logging.getLogger("agent")
+
+EXIT_OK, EXIT_PROBLEM, EXIT_CONFIG = 0, 1, 2
+LOG_FORMAT = "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ispfleet-agent", description="ispfleet edge agent")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, text in (
+        ("run", "run the agent"),
+        ("check", "connect to each router and report its health and any problem"),
+    ):
+        sub = commands.add_parser(name, help=text)
+        sub.add_argument("--config", default=None, help="config file (TOML)")
+    enroll = commands.add_parser("enroll", help="trade an enrollment token for a credential")
+    enroll.add_argument("--hub", required=True, help="hub URL, e.g. https://hub.example.net")
+    enroll.add_argument("--token", required=True, help="one-time enrollment token")
+    enroll.add_argument("--config", default=None, help="config file to update (TOML)")
+    args = parser.parse_args(argv)
+    config_path = args.config or default_config_path()
+
+    if args.command == "enroll":
+        return _enroll(args.hub, args.token, config_path)
+    try:
+        config = load_agent_config(config_path)
+    except ConfigError as exc:
+        print(f"ispfleet-agent: bad config: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.command == "check":
+        setup_logging("ERROR")  # the findings are the output
+        return asyncio.run(check(config))
+    setup_logging(config.agent.log_level)
+    return asyncio.run(run(config))
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format=LOG_FORMAT, stream=sys.stderr, force=True)
+
+
+async def run(config: AgentConfig) -> int:
+    """Serve until SIGTERM/SIGINT, or until a long-running task fails (exit 1)."""
+    app = create_app(config)
+    stop = app[STOP]
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    try:
+        host, port = config.agent.metrics_address
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        log.info("metrics listening address=%s:%d", host, port)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+    return EXIT_PROBLEM if app[FAILURE] else EXIT_OK
+
+
+def problem_text(exc: RouterError) -> str:
+    """What an operator should read for each way a router can fail."""
+    if isinstance(exc, ServiceUnreachable):
+        return "API service disabled or wrong port (connection refused)"
+    if isinstance(exc, BadCredentials):
+        return "bad credentials (the router refused the login)"
+    if isinstance(exc, RouterTimeout):
+        return f"timeout (no answer): {exc}"
+    return str(exc)
+
+
+async def check_router(settings: RouterSettings) -> tuple[bool, str]:
+    """(ok, one line of findings) for one router, connecting once."""
+    link = RouterLink(settings)
+    try:
+        await link.connect()
+    except RouterError as exc:
+        return False, problem_text(exc)
+    try:
+        res = (await link.call(f"{const.SYSTEM_RESOURCE}/print") or [{}])[0]
+        identity = (await link.call(f"{const.SYSTEM_IDENTITY}/print") or [{}])[0]
+        parts = [
+            f"identity={identity.get('name', '?')}",
+            f"version={res.get('version', '?')}",
+            f"board={res.get('board-name', '?')}",
+            f"cpu={res.get('cpu-load', '?')}%",
+        ]
+        if res.get("free-memory", "").isdigit() and res.get("total-memory", "").isdigit():
+            free, total = int(res["free-memory"]), int(res["total-memory"])
+            parts.append(f"memory={format_bytes(free)} free of {format_bytes(total)}")
+        parts.append(f"uptime={res.get('uptime', '?')}")
+        warnings = []
+        for menu in (const.HOTSPOT_ACTIVE, const.PPP_ACTIVE):
+            try:
+                count = await link.call(f"{menu}/print", **{"count-only": ""})
+                parts.append(f"{menu}={count[0].get('ret', '?') if count else 0}")
+            except RouterCommandError as exc:  # a missing package is a warning, not a failure
+                warnings.append(f"{menu} unavailable: {exc.message}")
+        line = " ".join(parts)
+        if warnings:
+            line += " WARNING " + "; ".join(warnings)
+        return True, line
+    except RouterError as exc:
+        return False, f"connected, but reading the router failed: {problem_text(exc)}"
+    finally:
+        await link.close()
+
+
+async def check(config: AgentConfig) -> int:
+    """Print one line per router; exit 1 if any router has a problem."""
+    results = await asyncio.gather(*(check_router(r) for r in config.routers))
+    failed = 0
+    for router, (ok, line) in zip(config.routers, results, strict=True):
+        status = "OK" if ok else "PROBLEM"
+        failed += not ok
+        print(f"{router.name} ({router.address}): {status} {line}")
+    if failed:
+        print(f"{failed} of {len(config.routers)} router(s) have problems", file=sys.stderr)
+    return EXIT_PROBLEM if failed else EXIT_OK
+
+
+def _enroll(hub_url: str, token: str, config_path: str) -> int:
+    """Trade the token for a credential (agent.enroll) and say what was written."""
+    from .enroll import enroll
+
+    try:
+        done = asyncio.run(enroll(hub_url, token, config_path))
+    except (AgentError, ConfigError, OSError) as exc:
+        print(f"ispfleet-agent: enroll failed: {exc}", file=sys.stderr)
+        return EXIT_PROBLEM
+    print(" ".join(f"{key}={value}" for key, value in done.items() if value is not None))
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

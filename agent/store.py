@@ -1,0 +1,414 @@
+"""The agent's one SQLite storage layer: session cache, outbox, entitlements, commands, meta.
+
+Every write happens in a ``transaction()`` (BEGIN IMMEDIATE ... COMMIT under one asyncio lock),
+so a session diff and the events it produces commit together or not at all: a kill -9 never
+leaves the cache and the outbox disagreeing. WAL with ``synchronous=FULL``: a committed event
+survives a crash or a power cut. The schema is created and migrated at open, tracked by
+``PRAGMA user_version``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from common import wire
+from common.timeutil import to_iso, utcnow
+
+log = logging.getLogger(__name__)
+
+# One entry per schema version; entry N migrates from user_version N to N + 1.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    -- The session mirror: what the agent last saw active on each router.
+    CREATE TABLE sessions (
+        router TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        data TEXT NOT NULL,
+        PRIMARY KEY (router, kind, session_id)
+    ) WITHOUT ROWID;
+    -- Events waiting for the hub's ack; AUTOINCREMENT never reuses a sequence number.
+    CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        ts TEXT NOT NULL,
+        created REAL NOT NULL,
+        kind TEXT NOT NULL,
+        router TEXT,
+        data TEXT NOT NULL
+    );
+    CREATE INDEX outbox_kind_seq ON outbox (kind, seq);
+    -- Paid access enforced locally; mac_address '' when the entitlement has none.
+    CREATE TABLE entitlements (
+        router TEXT NOT NULL,
+        username TEXT NOT NULL,
+        mac_address TEXT NOT NULL,
+        expires_at REAL NOT NULL,
+        state TEXT NOT NULL DEFAULT 'active',
+        suspended INTEGER NOT NULL DEFAULT 0,
+        data TEXT NOT NULL,
+        PRIMARY KEY (router, username, mac_address)
+    );
+    CREATE INDEX entitlements_due ON entitlements (state, expires_at);
+    -- Commands already executed, so a repeated id returns the recorded result.
+    CREATE TABLE commands (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        router TEXT NOT NULL,
+        result TEXT NOT NULL,
+        executed_at REAL NOT NULL
+    );
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+COMMAND_RETENTION_SECONDS = 30 * 86400
+
+
+@dataclass(slots=True)
+class StoredEntitlement:
+    """An entitlement as kept by the agent: which router, and where enforcement stands."""
+
+    router: str
+    entitlement: wire.Entitlement
+    expires_at: float  # unix seconds
+    state: str = "active"  # "active" | "enforced"
+    suspended: bool = False  # set by a manual disconnect: drift repair leaves it alone
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def session_to_dict(session: wire.Session) -> dict[str, Any]:
+    return {name: getattr(session, name) for name in wire.Session.__dataclass_fields__}
+
+
+@dataclass(slots=True)
+class Transaction:
+    """One open write transaction; what it appended is reported to the commit hooks."""
+
+    db: aiosqlite.Connection
+    appended: list[tuple[int, str]] = field(default_factory=list)  # (seq, kind)
+    deleted_events: int = 0
+    _seq: int | None = None
+
+    async def append_event(self, kind: str, router: str | None, data: dict[str, Any]) -> int:
+        """Add one outbox row; returns its sequence number."""
+        await self.append_events([(kind, router, data)])
+        return self.appended[-1][0]
+
+    async def append_events(self, events: Iterable[tuple[str, str | None, dict[str, Any]]]) -> None:
+        """Add outbox rows in one statement (a session diff can hold thousands).
+
+        Sequence numbers are given explicitly: inside BEGIN IMMEDIATE nobody else writes, so
+        they continue ``sqlite_sequence`` exactly as AUTOINCREMENT would.
+        """
+        now = utcnow()
+        ts, created = to_iso(now), now.timestamp()
+        seq = await self._last_seq()
+        rows = []
+        for kind, router, data in events:
+            seq += 1
+            rows.append((seq, ts, created, kind, router, _dumps(data)))
+            self.appended.append((seq, kind))
+        if rows:
+            await self.db.executemany(
+                "INSERT INTO outbox (seq, ts, created, kind, router, data)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            self._seq = seq
+
+    async def _last_seq(self) -> int:
+        if self._seq is None:
+            self._seq = await last_outbox_seq(self.db)
+        return self._seq
+
+    async def put_sessions(self, router: str, kind: str, sessions: Iterable[wire.Session]) -> None:
+        await self.db.executemany(
+            "INSERT OR REPLACE INTO sessions (router, kind, session_id, data) VALUES (?, ?, ?, ?)",
+            [(router, kind, s.session_id, _dumps(session_to_dict(s))) for s in sessions],
+        )
+
+    async def delete_sessions(self, router: str, kind: str, session_ids: Iterable[str]) -> None:
+        await self.db.executemany(
+            "DELETE FROM sessions WHERE router = ? AND kind = ? AND session_id = ?",
+            [(router, kind, sid) for sid in session_ids],
+        )
+
+    async def set_meta(self, key: str, value: str) -> None:
+        await self.db.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value)
+        )
+
+    async def record_command(self, result: wire.CommandResult, router: str) -> None:
+        await self.db.execute(
+            "INSERT OR REPLACE INTO commands (id, name, router, result, executed_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (result.command_id, result.name, router, _dumps(_result_dict(result)), time.time()),
+        )
+
+    async def put_entitlement(self, stored: StoredEntitlement) -> None:
+        ent = stored.entitlement
+        await self.db.execute(
+            "INSERT OR REPLACE INTO entitlements"
+            " (router, username, mac_address, expires_at, state, suspended, data)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                stored.router,
+                ent.username,
+                ent.mac_address or "",
+                stored.expires_at,
+                stored.state,
+                int(stored.suspended),
+                _dumps(_entitlement_dict(ent)),
+            ),
+        )
+
+    async def delete_entitlements(self, router: str, username: str, mac: str | None) -> int:
+        """Delete one user's entitlements on a router (only that MAC's when given)."""
+        if mac is None:
+            cursor = await self.db.execute(
+                "DELETE FROM entitlements WHERE router = ? AND username = ?", (router, username)
+            )
+        else:
+            cursor = await self.db.execute(
+                "DELETE FROM entitlements WHERE router = ? AND username = ? AND mac_address = ?",
+                (router, username, mac),
+            )
+        count = cursor.rowcount
+        await cursor.close()
+        return count
+
+    async def set_entitlements_suspended(
+        self, router: str, username: str, mac: str | None, suspended: bool
+    ) -> None:
+        query = "UPDATE entitlements SET suspended = ? WHERE router = ? AND username = ?"
+        params: tuple[Any, ...] = (int(suspended), router, username)
+        if mac is not None:
+            query += " AND mac_address = ?"
+            params += (mac,)
+        await self.db.execute(query, params)
+
+    async def set_entitlement_state(self, stored: StoredEntitlement, state: str) -> None:
+        await self.db.execute(
+            "UPDATE entitlements SET state = ?"
+            " WHERE router = ? AND username = ? AND mac_address = ?",
+            (
+                state,
+                stored.router,
+                stored.entitlement.username,
+                stored.entitlement.mac_address or "",
+            ),
+        )
+
+    async def delete_events_of_kinds(self, kinds: Iterable[str], limit: int) -> dict[str, int]:
+        """Delete up to ``limit`` oldest outbox rows of the given kinds; count per kind."""
+        kinds = sorted(kinds)
+        marks = ",".join("?" * len(kinds))
+        rows = await self.db.execute_fetchall(
+            f"SELECT seq, kind FROM outbox WHERE kind IN ({marks}) ORDER BY seq LIMIT ?",
+            (*kinds, limit),
+        )
+        counts: dict[str, int] = {}
+        for _, kind in rows:
+            counts[kind] = counts.get(kind, 0) + 1
+        await self.db.executemany("DELETE FROM outbox WHERE seq = ?", [(seq,) for seq, _ in rows])
+        self.deleted_events += len(rows)
+        return counts
+
+
+def _result_dict(result: wire.CommandResult) -> dict[str, Any]:
+    return {name: getattr(result, name) for name in wire.CommandResult.__dataclass_fields__}
+
+
+def _entitlement_dict(ent: wire.Entitlement) -> dict[str, Any]:
+    return {name: getattr(ent, name) for name in wire.Entitlement.__dataclass_fields__}
+
+
+CommitHook = Callable[[Transaction], Awaitable[None]]
+
+
+class Store:
+    """One aiosqlite connection; writes serialised by a lock, reads share it."""
+
+    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
+        self.db = db
+        self.path = path
+        self._lock = asyncio.Lock()
+        self._commit_hooks: list[CommitHook] = []
+
+    @classmethod
+    async def open(cls, path: str | Path) -> Store:
+        """Open (creating and migrating) the database at ``path``."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(path, isolation_level=None)
+        try:
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA synchronous=FULL")
+            await db.execute("PRAGMA busy_timeout=5000")
+            store = cls(db, path)
+            await store._migrate()
+            await store._prune_commands()
+        except BaseException:
+            await db.close()
+            raise
+        return store
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self.db.close()
+
+    def add_commit_hook(self, hook: CommitHook) -> None:
+        """Call ``hook(tx)`` after every committed transaction (outside the lock)."""
+        self._commit_hooks.append(hook)
+
+    async def _migrate(self) -> None:
+        (version,) = (await self.db.execute_fetchall("PRAGMA user_version"))[0]
+        if version > SCHEMA_VERSION:
+            raise RuntimeError(
+                f"{self.path}: schema version {version} is newer than this agent ({SCHEMA_VERSION})"
+            )
+        for target in range(version, SCHEMA_VERSION):
+            log.info("store migrating path=%s from=%d to=%d", self.path, target, target + 1)
+            await self.db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _statements(MIGRATIONS[target]):
+                    await self.db.execute(statement)
+                await self.db.execute(f"PRAGMA user_version={target + 1}")
+                await self.db.execute("COMMIT")
+            except BaseException:
+                await self.db.execute("ROLLBACK")
+                raise
+
+    async def forget_routers_except(self, routers: list[str]) -> int:
+        """Drop cached sessions of routers no longer configured; returns how many."""
+        marks = ",".join("?" * len(routers))
+        async with self.transaction() as tx:
+            cursor = await tx.db.execute(
+                f"DELETE FROM sessions WHERE router NOT IN ({marks})", tuple(routers)
+            )
+            count = cursor.rowcount
+            await cursor.close()
+        return count
+
+    async def _prune_commands(self) -> None:
+        async with self.transaction() as tx:
+            await tx.db.execute(
+                "DELETE FROM commands WHERE executed_at < ?",
+                (time.time() - COMMAND_RETENTION_SECONDS,),
+            )
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception, hooks run after commit."""
+        async with self._lock:
+            tx = Transaction(self.db)
+            await self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield tx
+            except BaseException:
+                await asyncio.shield(self.db.execute("ROLLBACK"))
+                raise
+            await asyncio.shield(self.db.execute("COMMIT"))
+        for hook in self._commit_hooks:
+            await hook(tx)
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[aiosqlite.Connection]:
+        """A consistent read: several SELECTs see one state (no write can interleave)."""
+        async with self._lock:
+            await self.db.execute("BEGIN")
+            try:
+                yield self.db
+            finally:
+                await asyncio.shield(self.db.execute("COMMIT"))
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    async def fetchall(self, query: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        async with self._lock:
+            return list(await self.db.execute_fetchall(query, params))
+
+    async def get_meta(self, key: str) -> str | None:
+        rows = await self.fetchall("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0][0] if rows else None
+
+    async def sessions(self, router: str | None = None) -> list[tuple[str, str, wire.Session]]:
+        """Cached sessions as (router, kind, session)."""
+        query = "SELECT router, kind, data FROM sessions"
+        params: tuple[Any, ...] = ()
+        if router is not None:
+            query += " WHERE router = ?"
+            params = (router,)
+        rows = await self.fetchall(query + " ORDER BY router, kind, session_id", params)
+        return [(r, k, wire.Session(**json.loads(d))) for r, k, d in rows]
+
+    async def command_result(self, command_id: str) -> wire.CommandResult | None:
+        rows = await self.fetchall("SELECT result FROM commands WHERE id = ?", (command_id,))
+        return wire.parse_result(json.loads(rows[0][0])) if rows else None
+
+    async def entitlements(
+        self, *, due_before: float | None = None, state: str | None = None
+    ) -> list[StoredEntitlement]:
+        query = "SELECT router, expires_at, state, suspended, data FROM entitlements WHERE 1=1"
+        params: tuple[Any, ...] = ()
+        if state is not None:
+            query += " AND state = ?"
+            params += (state,)
+        if due_before is not None:
+            query += " AND expires_at <= ?"
+            params += (due_before,)
+        rows = await self.fetchall(query + " ORDER BY expires_at", params)
+        return [
+            StoredEntitlement(
+                router=router,
+                entitlement=wire.parse_entitlement(json.loads(data)),
+                expires_at=expires_at,
+                state=st,
+                suspended=bool(suspended),
+            )
+            for router, expires_at, st, suspended, data in rows
+        ]
+
+    async def entitlement_macs(self, router: str, username: str) -> set[str]:
+        """MACs the user's entitlements on that router name (its devices, as the hub knows)."""
+        rows = await self.fetchall(
+            "SELECT mac_address FROM entitlements"
+            " WHERE router = ? AND username = ? AND mac_address != ''",
+            (router, username),
+        )
+        return {mac for (mac,) in rows}
+
+    async def next_expiry(self) -> float | None:
+        rows = await self.fetchall(
+            "SELECT MIN(expires_at) FROM entitlements WHERE state = 'active'"
+        )
+        return rows[0][0]
+
+
+async def last_outbox_seq(db: aiosqlite.Connection) -> int:
+    """The highest sequence number ever given out (rows may be gone, acknowledged)."""
+    rows = await db.execute_fetchall("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'")
+    return int(rows[0][0]) if rows else 0
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration script on ``;`` (no triggers or string literals with ``;`` in it)."""
+    lines = [line for line in script.splitlines() if not line.strip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]

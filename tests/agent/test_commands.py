@@ -1,0 +1,285 @@
+"""Hub commands executed on a routersim; what changed is read back through librouteros."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from agent.service import Agent
+from common import wire
+from common.timeutil import to_iso, utcnow
+from routersim import LoginRefused
+
+from .conftest import events, wait_for
+
+USER = "+255712345678"
+OTHER = "+255787654321"
+MAC1, MAC2, MAC3 = "AA:BB:CC:DD:EE:01", "AA:BB:CC:DD:EE:02", "AA:BB:CC:DD:EE:03"
+
+
+async def run_command(
+    agent: Agent, name: str, args: dict, router: str = "r1", command_id: str | None = None, **kw
+) -> wire.CommandResult:
+    """Submit like the hub link does and wait for the command.result event."""
+    command_id = command_id or uuid.uuid4().hex
+    await agent.submit(wire.Command(id=command_id, name=name, router=router, args=args, **kw))
+
+    async def result():
+        found = await events(agent, wire.COMMAND_RESULT)
+        return [e for e in found if e.data["command_id"] == command_id]
+
+    (event, *_) = await wait_for(result, timeout=10)
+    assert event.router == router
+    return wire.parse_result(event.data)
+
+
+def _by_mac(rows: list[dict]) -> dict[str, dict]:
+    return {str(row["mac-address"]).upper(): row for row in rows}
+
+
+async def _user(ros, name: str) -> dict:
+    (row,) = [r for r in await ros.rows("/ip/hotspot/user") if r["name"] == name]
+    return row
+
+
+async def test_disconnect_without_mac_removes_every_device(agent, sim, ros):
+    sim.add_hotspot_user(USER, password="pw")
+    sim.add_hotspot_user(OTHER, password="pw")
+    sim.hotspot_login(USER, mac_address=MAC1)
+    sim.hotspot_login(USER, mac_address=MAC2)
+    keep = sim.hotspot_login(OTHER, mac_address=MAC3)
+    sim.add_ip_binding(MAC1, type="bypassed")
+    sim.add_ip_binding(MAC2.lower(), type="regular")
+    sim.add_ip_binding(MAC3, type="bypassed")
+
+    result = await run_command(agent, wire.DISCONNECT, {"username": USER})
+
+    assert result.ok, result.error
+    details = result.result
+    assert {k: details[k] for k in ("session_removed", "binding_removed", "user_disabled")} == {
+        "session_removed": True,
+        "binding_removed": True,
+        "user_disabled": True,
+    }
+    assert details["ppp_removed"] is False
+    assert details["errors"] == []
+    assert details["verified_gone"] is True
+    assert details["latency_ms"] > 0
+    active = await ros.rows("/ip/hotspot/active")
+    assert [row[".id"] for row in active] == [keep]
+    assert set(_by_mac(await ros.rows("/ip/hotspot/ip-binding"))) == {MAC3}
+    assert (await _user(ros, USER))["disabled"] is True
+    assert (await _user(ros, OTHER))["disabled"] is False
+    with pytest.raises(LoginRefused):  # a disabled user cannot log back in
+        sim.hotspot_login(USER, mac_address=MAC1)
+    sim.step(1.0)
+    assert [row["user"] for row in await ros.rows("/ip/hotspot/active")] == [OTHER]
+
+
+async def test_disconnect_with_mac_removes_only_that_device(agent, sim, ros):
+    sim.add_hotspot_user(USER, password="pw")
+    sim.hotspot_login(USER, mac_address=MAC1)
+    other_device = sim.hotspot_login(USER, mac_address=MAC2)
+    sim.add_ip_binding(MAC1, type="bypassed")
+    sim.add_ip_binding(MAC2, type="bypassed")
+
+    result = await run_command(
+        agent, wire.DISCONNECT, {"username": USER, "mac_address": "aa-bb-cc-dd-ee-01"}
+    )
+
+    assert result.ok, result.error
+    assert result.result["session_removed"] is True
+    assert result.result["binding_removed"] is True
+    assert result.result["user_disabled"] is True
+    assert [row[".id"] for row in await ros.rows("/ip/hotspot/active")] == [other_device]
+    assert set(_by_mac(await ros.rows("/ip/hotspot/ip-binding"))) == {MAC2}
+
+
+async def test_disconnect_user_without_session_is_not_an_error(agent, sim, ros):
+    sim.add_hotspot_user(USER, password="pw")
+    result = await run_command(agent, wire.DISCONNECT, {"username": USER})
+    assert result.ok
+    assert result.result["session_removed"] is False
+    assert result.result["binding_removed"] is False
+    assert result.result["user_disabled"] is True
+    assert result.result["verified_gone"] is True
+
+
+async def test_disconnect_removes_ppp_session(agent, sim, ros):
+    await ros.add("/ppp/secret", name=OTHER, password="pw", service="pppoe")
+    sim.ppp_login(OTHER, caller_id=MAC2)
+    result = await run_command(agent, wire.DISCONNECT, {"username": OTHER})
+    assert result.ok, result.error
+    assert result.result["ppp_removed"] is True
+    assert result.result["session_removed"] is False
+    assert await ros.rows("/ppp/active") == []
+
+
+async def test_repeated_command_id_returns_recorded_result(agent, sim, ros):
+    sim.add_hotspot_user(USER, password="pw")
+    sim.hotspot_login(USER, mac_address=MAC1)
+    first = await run_command(agent, wire.DISCONNECT, {"username": USER}, command_id="cmd-1")
+    assert first.result["session_removed"] is True
+
+    # The user comes back; the repeated command must not throw it off again.
+    user_id = (await _user(ros, USER))[".id"]
+    await ros.call("/ip/hotspot/user/set", **{".id": user_id, "disabled": "no"})
+    again = sim.hotspot_login(USER, mac_address=MAC1)
+    await agent.submit(wire.Command("cmd-1", wire.DISCONNECT, "r1", {"username": USER}))
+
+    async def two_results():
+        found = await events(agent, wire.COMMAND_RESULT)
+        return len(found) == 2 and found
+
+    first_event, second_event = await wait_for(two_results)
+    assert first_event.data == second_event.data
+    assert [row[".id"] for row in await ros.rows("/ip/hotspot/active")] == [again]
+    assert agent.executor.counts[(wire.DISCONNECT, "ok")] == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "router", "error"),
+    [
+        (wire.DISCONNECT, {}, "r1", "username is required"),
+        (wire.DISCONNECT, {"username": "  "}, "r1", "username is required"),
+        (wire.DISCONNECT, {"username": USER, "mac_address": "nope"}, "r1", "not a MAC address"),
+        (wire.DISCONNECT, {"username": USER}, "nowhere", "unknown router nowhere"),
+        (
+            wire.ROUTER_MENU,
+            {"menu": "/ip/hotspot/user", "action": "print"},
+            "r1",
+            "menu '/ip/hotspot/user' is not allowed",
+        ),
+        (
+            wire.ROUTER_MENU,
+            {"menu": "/ppp/secret", "action": "add", "params": {"?name": "x"}},
+            "r1",
+            "bad parameter name",
+        ),
+        (wire.ROUTER_MENU, {"menu": "/ppp/secret", "action": "drop"}, "r1", "action must be"),
+        (wire.PING, {"address": "example.com"}, "r1", "not an IP address"),
+        (wire.PING, {"address": "127.0.0.1", "count": 500}, "r1", "count must be between"),
+        (wire.GRANT_ACCESS, {"username": USER, "expires_at": "soon"}, "r1", "expires_at"),
+        (
+            wire.GRANT_ACCESS,
+            {"username": USER, "expires_at": to_iso(utcnow()), "on_expiry": "explode"},
+            "r1",
+            "on_expiry",
+        ),
+    ],
+)
+async def test_bad_commands_are_refused_and_change_nothing(
+    agent, sim, ros, name, args, router, error
+):
+    sim.add_hotspot_user(USER, password="pw")
+    sid = sim.hotspot_login(USER, mac_address=MAC1)
+    result = await run_command(agent, name, args, router=router)
+    assert result.ok is False
+    assert error in result.error
+    assert [row[".id"] for row in await ros.rows("/ip/hotspot/active")] == [sid]
+    assert (await _user(ros, USER))["disabled"] is False
+    assert await agent.store.entitlements() == []
+
+
+async def test_command_past_its_deadline_is_skipped(agent, sim, ros):
+    sim.add_hotspot_user(USER, password="pw")
+    sid = sim.hotspot_login(USER, mac_address=MAC1)
+    deadline = to_iso(utcnow() - timedelta(seconds=1))
+    result = await run_command(agent, wire.DISCONNECT, {"username": USER}, deadline=deadline)
+    assert result.ok is False and "deadline" in result.error
+    assert [row[".id"] for row in await ros.rows("/ip/hotspot/active")] == [sid]
+
+
+async def test_router_menu_crud_on_ppp_secret(agent, ros):
+    menu = "/ppp/secret"
+    added = await run_command(
+        agent,
+        wire.ROUTER_MENU,
+        {"menu": menu, "action": "add", "params": {"name": "pppoe-1", "password": "s3cret"}},
+    )
+    assert added.ok, added.error
+    item = added.result["id"]
+    assert item.startswith("*")
+
+    duplicate = await run_command(
+        agent,
+        wire.ROUTER_MENU,
+        {"menu": menu, "action": "add", "params": {"name": "pppoe-1", "password": "x"}},
+    )
+    assert duplicate.ok is False
+    assert "already exists" in duplicate.error
+
+    listed = await run_command(
+        agent, wire.ROUTER_MENU, {"menu": menu, "action": "print", "params": {"name": "pppoe-1"}}
+    )
+    assert [row["name"] for row in listed.result["rows"]] == ["pppoe-1"]
+
+    changed = await run_command(
+        agent,
+        wire.ROUTER_MENU,
+        {"menu": menu, "action": "set", "params": {".id": item, "disabled": True}},
+    )
+    assert changed.ok, changed.error
+    (row,) = await ros.rows(menu)
+    assert row["disabled"] is True
+
+    removed = await run_command(
+        agent, wire.ROUTER_MENU, {"menu": menu, "action": "remove", "params": {".id": item}}
+    )
+    assert removed.ok, removed.error
+    assert await ros.rows(menu) == []
+
+
+async def test_ping_monitor_and_log(agent, sim):
+    sim.ping_interval = 0.05
+    ping = await run_command(agent, wire.PING, {"address": "127.0.0.1", "count": 3})
+    assert ping.ok, ping.error
+    assert (ping.result["sent"], ping.result["received"], ping.result["packet_loss"]) == (3, 3, 0)
+    assert len(ping.result["replies"]) == 3
+    assert ping.result["avg_rtt_ms"] is not None
+
+    traffic = await run_command(agent, wire.MONITOR_TRAFFIC, {"interface": "ether1"})
+    assert traffic.ok, traffic.error
+    assert traffic.result["interface"] == "ether1"
+    assert "rx_bits_per_second" in traffic.result
+
+    sim.add_hotspot_user(USER, password="pw")
+    sim.hotspot_login(USER, mac_address=MAC1)
+    logs = await run_command(agent, wire.LOG_READ, {"limit": 5, "topics": "account"})
+    assert logs.ok, logs.error
+    assert 1 <= len(logs.result["entries"]) <= 5
+    assert all("account" in e["topics"] for e in logs.result["entries"])
+    assert any(USER in e["message"] for e in logs.result["entries"])
+
+
+async def test_grant_then_revoke_access(agent, sim, ros):
+    expires = to_iso(utcnow() + timedelta(hours=1))
+    granted = await run_command(
+        agent,
+        wire.GRANT_ACCESS,
+        {"username": USER, "mac_address": MAC1, "expires_at": expires, "password": "pw"},
+    )
+    assert granted.ok, granted.error
+    assert granted.result["user"] == "created"
+    assert granted.result["binding"] == "created"
+    user = await _user(ros, USER)
+    assert user["disabled"] is False
+    binding = _by_mac(await ros.rows("/ip/hotspot/ip-binding"))[MAC1]
+    assert binding["type"] == "bypassed"
+    (stored,) = await agent.store.entitlements()
+    assert (stored.router, stored.entitlement.username, stored.state) == ("r1", USER, "active")
+    sid = sim.mac_login(MAC1)  # the bypassed binding lets the device in
+
+    revoked = await run_command(agent, wire.REVOKE_ACCESS, {"username": USER})
+    assert revoked.ok, revoked.error
+    assert revoked.result["session_removed"] is True
+    assert revoked.result["entitlements_replaced"] == 1
+    assert sid not in [row[".id"] for row in await ros.rows("/ip/hotspot/active")]
+    assert (await _user(ros, USER))["disabled"] is True
+    assert await ros.rows("/ip/hotspot/ip-binding") == []
+    (stored,) = await agent.store.entitlements()
+    assert (stored.state, stored.entitlement.on_expiry) == ("enforced", "cut")
+    with pytest.raises(LoginRefused):
+        sim.mac_login(MAC1)

@@ -1,0 +1,215 @@
+"""The agent's hub link against a real hub app and a routersim: events, acks, commands, restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import tomllib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestServer
+
+from agent.config import AgentConfig, HubSettings
+from agent.enroll import enroll
+from agent.hublink import HubLink
+from agent.service import Agent
+from common import wire
+from hub.app import create_app
+from hub.config import HubConfig
+from hub.link import DISPATCHER
+from hub.link.enrollment import create_agent
+from hub.typedefs import DB_POOL
+from routersim import SimRouter
+
+from .conftest import make_config, wait_for
+
+FAST_LINK = {"heartbeat": 0.5, "backoff_min": 0.05, "backoff_max": 0.2}
+
+
+@pytest.fixture
+def hub_config(pg_dsn: str) -> HubConfig:
+    return HubConfig(
+        database_url=pg_dsn,
+        agent_heartbeat=0.5,
+        agent_offline_after=5.0,
+        metrics_refresh_interval=60.0,
+    )
+
+
+@pytest.fixture
+async def hub(hub_config: HubConfig, aiohttp_server: Any) -> TestServer:
+    return await aiohttp_server(create_app(hub_config), host="127.0.0.1")
+
+
+@pytest.fixture
+def pool(hub: TestServer) -> asyncpg.Pool:
+    return hub.app[DB_POOL]
+
+
+def hub_url(server: TestServer) -> str:
+    return str(server.make_url("")).rstrip("/")
+
+
+@pytest.fixture
+async def agent_config(
+    hub: TestServer, pool: asyncpg.Pool, sim: SimRouter, tmp_path: Path
+) -> AgentConfig:
+    """An agent enrolled with the hub the way an operator does it (``enroll``)."""
+    tenant_id = await pool.fetchval(
+        "INSERT INTO tenants (slug, name) VALUES ('acme', 'Acme') RETURNING id"
+    )
+    _, token = await create_agent(pool, tenant_id=tenant_id, site="test-site", ttl_hours=1)
+    config_path = tmp_path / "agent.toml"
+    await enroll(hub_url(hub), token, str(config_path))
+    hub_section = tomllib.loads(config_path.read_text())["hub"]
+    config = make_config(tmp_path / "state", [sim])
+    config.hub = HubSettings(**hub_section, **FAST_LINK)
+    return config
+
+
+@pytest.fixture
+async def linked(agent_config: AgentConfig) -> AsyncIterator[Agent]:
+    """A running Agent with its HubLink."""
+    async with Agent(agent_config) as agent:
+        link = asyncio.create_task(HubLink(agent_config.hub, agent).run())
+        await wait_for(lambda: agent.hub_connected)
+        yield agent
+        link.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await link
+
+
+async def hub_sessions(pool: asyncpg.Pool) -> set[str]:
+    return {r["username"] for r in await pool.fetch("SELECT username FROM current_sessions")}
+
+
+async def outbox_drained(agent: Agent, pool: asyncpg.Pool) -> bool:
+    """Every event stored at the hub and deleted from the outbox."""
+    last_seq = await agent.outbox.last_seq()
+    stored = await pool.fetchval("SELECT last_seq FROM agents")
+    return last_seq > 0 and stored == last_seq and not await agent.outbox.read_after(0)
+
+
+async def test_events_flow_and_acks_empty_the_outbox(
+    linked: Agent, sim: SimRouter, pool: asyncpg.Pool
+):
+    sim.add_hotspot_user("+255712345678", password="pw")
+    sid = sim.hotspot_login("+255712345678", mac_address="AA:BB:CC:DD:EE:01")
+    await wait_for(lambda: hub_sessions(pool))
+    assert await hub_sessions(pool) == {"+255712345678"}
+    await wait_for(lambda: outbox_drained(linked, pool))
+    version = await wait_for(lambda: pool.fetchval("SELECT version FROM router_health"))
+    assert version == sim.rows("/system/resource")[0]["version"]
+    assert await pool.fetchval("SELECT status FROM router_health") == "online"
+
+    sim.add_traffic(sid, bytes_in=4000, bytes_out=9000)
+    await wait_for(  # a session.updated from the counters poll
+        lambda: pool.fetchval("SELECT bytes_in + bytes_out >= 13000 FROM current_sessions")
+    )
+    sim.logout(sid)
+    await wait_for(lambda: pool.fetchval("SELECT count(*) FROM session_history"))
+    assert await hub_sessions(pool) == set()
+    ended = await pool.fetchrow("SELECT username, bytes_in, bytes_out FROM session_history")
+    assert ended["username"] == "+255712345678"
+    assert ended["bytes_in"] + ended["bytes_out"] >= 13000
+    await wait_for(lambda: outbox_drained(linked, pool))
+
+
+async def test_hub_command_runs_on_the_router(
+    linked: Agent, sim: SimRouter, hub: TestServer, pool: asyncpg.Pool
+):
+    sim.add_hotspot_user("+255712345678", password="pw")
+    sim.hotspot_login("+255712345678", mac_address="AA:BB:CC:DD:EE:01")
+    await wait_for(lambda: hub_sessions(pool))
+    router = await pool.fetchrow("SELECT id, name, agent_id, tenant_id FROM routers")
+    result = await hub.app[DISPATCHER].execute(
+        tenant_id=router["tenant_id"],
+        agent_id=router["agent_id"],
+        router_id=router["id"],
+        router_name=router["name"],
+        name=wire.DISCONNECT,
+        args={"username": "+255712345678", "mac_address": None},
+        requested_by="test",
+        timeout=10.0,
+    )
+    assert result.ok, result
+    assert result.result["session_removed"] is True
+    assert result.result["user_disabled"] is True
+    assert sim.rows("/ip/hotspot/active") == []
+    await wait_for(lambda: pool.fetchval("SELECT status = 'done' FROM commands"))
+
+
+async def test_hub_restart_resumes_without_duplicates(
+    linked: Agent,
+    sim: SimRouter,
+    hub: TestServer,
+    pool: asyncpg.Pool,
+    hub_config: HubConfig,
+    aiohttp_server: Any,
+    caplog: pytest.LogCaptureFixture,
+):
+    for username in ("+255700000001", "+255700000002"):
+        sim.add_hotspot_user(username, password="pw")
+    first = sim.hotspot_login("+255700000001", mac_address="AA:BB:CC:DD:EE:01")
+    await wait_for(lambda: hub_sessions(pool))
+    await wait_for(lambda: outbox_drained(linked, pool))
+    acked_before = await pool.fetchval("SELECT last_seq FROM agents")
+
+    port = hub.port
+    await hub.close()
+    await wait_for(lambda: not linked.hub_connected)
+
+    # While the hub is away the site keeps living; the outbox keeps every event.
+    sim.logout(first)
+    second = sim.hotspot_login("+255700000002", mac_address="AA:BB:CC:DD:EE:02")
+    sim.logout(second)
+
+    async def ended_in_outbox() -> bool:
+        pending = await linked.outbox.read_after(0)
+        return len([e for e in pending if e.kind == wire.SESSION_ENDED]) == 2
+
+    await wait_for(ended_in_outbox)
+    pending = await linked.outbox.read_after(0)
+    assert pending[0].seq > acked_before  # rows the hub acknowledged were deleted
+
+    caplog.set_level(logging.INFO, logger="hub.link")
+    restarted = await aiohttp_server(create_app(hub_config), host="127.0.0.1", port=port)
+    await wait_for(lambda: linked.hub_connected, timeout=10.0)
+    new_pool = restarted.app[DB_POOL]
+    await wait_for(lambda: outbox_drained(linked, new_pool), timeout=10.0)
+
+    rows = await new_pool.fetch("SELECT session_id, username FROM session_history")
+    assert sorted(r["username"] for r in rows) == ["+255700000001", "+255700000002"]
+    assert len({r["session_id"] for r in rows}) == len(rows)
+    assert await hub_sessions(new_pool) == set()
+    assert not [r for r in caplog.records if "duplicate events ignored" in r.getMessage()]
+
+
+async def test_rejected_credential_keeps_retrying_and_says_why(
+    agent_config: AgentConfig, caplog: pytest.LogCaptureFixture
+):
+    settings = dataclasses.replace(agent_config.hub, credential="ifa_999_not-the-secret")
+    caplog.set_level(logging.ERROR, logger="agent.hublink")
+
+    def rejections() -> int:
+        return sum(
+            "agent credential rejected — re-enroll" in r.getMessage() for r in caplog.records
+        )
+
+    async with Agent(agent_config) as agent:
+        link = asyncio.create_task(HubLink(settings, agent).run())
+        await wait_for(lambda: rejections() >= 2)
+        assert not link.done() and not agent.hub_connected
+        link.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await link
+
+
+def test_link_needs_url_and_credential():
+    with pytest.raises(ValueError, match=r"hub\.url and hub\.credential"):
+        HubLink(HubSettings(url=None, credential="x"), None)  # type: ignore[arg-type]
