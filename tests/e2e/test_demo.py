@@ -1,0 +1,86 @@
+"""The README's first command: the demo comes up, its printed curl commands work, Ctrl-C stops all.
+
+Runs ``python -m hub.demo`` (what ``make demo`` runs) as a real process on free ports with its
+state in tmp_path: routersim, embedded Postgres, hub and enrolled agents, each its own process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import aiohttp
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` consecutive free ports (the demo numbers routers and agents from a base port)."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = probe.getsockname()[1]
+        if base + count >= 65535:
+            continue
+        try:
+            for port in range(base, base + count):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return list(range(base, base + count))
+    raise RuntimeError("no run of free ports")
+
+
+async def test_demo_runs_serves_the_printed_commands_and_stops_cleanly(tmp_path: Path) -> None:
+    hub_port, sim_port, _, _, metrics_port, _, _ = free_ports(7)
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    demo = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "hub.demo", "--routers", "2", "--clients", "8",
+        "--port", str(hub_port), "--routersim-port", str(sim_port),
+        "--metrics-port", str(metrics_port), "--data-dir", str(tmp_path / "demo"),
+        cwd=REPO, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    assert demo.stdout is not None
+    output = ""
+    try:
+        async with asyncio.timeout(90):
+            while "Ctrl-C stops everything." not in output:
+                line = await demo.stdout.readline()
+                assert line, f"demo exited early:\n{output}"
+                output += line.decode()
+
+        key = re.search(r"Tenant API key\s+(\S+)", output)
+        assert key, output
+        assert "id 1 site-1 (online)" in output and "(online)" in output.split("site-2")[1]
+        headers = {"Authorization": f"Bearer {key.group(1)}"}
+        base = f"http://127.0.0.1:{hub_port}"
+        async with aiohttp.ClientSession(headers=headers) as http:
+            async with http.get(f"{base}/api/portal/router/1/active-users/") as resp:
+                assert resp.status == 200
+                body = await resp.json()
+            assert body["router"]["status"] == "online"
+            assert body["total_count"] == len(body["active_users"])
+            async with http.get(f"{base}/api/portal/router/health/") as resp:
+                assert resp.status == 200
+                assert {r["status"] for r in (await resp.json())["routers"]} == {"online"}
+            async with http.get(f"http://127.0.0.1:{metrics_port}/metrics") as resp:
+                assert 'ispfleet_router_up{address="127.0.0.1:' in await resp.text()
+            # The printed disconnect command names a known, connected customer.
+            command = re.search(r"-d '(\{.*\})' (\S+disconnect-user/)", output)
+            assert command, output
+            async with http.post(command.group(2), data=command.group(1)) as resp:
+                assert resp.status == 200, await resp.text()
+                assert (await resp.json())["details"]["session_removed"] is True
+    finally:
+        if demo.returncode is None:
+            demo.send_signal(signal.SIGINT)
+        rest = await asyncio.wait_for(demo.stdout.read(), 60)
+        await demo.wait()
+    assert demo.returncode == 0, rest.decode()
+    assert "stopped." in rest.decode()
