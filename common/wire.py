@@ -210,11 +210,25 @@ def decode(text: str | bytes) -> dict[str, Any]:
         raise WireError(f"not JSON: {exc}") from exc
     if not isinstance(body, dict):
         raise WireError("a frame must be a JSON object")
+    # JSON must escape NUL as \u0000; Postgres text and jsonb refuse it, and a frame the hub
+    # cannot store would be resent forever. Walk the frame only when one is there.
+    if ("\\u0000" if isinstance(text, str) else b"\\u0000") in text:
+        body = _without_nul(body)
     _require(body, "type", str)
     version = body.get("v")
     if type(version) is not int or version != VERSION:
         raise WireError(f"unsupported wire version {body.get('v')!r}, expected {VERSION}")
     return body
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    return value
 
 
 def parse_event(obj: Any) -> Event:
