@@ -24,7 +24,7 @@ from common.timeutil import parse_iso, to_iso, utcnow
 from . import actions, const
 from .errors import AgentError, CommandRejected, RouterCommandError, RouterUnavailable
 from .routeros import RouterLink, where
-from .store import Store, StoredEntitlement
+from .store import Store, StoredEntitlement, as_dict
 
 log = logging.getLogger(__name__)
 
@@ -167,11 +167,10 @@ class CommandExecutor:
             self._running.discard(command.id)
 
     async def _report(self, result: wire.CommandResult, router: str, *, record: bool) -> None:
-        data = {name: getattr(result, name) for name in wire.CommandResult.__dataclass_fields__}
         async with self.store.transaction() as tx:
             if record:
                 await tx.record_command(result, router)
-            await tx.append_event(wire.COMMAND_RESULT, router, data)
+            await tx.append_event(wire.COMMAND_RESULT, router, as_dict(result))
 
     async def _execute(self, command: wire.Command) -> wire.CommandResult:
         started = time.perf_counter()
@@ -218,10 +217,13 @@ class CommandExecutor:
         username, mac = _text(args, "username"), _mac(args)
         assert username is not None
         known = await self.store.entitlement_macs(router, username)
-        result = await actions.disconnect_user(link, username, mac, known_macs=known)
-        # The user is now disabled on purpose: drift repair must not switch it back on.
+        # Seed 001: with a MAC only that device goes; the user stays enabled for its others.
+        result = await actions.disconnect_user(
+            link, username, mac, disable_user=mac is None, known_macs=known
+        )
+        # Cut on purpose: drift repair must not bring this user (or this device) back.
         async with self.store.transaction() as tx:
-            await tx.set_entitlements_suspended(router, username, None, True)
+            await tx.set_entitlements_suspended(router, username, mac, True)
         return result
 
     async def _grant_access(self, link: RouterLink, router: str, args: dict) -> dict[str, Any]:

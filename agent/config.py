@@ -47,7 +47,7 @@ class AgentSettings:
 @dataclass(slots=True)
 class HubSettings:
     url: str | None = None
-    credential: str | None = None
+    credential: str | None = field(default=None, repr=False)  # secret: kept out of logs
     heartbeat: float = 15.0
     batch_size: int = 500
     backoff_min: float = 2.0
@@ -60,7 +60,7 @@ class RouterSettings:
     host: str
     port: int | None = None
     username: str = "admin"
-    password: str = ""
+    password: str = field(default="", repr=False)  # secret: kept out of logs
     tls: bool = False
     tls_verify: bool = True
     connect_timeout: float = 10.0

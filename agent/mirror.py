@@ -28,7 +28,7 @@ from . import const, parse
 from .config import AgentSettings
 from .errors import RouterCommandError, RouterUnavailable
 from .routeros import LinkState, RouterLink, Row, is_true
-from .store import Store, session_to_dict
+from .store import Store, as_dict
 
 log = logging.getLogger(__name__)
 
@@ -295,9 +295,9 @@ class RouterMirror:
             ended.extend(gone)
             if not (started or changed or ended):
                 return
-            events = [(wire.SESSION_ENDED, self.name, session_to_dict(s)) for s in ended]
-            events += [(wire.SESSION_STARTED, self.name, session_to_dict(s)) for s in started]
-            events += [(wire.SESSION_UPDATED, self.name, session_to_dict(s)) for s in updated]
+            events = [(wire.SESSION_ENDED, self.name, as_dict(s)) for s in ended]
+            events += [(wire.SESSION_STARTED, self.name, as_dict(s)) for s in started]
+            events += [(wire.SESSION_UPDATED, self.name, as_dict(s)) for s in updated]
             async with self.store.transaction() as tx:
                 await tx.delete_sessions(self.name, kind, [s.session_id for s in gone])
                 await tx.put_sessions(self.name, kind, started + changed)
@@ -344,7 +344,7 @@ class RouterMirror:
                 if old is not None:
                     async with self.store.transaction() as tx:
                         await tx.delete_sessions(self.name, kind, [sid])
-                        await tx.append_event(wire.SESSION_ENDED, self.name, session_to_dict(old))
+                        await tx.append_event(wire.SESSION_ENDED, self.name, as_dict(old))
                     del cached[sid]
                 return
             if old is not None:
@@ -361,7 +361,7 @@ class RouterMirror:
                 self._ppp_counters(new)
             async with self.store.transaction() as tx:
                 await tx.put_sessions(self.name, kind, [new])
-                await tx.append_event(wire.SESSION_STARTED, self.name, session_to_dict(new))
+                await tx.append_event(wire.SESSION_STARTED, self.name, as_dict(new))
             cached[sid] = new
 
     # -- health, interfaces, hotspot configuration ---------------------------------------------
@@ -376,9 +376,7 @@ class RouterMirror:
         if not rows:
             raise ValueError("/system/resource returned no row")
         self.resource = parse.resource(rows[0])
-        health = self.health()
-        data = {name: getattr(health, name) for name in wire.RouterHealth.__dataclass_fields__}
-        await self.store_event(wire.ROUTER_HEALTH, data)
+        await self.store_event(wire.ROUTER_HEALTH, as_dict(self.health()))
 
     async def poll_interfaces(self) -> None:
         rows = await self.link.call(

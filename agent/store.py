@@ -93,8 +93,12 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-def session_to_dict(session: wire.Session) -> dict[str, Any]:
-    return {name: getattr(session, name) for name in wire.Session.__dataclass_fields__}
+def as_dict(record: Any) -> dict[str, Any]:
+    """A flat wire dataclass (Session, CommandResult, ...) as a dict for JSON.
+
+    A shallow copy: a session diff converts thousands, and ``dataclasses.asdict`` copies deeply.
+    """
+    return {name: getattr(record, name) for name in record.__dataclass_fields__}
 
 
 @dataclass(slots=True)
@@ -141,7 +145,7 @@ class Transaction:
     async def put_sessions(self, router: str, kind: str, sessions: Iterable[wire.Session]) -> None:
         await self.db.executemany(
             "INSERT OR REPLACE INTO sessions (router, kind, session_id, data) VALUES (?, ?, ?, ?)",
-            [(router, kind, s.session_id, _dumps(session_to_dict(s))) for s in sessions],
+            [(router, kind, s.session_id, _dumps(as_dict(s))) for s in sessions],
         )
 
     async def delete_sessions(self, router: str, kind: str, session_ids: Iterable[str]) -> None:
@@ -159,7 +163,7 @@ class Transaction:
         await self.db.execute(
             "INSERT OR REPLACE INTO commands (id, name, router, result, executed_at)"
             " VALUES (?, ?, ?, ?, ?)",
-            (result.command_id, result.name, router, _dumps(_result_dict(result)), time.time()),
+            (result.command_id, result.name, router, _dumps(as_dict(result)), time.time()),
         )
 
     async def put_entitlement(self, stored: StoredEntitlement) -> None:
@@ -175,7 +179,7 @@ class Transaction:
                 stored.expires_at,
                 stored.state,
                 int(stored.suspended),
-                _dumps(_entitlement_dict(ent)),
+                _dumps(as_dict(ent)),
             ),
         )
 
@@ -230,14 +234,6 @@ class Transaction:
         await self.db.executemany("DELETE FROM outbox WHERE seq = ?", [(seq,) for seq, _ in rows])
         self.deleted_events += len(rows)
         return counts
-
-
-def _result_dict(result: wire.CommandResult) -> dict[str, Any]:
-    return {name: getattr(result, name) for name in wire.CommandResult.__dataclass_fields__}
-
-
-def _entitlement_dict(ent: wire.Entitlement) -> dict[str, Any]:
-    return {name: getattr(ent, name) for name in wire.Entitlement.__dataclass_fields__}
 
 
 CommitHook = Callable[[Transaction], Awaitable[None]]

@@ -32,7 +32,8 @@ class WireGuardConfig:
 
 @dataclass(slots=True)
 class HubConfig:
-    database_url: str | None = None  # None: embedded Postgres in data_dir/pgdata
+    # None: embedded Postgres in data_dir/pgdata; may carry a password, so kept out of repr
+    database_url: str | None = field(default=None, repr=False)
     data_dir: str = "var/hub"
     listen_host: str = "127.0.0.1"
     listen_port: int = 8080

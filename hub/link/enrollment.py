@@ -171,7 +171,7 @@ async def authenticate(pool: asyncpg.Pool, authorization: str | None) -> asyncpg
     agent_text, _, secret = rest.partition("_")
     if scheme.lower() != "bearer" or prefix != CREDENTIAL_PREFIX or not secret:
         raise Unauthorized(CREDENTIAL_REJECTED)
-    if not agent_text.isdigit() or len(agent_text) > 18:
+    if not (agent_text.isascii() and agent_text.isdigit()) or len(agent_text) > 18:
         raise Unauthorized(CREDENTIAL_REJECTED)
     agent = await storage.agent_credential(pool, int(agent_text))
     stored = agent["credential_hash"] if agent is not None else None

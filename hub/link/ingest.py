@@ -243,19 +243,7 @@ def session_values(data: dict[str, Any]) -> tuple[Any, ...]:
         _check_count(name, getattr(s, name))
     if s.idle_seconds is not None:
         _check_count("idle_seconds", s.idle_seconds)
-    return (
-        s.session_id,
-        s.kind,
-        s.username,
-        s.mac_address,
-        s.ip_address,
-        s.uptime_seconds,
-        s.idle_seconds,
-        s.bytes_in,
-        s.bytes_out,
-        s.login_by,
-        s.server,
-    )
+    return storage.session_row(s)
 
 
 def health_values(data: dict[str, Any]) -> tuple[Any, ...]:
@@ -278,20 +266,7 @@ def health_values(data: dict[str, Any]) -> tuple[Any, ...]:
     ):
         if getattr(h, name) is not None:
             _check_count(name, getattr(h, name), maximum)
-    return (
-        h.status,
-        _parse_ts(h.since),
-        h.error,
-        h.identity,
-        h.version,
-        h.board_name,
-        h.cpu_load,
-        h.free_memory,
-        h.total_memory,
-        h.uptime_seconds,
-        h.hotspot_active,
-        h.ppp_active,
-    )
+    return storage.health_row(h, _parse_ts(h.since))
 
 
 def _check_count(name: str, value: Any, maximum: int = _BIGINT_MAX) -> None:

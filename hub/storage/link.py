@@ -9,11 +9,13 @@ Python objects (the hub's pool sets the codec, see hub.database).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import astuple
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
+from common import wire
 from hub.storage import Executor as Db
 
 COMMAND_CHANNEL = "ispfleet_command"
@@ -231,15 +233,18 @@ SESSION_COLUMNS = (
 )
 
 
-async def clear_sessions(conn: asyncpg.Connection, router_ids: Sequence[int]) -> None:
+def session_row(session: wire.Session) -> tuple[Any, ...]:
+    """A session in SESSION_COLUMNS order (which is the order of wire.Session's fields)."""
+    return astuple(session)
+
+
+async def clear_sessions(conn: Db, router_ids: Sequence[int]) -> None:
     await conn.execute(
         "DELETE FROM current_sessions WHERE router_id = ANY($1::bigint[])", list(router_ids)
     )
 
 
-async def insert_sessions(
-    conn: asyncpg.Connection, router_id: int, sessions: Sequence[tuple[Any, ...]]
-) -> None:
+async def insert_sessions(conn: Db, router_id: int, sessions: Sequence[tuple[Any, ...]]) -> None:
     """Rows in SESSION_COLUMNS order; the router's current sessions must be cleared first."""
     await conn.copy_records_to_table(
         "current_sessions",
@@ -248,9 +253,7 @@ async def insert_sessions(
     )
 
 
-async def upsert_session(
-    conn: asyncpg.Connection, router_id: int, session: tuple[Any, ...]
-) -> None:
+async def upsert_session(conn: Db, router_id: int, session: tuple[Any, ...]) -> None:
     await conn.execute(
         f"""
         INSERT INTO current_sessions (router_id, {SESSION_COLUMNS})
@@ -305,7 +308,12 @@ HEALTH_COLUMNS = (
 )
 
 
-async def upsert_health(conn: asyncpg.Connection, router_id: int, health: tuple[Any, ...]) -> None:
+def health_row(health: wire.RouterHealth, since: datetime | None) -> tuple[Any, ...]:
+    """Health in HEALTH_COLUMNS order (wire.RouterHealth's field order), ``since`` parsed."""
+    return (health.status, since, *astuple(health)[2:])
+
+
+async def upsert_health(conn: Db, router_id: int, health: tuple[Any, ...]) -> None:
     """The router's latest health; ``health`` in HEALTH_COLUMNS order."""
     await conn.execute(
         f"""

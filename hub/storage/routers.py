@@ -1,9 +1,9 @@
 """Sites (agents as the hub core sees them), routers, and what agents report about them.
 
 Reads join a router with its tenant, its agent's presence and its latest health, so the
-services can tell "online" without asking anyone. The writes (health, sessions, presence) are
-the ones the agent link performs on ingest; they live here so the core and its tests seed
-exactly what the link would store.
+services can tell "online" without asking anyone. ReportRepository's writes (health, sessions)
+run the agent link's own statements (hub.storage.link), so the core and its tests seed exactly
+what the link would store.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import asyncpg
 from common import wire
 from common.timeutil import parse_iso
 from hub.domain import ActiveSession, Router, RouterHealth
-from hub.storage import Executor, conflict_on_duplicate
+from hub.storage import Executor, conflict_on_duplicate, link
 from hub.storage.tenants import tenant_from_row
 
 _ROUTER_SELECT = """
@@ -146,73 +146,19 @@ class ReportRepository:
         self._db = db
 
     async def put_health(self, router_id: int, health: wire.RouterHealth) -> None:
-        await self._db.execute(
-            "INSERT INTO router_health (router_id, status, since, error, identity, version,"
-            " board_name, cpu_load, free_memory, total_memory, uptime_seconds, hotspot_active,"
-            " ppp_active, reported_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, now())"
-            " ON CONFLICT (router_id) DO UPDATE SET status = EXCLUDED.status,"
-            " since = EXCLUDED.since, error = EXCLUDED.error, identity = EXCLUDED.identity,"
-            " version = EXCLUDED.version, board_name = EXCLUDED.board_name,"
-            " cpu_load = EXCLUDED.cpu_load, free_memory = EXCLUDED.free_memory,"
-            " total_memory = EXCLUDED.total_memory, uptime_seconds = EXCLUDED.uptime_seconds,"
-            " hotspot_active = EXCLUDED.hotspot_active, ppp_active = EXCLUDED.ppp_active,"
-            " reported_at = now()",
-            router_id,
-            health.status,
-            parse_iso(health.since) if health.since else None,
-            health.error,
-            health.identity,
-            health.version,
-            health.board_name,
-            health.cpu_load,
-            health.free_memory,
-            health.total_memory,
-            health.uptime_seconds,
-            health.hotspot_active,
-            health.ppp_active,
-        )
+        since = parse_iso(health.since) if health.since else None
+        await link.upsert_health(self._db, router_id, link.health_row(health, since))
 
     async def put_sessions(self, router_id: int, sessions: Iterable[wire.Session]) -> None:
         """Upsert sessions (session.started / session.updated)."""
-        await self._db.executemany(
-            "INSERT INTO current_sessions (router_id, session_id, kind, username, mac_address,"
-            " ip_address, uptime_seconds, idle_seconds, bytes_in, bytes_out, login_by, server,"
-            " updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now())"
-            " ON CONFLICT (router_id, session_id) DO UPDATE SET kind = EXCLUDED.kind,"
-            " username = EXCLUDED.username, mac_address = EXCLUDED.mac_address,"
-            " ip_address = EXCLUDED.ip_address, uptime_seconds = EXCLUDED.uptime_seconds,"
-            " idle_seconds = EXCLUDED.idle_seconds, bytes_in = EXCLUDED.bytes_in,"
-            " bytes_out = EXCLUDED.bytes_out, login_by = EXCLUDED.login_by,"
-            " server = EXCLUDED.server, updated_at = now()",
-            [
-                (
-                    router_id,
-                    s.session_id,
-                    s.kind,
-                    s.username,
-                    s.mac_address,
-                    s.ip_address,
-                    s.uptime_seconds,
-                    s.idle_seconds,
-                    s.bytes_in,
-                    s.bytes_out,
-                    s.login_by,
-                    s.server,
-                )
-                for s in sessions
-            ],
-        )
+        for session in sessions:
+            await link.upsert_session(self._db, router_id, link.session_row(session))
 
     async def replace_sessions(self, router_id: int, sessions: list[wire.Session]) -> None:
         """A snapshot: the router's current sessions become exactly these."""
-        await self._db.execute(
-            "DELETE FROM current_sessions"
-            " WHERE router_id = $1 AND NOT session_id = ANY($2::text[])",
-            router_id,
-            [s.session_id for s in sessions],
-        )
-        await self.put_sessions(router_id, sessions)
+        rows = {s.session_id: link.session_row(s) for s in sessions}
+        await link.clear_sessions(self._db, [router_id])
+        await link.insert_sessions(self._db, router_id, list(rows.values()))
 
     async def sessions(self, router_id: int) -> list[ActiveSession]:
         rows = await self._db.fetch(

@@ -92,9 +92,14 @@ async def test_disconnect_with_mac_removes_only_that_device(agent, sim, ros):
     assert result.ok, result.error
     assert result.result["session_removed"] is True
     assert result.result["binding_removed"] is True
-    assert result.result["user_disabled"] is True
+    # Seed 001: with a MAC only that device goes; the user's other devices keep working.
+    assert result.result["user_disabled"] is False
     assert [row[".id"] for row in await ros.rows("/ip/hotspot/active")] == [other_device]
     assert set(_by_mac(await ros.rows("/ip/hotspot/ip-binding"))) == {MAC2}
+    (user,) = await ros.rows("/ip/hotspot/user")
+    assert user["disabled"] in ("false", False)
+    sim.logout(other_device)
+    assert sim.hotspot_login(USER, mac_address=MAC2)  # the other device can log in again
 
 
 async def test_disconnect_user_without_session_is_not_an_error(agent, sim, ros):

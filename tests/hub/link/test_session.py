@@ -51,7 +51,14 @@ async def history(pool: asyncpg.Pool) -> list[tuple]:
 
 @pytest.mark.parametrize(
     "authorization",
-    [None, "Bearer nope", "Basic ifa_1_x", "Bearer ifa_1_wrong-secret", "Bearer ifa_x_y"],
+    [
+        None,
+        "Bearer nope",
+        "Basic ifa_1_x",
+        "Bearer ifa_1_wrong-secret",
+        "Bearer ifa_x_y",
+        "Bearer ifa_\u00b2_y",  # a digit to str.isdigit, not to int()
+    ],
 )
 async def test_link_refuses_bad_credentials(
     http: aiohttp.ClientSession, hub: TestServer, tenant_id: int, authorization: str | None
