@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import re
 import signal
 import socket
@@ -20,17 +21,15 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def free_ports(count: int) -> list[int]:
-    """``count`` consecutive free ports (the demo numbers routers and agents from a base port)."""
+    """``count`` consecutive free ports below the ephemeral range, so no outgoing socket takes one
+    between this check and the demo binding it (the demo numbers routers and agents from a base)."""
+    low, _ = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
     for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base + count >= 65535:
-            continue
+        base = random.randrange(20000, low - count)
         try:
             for port in range(base, base + count):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", port))
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", port))
         except OSError:
             continue
         return list(range(base, base + count))
