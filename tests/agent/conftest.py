@@ -7,10 +7,7 @@ librouteros, as an operator's tool would, to check what the agent did.
 
 from __future__ import annotations
 
-import asyncio
-import inspect
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +18,7 @@ from agent.config import AgentConfig, parse_agent_config
 from agent.service import Agent
 from common import wire
 from routersim import SimRouter
+from tests.helpers import wait_for as wait_for
 
 FAST_AGENT = {
     "reconcile_interval": 1.0,
@@ -38,22 +36,6 @@ FAST_ROUTER = {
     "backoff_min": 0.05,
     "backoff_max": 0.3,
 }
-
-
-async def wait_for(
-    predicate: Callable[[], Any | Awaitable[Any]], timeout: float = 5.0, interval: float = 0.05
-) -> Any:
-    """Poll ``predicate`` (sync or async) until it returns something truthy; return that."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if inspect.isawaitable(value):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s: {predicate}")
-        await asyncio.sleep(interval)
 
 
 def make_config(

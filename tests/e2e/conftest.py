@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import os
 import signal
-import socket
 import sys
 import tomllib
 from collections.abc import Awaitable, Callable
@@ -31,6 +29,8 @@ from agent.service import Agent
 from hub.app import create_app
 from hub.config import HubConfig
 from routersim import SimRouter
+from tests import helpers
+from tests.helpers import free_port as free_port
 
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 30.0
@@ -55,27 +55,11 @@ FAST_ROUTER = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 async def wait_for(
     predicate: Callable[[], Any | Awaitable[Any]], timeout: float = 10.0, interval: float = 0.1
 ) -> Any:
-    """Poll ``predicate`` (sync or async) until it returns something truthy; return that."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        value = predicate()
-        if inspect.isawaitable(value):
-            value = await value
-        if value:
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await asyncio.sleep(interval)
+    """The shared poller with end-to-end defaults: whole processes take longer."""
+    return await helpers.wait_for(predicate, timeout, interval)
 
 
 class HubProcess:

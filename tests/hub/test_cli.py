@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import socket
 import sys
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import asyncpg
 
 from hub.app import create_app
 from hub.config import HubConfig
+from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -213,12 +213,6 @@ async def test_admin_site_router_customer_and_access(pg_dsn):
         assert audit == "ok"
     finally:
         await conn.close()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def test_serve_runs_until_sigterm(pg_dsn):

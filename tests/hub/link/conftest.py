@@ -18,6 +18,7 @@ from hub.app import create_app
 from hub.config import HubConfig
 from hub.link.enrollment import create_agent
 from hub.typedefs import DB_POOL
+from tests.helpers import wait_for as wait_for
 
 ServerFactory = Callable[..., Awaitable[TestServer]]
 
@@ -105,18 +106,6 @@ async def enrolled_agent(
     status, reply = await enroll_body(http, server, enrollment(token))
     assert status == 200, reply
     return agent_id, reply["credential"]
-
-
-async def wait_for(predicate: Callable[[], Awaitable[Any]], timeout: float = 5.0) -> Any:
-    """Poll an async predicate every 50 ms until it is truthy; its value."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await predicate()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 ROUTERS = [wire.RouterInfo(name="r1", host="127.0.0.1", port=8728)]
