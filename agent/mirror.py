@@ -126,6 +126,7 @@ class RouterMirror:
             uptime_seconds=res.uptime_seconds if res else None,
             hotspot_active=len(self.sessions["hotspot"]),
             ppp_active=len(self.sessions["ppp"]),
+            hotspot_users=self.hotspot_users[0] if self.hotspot_users else None,
         )
 
     # -- router up / down ----------------------------------------------------------------------

@@ -120,6 +120,7 @@ class RouterHealth:
     uptime_seconds: int | None = None
     hotspot_active: int | None = None
     ppp_active: int | None = None
+    hotspot_users: int | None = None  # hotspot users configured on the router (seed 002 totalUsers)
 
 
 @dataclass(slots=True)

@@ -62,6 +62,7 @@ class RouterHealth:
     uptime_seconds: int | None
     hotspot_active: int | None
     ppp_active: int | None
+    hotspot_users: int | None  # hotspot users configured on the router; None: not reported
     reported_at: datetime
 
 

@@ -263,6 +263,7 @@ def health_values(data: dict[str, Any]) -> tuple[Any, ...]:
         ("uptime_seconds", _BIGINT_MAX),
         ("hotspot_active", _INTEGER_MAX),
         ("ppp_active", _INTEGER_MAX),
+        ("hotspot_users", _INTEGER_MAX),
     ):
         if getattr(h, name) is not None:
             _check_count(name, getattr(h, name), maximum)

@@ -304,7 +304,7 @@ async def insert_history(
 
 HEALTH_COLUMNS = (
     "status, since, error, identity, version, board_name, cpu_load, free_memory, total_memory,"
-    " uptime_seconds, hotspot_active, ppp_active"
+    " uptime_seconds, hotspot_active, ppp_active, hotspot_users"
 )
 
 
@@ -318,7 +318,7 @@ async def upsert_health(conn: Db, router_id: int, health: tuple[Any, ...]) -> No
     await conn.execute(
         f"""
         INSERT INTO router_health (router_id, {HEALTH_COLUMNS})
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
         ON CONFLICT (router_id) DO UPDATE
            SET status = EXCLUDED.status, since = EXCLUDED.since, error = EXCLUDED.error,
                identity = EXCLUDED.identity, version = EXCLUDED.version,
@@ -326,7 +326,7 @@ async def upsert_health(conn: Db, router_id: int, health: tuple[Any, ...]) -> No
                free_memory = EXCLUDED.free_memory, total_memory = EXCLUDED.total_memory,
                uptime_seconds = EXCLUDED.uptime_seconds,
                hotspot_active = EXCLUDED.hotspot_active, ppp_active = EXCLUDED.ppp_active,
-               reported_at = now()
+               hotspot_users = EXCLUDED.hotspot_users, reported_at = now()
         """,
         router_id,
         *health,

@@ -26,7 +26,7 @@ SELECT r.id, r.agent_id, r.name, r.host, r.port, a.site,
        a.last_seen_at,
        h.status, h.since, h.error, h.identity, h.version, h.board_name, h.cpu_load,
        h.free_memory, h.total_memory, h.uptime_seconds, h.hotspot_active, h.ppp_active,
-       h.reported_at
+       h.hotspot_users, h.reported_at
 FROM routers r
 JOIN agents a ON a.id = r.agent_id
 JOIN tenants t ON t.id = r.tenant_id
@@ -46,6 +46,7 @@ _HEALTH_FIELDS = (
     "uptime_seconds",
     "hotspot_active",
     "ppp_active",
+    "hotspot_users",
     "reported_at",
 )
 

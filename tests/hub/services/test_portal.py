@@ -41,7 +41,7 @@ ROUTER = Router(
     agent_online=True,
     agent_last_seen_at=NOW,
     health=RouterHealth(
-        "online", NOW, None, None, None, None, None, None, None, None, None, None, NOW
+        "online", NOW, None, None, None, None, None, None, None, None, None, None, None, NOW
     ),
 )
 
