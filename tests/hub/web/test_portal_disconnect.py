@@ -78,7 +78,11 @@ class ScriptedAgent:
                 name=command.name,
                 ok=not data.get("errors") and not data.get("router_unreachable"),
                 result=data,
-                error="router unreachable" if data.get("router_unreachable") else None,
+                error=(  # as agent/commands.py words it
+                    "router unavailable: connection refused"
+                    if data.get("router_unreachable")
+                    else "; ".join(data.get("errors") or []) or None
+                ),
             )
             event = wire.Event(
                 self.seq, to_iso(utcnow()), wire.COMMAND_RESULT, ROUTER, asdict(result)
@@ -193,3 +197,22 @@ async def test_router_unreachable_or_silent_agent_is_503(client, site, pool, hub
         "SELECT result FROM audit_log WHERE action = 'disconnect_user' ORDER BY id"
     )
     assert [r["result"] for r in results] == ["unavailable", "unavailable"]
+
+
+async def test_router_words_in_a_step_error_are_a_500_not_a_503(client, site, pool):
+    """Only the agent's router_unreachable flag makes a 503; a trap's text never does."""
+    trap = "could not remove active session: router unavailable"
+    acme, router_id, _ = await site(
+        lambda cmd: {"session_removed": False, "sessions_found": 1, "errors": [trap]}
+    )
+    resp = await client.post(
+        f"/api/portal/router/{router_id}/disconnect-user/",
+        json={"username": "+255712345678"},
+        headers=acme.headers,
+    )
+    assert resp.status == 500
+    assert await resp.json() == {
+        "success": False,
+        "error": f"Failed to disconnect user from {ROUTER}",
+        "details": [trap],
+    }
