@@ -19,6 +19,7 @@ from common import wire
 from common.timeutil import to_iso, utcnow
 from hub.link.enrollment import create_agent
 from tests.hub.conftest import health, session
+from tests.hub.web.test_portal_grant import REFUSE_AUDIT
 
 ROUTER = "Main Office Router"
 Answer = Callable[[wire.Command], dict | None]  # the result dict, or None to stay silent
@@ -215,4 +216,21 @@ async def test_router_words_in_a_step_error_are_a_500_not_a_503(client, site, po
         "success": False,
         "error": f"Failed to disconnect user from {ROUTER}",
         "details": [trap],
+    }
+
+
+async def test_a_disconnect_whose_audit_write_fails_is_not_reported_as_done(client, site, pool):
+    acme, router_id, _ = await site(
+        lambda cmd: {"session_removed": True, "sessions_found": 1, "errors": []}
+    )
+    await pool.execute(REFUSE_AUDIT)  # a real failure of the audit insert, inside Postgres
+    resp = await client.post(
+        f"/api/portal/router/{router_id}/disconnect-user/",
+        json={"username": "+255712345678"},
+        headers=acme.headers,
+    )
+    assert resp.status == 503
+    assert await resp.json() == {
+        "success": False,
+        "error": "The action could not be written to the audit log",
     }
