@@ -68,17 +68,28 @@ def database_info(access: Access | None, now: datetime) -> dict[str, Any]:
     }
 
 
+def user_bytes(bytes_in: int, bytes_out: int) -> tuple[int, int]:
+    """Router-side counters (in = received from the user) as the user's (downloaded, uploaded).
+
+    Wire and storage keep RouterOS' terms (hotspot ``bytes-in``, a PPP interface's ``rx-byte``:
+    what the router received from the client); seed 000's ``bytes_in`` is what the user
+    downloaded, which is what the router sent. The portal swaps them here, and only here.
+    """
+    return bytes_out, bytes_in
+
+
 def session_body(session: ActiveSession) -> dict[str, Any]:
     """One entry of ``active_users``: RouterOS-style strings, counters as decimal strings."""
     login_by = session.login_by or ""
+    downloaded, uploaded = user_bytes(session.bytes_in, session.bytes_out)
     return {
         "session_id": session.session_id,
         "username": session.username,
         "mac_address": session.mac_address or "",
         "ip_address": session.ip_address or "",
         "uptime": format_duration(session.uptime_seconds),
-        "bytes_in": str(session.bytes_in),
-        "bytes_out": str(session.bytes_out),
+        "bytes_in": str(downloaded),
+        "bytes_out": str(uploaded),
         "idle_time": format_duration(session.idle_seconds or 0),
         "login_time": _LOGIN_METHODS.get(login_by, login_by),
     }
@@ -102,11 +113,7 @@ def disconnected_body(outcome: Disconnected) -> dict[str, Any]:
         "success": True,
         "message": f"User {outcome.username} disconnected from {outcome.router.name}",
         "router": router_ref(outcome.router),
-        "details": {
-            "session_removed": outcome.session_removed,
-            "binding_removed": outcome.binding_removed,
-            "user_disabled": outcome.user_disabled,
-        },
+        "details": outcome.details(),
     }
 
 
@@ -147,15 +154,33 @@ def customer_body(view: CustomerView) -> dict[str, Any]:
     }
 
 
+NOTHING_DONE = {
+    "session_removed": False,
+    "binding_removed": False,
+    "user_disabled": False,
+    "ppp_secret_disabled": False,
+}
+
+
+def router_result(item: RouterOutcome) -> dict[str, Any]:
+    """One router's entry of a multi-router disconnect ("Session not found" is no failure)."""
+    entry: dict[str, Any] = {"router": router_ref(item.router), "success": item.error is None}
+    if item.disconnected is not None:
+        entry["details"] = item.disconnected.details()
+    elif not item.session_found:
+        entry["details"] = dict(NOTHING_DONE)
+        entry["note"] = "Session not found"
+    else:
+        entry["error"] = item.error
+        if item.details:
+            entry["details"] = item.details
+    return entry
+
+
 def disconnect_everywhere_body(outcomes: list[RouterOutcome], user_id: int) -> dict[str, Any]:
     results = []
     for item in outcomes:
-        entry: dict[str, Any] = {"router": router_ref(item.router), "success": item.error is None}
-        if item.disconnected is not None:
-            entry["details"] = disconnected_body(item.disconnected)["details"]
-        else:
-            entry["error"] = item.error
-        results.append(entry)
+        results.append(router_result(item))
     return {
         "success": True,
         "user_id": user_id,
