@@ -24,10 +24,12 @@ from hub.services.dispatch import Dispatcher, run_on_router, unreachable
 from hub.services.inputs import customer_username, optional_mac, required_text
 from hub.storage.customers import CustomerRepository, EntitlementRepository
 from hub.storage.routers import ReportRepository, RouterRepository
+from hub.storage.tenants import TenantRepository
 
 ROUTER_NOT_FOUND = "Router not found or access denied"
 USER_NOT_FOUND = "User not found or does not belong to your tenant"
 SESSION_NOT_FOUND = "Session not found"
+NO_SESSION_ANYWHERE = "User has no active session on any router"
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +225,45 @@ class PortalService:
             if candidate in reported:
                 return candidate, False
         raise NotFound(USER_NOT_FOUND)
+
+    async def disconnect_anywhere(
+        self, *, username: Any, mac_address: Any = None, actor: str
+    ) -> tuple[str, list[RouterOutcome]]:
+        """Seed 001's admin face: a username off every router, of any tenant, where its agent
+        reports a session of it; each router's attempt audited on its own."""
+        entry = AuditEntry(actor, "disconnect_user")
+        entry.params = {"username": username, "mac_address": mac_address, "scope": "anywhere"}
+        async with audited(self._pool, entry):
+            given = required_text(username, "username")
+            mac = optional_mac(mac_address)
+            entry.target = given
+            countries = await TenantRepository(self._pool).countries()
+            candidates = sorted({given, *(customer_username(given, c) for c in countries)})
+            where = await ReportRepository(self._pool).routers_with_session(candidates)
+            routers = [r for r in await self._routers.find() if r.id in where]
+            if not routers:
+                raise NotFound(NO_SESSION_ANYWHERE)
+            entry.recorded = True  # from here on each router's attempt is its own entry
+        outcomes = await asyncio.gather(
+            *(
+                self.disconnect_on(
+                    router,
+                    where[router.id],
+                    mac,
+                    AuditEntry(
+                        actor,
+                        "disconnect_user",
+                        tenant_id=router.tenant.id,
+                        router_id=router.id,
+                        target=where[router.id],
+                        params={**entry.params, "router_id": router.id},
+                    ),
+                )
+                for router in routers
+            )
+        )
+        matched = {where[router.id] for router in routers}
+        return (matched.pop() if len(matched) == 1 else given), list(outcomes)
 
     async def customer(self, customer_id: int, tenant_id: int | None) -> CustomerView:
         """A customer, their access and where they are online now."""

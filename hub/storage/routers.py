@@ -178,6 +178,15 @@ class ReportRepository:
         )
         return [ActiveSession(**dict(row)) for row in rows]
 
+    async def routers_with_session(self, usernames: list[str]) -> dict[int, str]:
+        """Router id -> the username (one of ``usernames``) it reports a session of, any tenant."""
+        rows = await self._db.fetch(
+            "SELECT DISTINCT ON (router_id) router_id, username FROM current_sessions"
+            " WHERE username = ANY($1::text[]) ORDER BY router_id, username",
+            usernames,
+        )
+        return {row["router_id"]: row["username"] for row in rows}
+
     async def session_totals(self) -> list[asyncpg.Record]:
         """Per router: session count and byte totals, for /metrics."""
         return await self._db.fetch(

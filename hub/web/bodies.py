@@ -270,3 +270,41 @@ def grant_body(grant: Grant) -> dict[str, Any]:
         ],
         "timestamp": timestamp(),
     }
+
+
+def disconnect_anywhere_body(username: str, outcomes: list[RouterOutcome]) -> tuple[int, dict]:
+    """The admin face's disconnect over every router with a session of the user.
+
+    Seed 001's shape, plus ``results`` (one entry per router, with its ``tenant``). Success
+    (200) when every router with a session removed it: ``details`` is each flag OR-ed over the
+    routers, ``router`` is there when one router was involved. Otherwise seed 001's failure:
+    500 ``Failed to disconnect user from <routers>`` with the failed steps in ``details``
+    (["Session not found"] when every session had gone already), 503 with the seed's message
+    when the one router involved could not be reached.
+    """
+    done = [o for o in outcomes if o.disconnected is not None]
+    failed = [o for o in outcomes if o.error is not None]
+    results = [{**router_result(o), "tenant": tenant_body(o.router.tenant)} for o in outcomes]
+    if done and not failed:
+        body: dict[str, Any] = {
+            "success": True,
+            "message": f"User {username} disconnected from "
+            + ", ".join(o.router.name for o in done),
+        }
+        if len(outcomes) == 1:
+            body["router"] = router_ref(outcomes[0].router)
+            body["tenant"] = tenant_body(outcomes[0].router.tenant)
+        details = [o.disconnected.details() for o in done if o.disconnected is not None]
+        body["details"] = {key: any(d[key] for d in details) for key in NOTHING_DONE}
+        body["results"] = results
+        return 200, body
+    if len(failed) == 1 and not done and failed[0].details is None and len(outcomes) == 1:
+        return 503, {"success": False, "error": failed[0].error, "results": results}
+    bad = failed or outcomes
+    steps = [d for o in failed for d in (o.details or [o.error or ""])] or ["Session not found"]
+    return 500, {
+        "success": False,
+        "error": "Failed to disconnect user from " + ", ".join(o.router.name for o in bad),
+        "details": steps,
+        "results": results,
+    }

@@ -20,6 +20,7 @@ from common.timeutil import to_iso, utcnow
 from hub.link.enrollment import create_agent
 from tests.helpers import wait_for
 from tests.hub.conftest import health, session
+from tests.hub.web.test_admin import admin_headers
 from tests.hub.web.test_portal_grant import REFUSE_AUDIT
 
 ROUTER = "Main Office Router"
@@ -337,3 +338,74 @@ async def test_a_session_without_a_customer_record_can_be_disconnected(client, s
         "error": "User not found or does not belong to your tenant",
     }
     assert len([c for c in agent.commands if c.name == wire.DISCONNECT]) == 1
+
+
+async def test_admin_disconnect_reaches_every_tenant_or_the_router_given(
+    client, site, pool, hub_config
+):
+    """Seed 001's admin face: wherever the user has a session (all tenants), or router_id."""
+    removed = {"sessions_found": 1, "session_removed": True, "binding_removed": False, "errors": []}
+    acme, acme_router, acme_agent = await site(lambda cmd: dict(removed))
+    beta, beta_router, beta_agent = await site(lambda cmd: dict(removed), slug="beta")
+    headers = await admin_headers(client, pool, hub_config)
+    url = "/api/admin/mikrotik/disconnect-user/"
+
+    resp = await client.post(url, json={"username": "0712345678"}, headers=headers)
+    assert resp.status == 200, await resp.text()
+    body = await resp.json()
+    assert body["success"] is True
+    assert body["message"] == f"User +255712345678 disconnected from {ROUTER}, {ROUTER}"
+    assert body["details"] == {
+        "session_removed": True,
+        "binding_removed": False,
+        "user_disabled": False,
+        "ppp_secret_disabled": False,
+    }
+    assert "router" not in body  # several routers: see results
+    by_router = {r["router"]["id"]: r for r in body["results"]}
+    assert set(by_router) == {acme_router, beta_router}
+    assert by_router[beta_router]["tenant"]["slug"] == "beta"
+    assert all(r["success"] for r in body["results"])
+    rows = await pool.fetch("SELECT * FROM audit_log WHERE action = 'disconnect_user' ORDER BY id")
+    assert sorted(r["router_id"] for r in rows) == sorted([acme_router, beta_router])
+    assert {r["actor"] for r in rows} == {"user:root@example.com"}
+    assert {r["tenant_id"] for r in rows} == {acme.tenant.id, beta.tenant.id}
+
+    resp = await client.post(
+        url, json={"username": "+255712345678", "router_id": beta_router}, headers=headers
+    )
+    assert resp.status == 200
+    body = await resp.json()
+    assert body["router"] == {"id": beta_router, "name": ROUTER}
+    assert body["tenant"]["slug"] == "beta"
+    assert body["details"]["session_removed"] is True
+    assert len([c for c in acme_agent.commands if c.name == wire.DISCONNECT]) == 1
+    assert len([c for c in beta_agent.commands if c.name == wire.DISCONNECT]) == 2
+
+
+async def test_admin_disconnect_errors(client, site, pool, hub_config):
+    _, router_id, agent = await site(lambda cmd: {"sessions_found": 0, "errors": []})
+    headers = await admin_headers(client, pool, hub_config)
+    url = "/api/admin/mikrotik/disconnect-user/"
+    assert (await client.post(url, json={"username": "+255712345678"})).status == 401
+    for payload, status, error in (
+        ({}, 400, "username is required"),
+        ({"username": "x", "router_id": "1"}, 400, "router_id must be an integer"),
+        ({"username": "x", "router_id": 999}, 404, "Router not found or access denied"),
+        ({"username": "+255799999999"}, 404, "User has no active session on any router"),
+    ):
+        resp = await client.post(url, json=payload, headers=headers)
+        assert resp.status == status, payload
+        assert (await resp.json())["error"] == error
+    assert agent.commands == [c for c in agent.commands if c.name != wire.DISCONNECT]
+    # The session had gone by the time the agent looked: seed 001's "Session not found".
+    resp = await client.post(url, json={"username": "+255712345678"}, headers=headers)
+    assert resp.status == 500
+    body = await resp.json()
+    assert body["error"] == f"Failed to disconnect user from {ROUTER}"
+    assert body["details"] == ["Session not found"]
+    assert body["results"][0]["router"]["id"] == router_id
+    results = await pool.fetch("SELECT result FROM audit_log WHERE action = 'disconnect_user'")
+    assert (
+        sorted(r["result"] for r in results) == ["invalid", "not_found", "ok"] or len(results) >= 3
+    )
