@@ -190,6 +190,29 @@ def disconnect_everywhere_body(outcomes: list[RouterOutcome], user_id: int) -> d
     }
 
 
+def last_current(router: Router) -> datetime | None:
+    """When the router's reported counts were last known to be current.
+
+    Online: its latest report. Agent silent: the agent's last contact (or the report, if
+    older). Agent up, router unreachable: since the router went down (``status_since``).
+    """
+    health = router.health
+    if health is None:
+        return router.agent_last_seen_at
+    if router.online:
+        return health.reported_at
+    if not router.agent_online:
+        seen = [t for t in (router.agent_last_seen_at, health.reported_at) if t is not None]
+        return min(seen) if seen else None
+    return health.since or health.reported_at
+
+
+def staleness(router: Router) -> dict[str, Any]:
+    """``stale``: the counts shown are the last known ones, not now's (offline site or router),
+    so a dashboard summing over sites can leave them out; ``last_seen``: as of when."""
+    return {"stale": not router.online, "last_seen": _iso(last_current(router))}
+
+
 def health_of(router: Router) -> dict[str, Any]:
     """A router's last reported health, with its status now."""
     health = router.health
@@ -209,6 +232,7 @@ def health_of(router: Router) -> dict[str, Any]:
         "status_since": None,
         "reported_at": None,
         "agent_last_seen_at": _iso(router.agent_last_seen_at),
+        **staleness(router),
     }
     if not router.agent_online:
         body["error"] = f"The site agent of {router.name} is not connected"
