@@ -17,7 +17,7 @@ import asyncpg
 from common import wire
 from common.timeutil import utcnow
 from hub.config import HubConfig
-from hub.domain import ActiveSession, Customer, Entitlement, Router
+from hub.domain import ActiveSession, Customer, Entitlement, Router, RouterActivity
 from hub.errors import AgentUnavailable, CommandFailed, NotFound, SessionNotFound
 from hub.services.audit import AuditEntry, audited
 from hub.services.dispatch import Dispatcher, run_on_router, unreachable
@@ -164,6 +164,10 @@ class PortalService:
 
     async def routers(self, tenant_id: int | None) -> list[Router]:
         return await self._routers.find(tenant_id)
+
+    async def hotspot_stats(self, tenant_id: int) -> list[RouterActivity]:
+        """Seed 002: every router of the tenant with its hotspot totals, as agents reported."""
+        return await self._routers.activity(tenant_id)
 
     async def active_users(self, router_id: int, tenant_id: int | None) -> ActiveUsers:
         """The sessions the router's agent last reported, joined with the customers' access."""

@@ -10,7 +10,7 @@ from typing import Any
 
 from common.durations import format_clock, format_duration
 from common.timeutil import to_iso, utcnow
-from hub.domain import ActiveSession, Router, Tenant
+from hub.domain import ActiveSession, Router, RouterActivity, Tenant
 from hub.services.access import Grant
 from hub.services.portal import (
     Access,
@@ -332,3 +332,64 @@ def disconnect_anywhere_body(username: str, outcomes: list[RouterOutcome]) -> tu
         "details": steps,
         "results": results,
     }
+
+
+CONNECTION_FAILED = "Connection failed"  # seed 002's lastActivity of an unreachable location
+
+
+def location_keys(routers: list[Router]) -> list[str]:
+    """Seed 002's location ids: the site's name, or ``<site>/<router>`` when a site has several
+    routers (router names are unique within a site)."""
+    per_site: dict[str, int] = {}
+    for router in routers:
+        per_site[router.site] = per_site.get(router.site, 0) + 1
+    return [r.site if per_site[r.site] == 1 else f"{r.site}/{r.name}" for r in routers]
+
+
+def router_status(router: Router) -> dict[str, Any]:
+    health = router.health
+    return {
+        "isOnline": router.online,
+        "uptime": format_duration(health.uptime_seconds)
+        if health is not None and health.uptime_seconds is not None
+        else None,
+        "version": health.version if health is not None else None,
+        "cpuLoad": health.cpu_load if health is not None else None,
+        "freeMemory": health.free_memory if health is not None else None,
+        "totalMemory": health.total_memory if health is not None else None,
+    }
+
+
+def location_stats(item: RouterActivity) -> dict[str, Any]:
+    """One location of seed 002: bytes from the users' side; zeros and "maintenance" when the
+    site cannot be reached now (the seed's fallback), with the router's last known health."""
+    router = item.router
+    body: dict[str, Any] = {"routerId": router.id, "name": router.name, "site": router.site}
+    if router.online:
+        downloaded, uploaded = user_bytes(item.bytes_in, item.bytes_out)
+        health = router.health
+        body.update(
+            activeUsers=item.hotspot_sessions,
+            totalUsers=(health.hotspot_users or 0) if health is not None else 0,
+            totalBytesIn=downloaded,
+            totalBytesOut=uploaded,
+            lastActivity=_iso(item.last_login),
+            status="active",
+        )
+    else:
+        body.update(
+            activeUsers=0,
+            totalUsers=0,
+            totalBytesIn=0,
+            totalBytesOut=0,
+            lastActivity=CONNECTION_FAILED,
+            status="maintenance",
+        )
+    body["routerStatus"] = router_status(router)
+    return body
+
+
+def hotspot_stats_body(items: list[RouterActivity]) -> dict[str, Any]:
+    """Seed 002's response: an object keyed by location id, as its JavaScript indexes it."""
+    keys = location_keys([item.router for item in items])
+    return {key: location_stats(item) for key, item in zip(keys, items, strict=True)}

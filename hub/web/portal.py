@@ -81,3 +81,11 @@ async def grant_access(request: web.Request) -> web.Response:
         actor=principal.actor,
     )
     return web.json_response(bodies.grant_body(grant))
+
+
+@routes.get("/api/hotspot/stats")
+async def hotspot_stats(request: web.Request) -> web.Response:
+    """Seed 002: per-location stats of the caller's tenant, from what its agents reported."""
+    tenant = request[TENANT_KEY].tenant
+    items = await request.app[SERVICES].portal.hotspot_stats(tenant.id)
+    return web.json_response(bodies.hotspot_stats_body(items))
