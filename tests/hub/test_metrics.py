@@ -11,8 +11,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from hub.app import create_app
+from hub.typedefs import DB_POOL
 from tests.helpers import wait_for
-from tests.hub.conftest import session
+from tests.hub.conftest import Seeder, session
 
 
 async def scrape(client) -> dict[tuple[str, tuple], float]:
@@ -112,10 +113,12 @@ async def promtool_check(text: str) -> str:
     return report
 
 
-async def test_platform_scrape_needs_the_metrics_token(aiohttp_client, hub_config, pool, seed):
+async def test_platform_scrape_needs_the_metrics_token(aiohttp_client, hub_config):
+    config = replace(hub_config, metrics_token="s3cret-token")
+    client = await aiohttp_client(create_app(config))  # this test's only app
+    seed = Seeder(client.app[DB_POOL], config)
     acme = await seed.tenant("acme")
     await seed.router(acme, "r1", site="hq")
-    client = await aiohttp_client(create_app(replace(hub_config, metrics_token="s3cret-token")))
     resp = await client.get("/metrics")
     assert resp.status == 401
     assert await resp.json() == {
@@ -140,7 +143,7 @@ async def test_platform_scrape_needs_the_metrics_token(aiohttp_client, hub_confi
     await promtool_check(await wait_for(scraped))
 
 
-async def test_without_a_token_metrics_are_not_served_publicly(aiohttp_client, hub_config, pool):
+async def test_without_a_token_metrics_are_not_served_publicly(aiohttp_client, hub_config):
     client = await aiohttp_client(create_app(replace(hub_config, listen_host="0.0.0.0")))
     resp = await client.get("/metrics")
     assert resp.status == 403
