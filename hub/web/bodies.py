@@ -296,7 +296,9 @@ def grant_body(grant: Grant) -> dict[str, Any]:
     }
 
 
-def disconnect_anywhere_body(username: str, outcomes: list[RouterOutcome]) -> tuple[int, dict]:
+def disconnect_anywhere_body(
+    username: str, outcomes: list[RouterOutcome]
+) -> tuple[int, dict[str, Any]]:
     """The admin face's disconnect over every router with a session of the user.
 
     Seed 001's shape, plus ``results`` (one entry per router, with its ``tenant``). Success
