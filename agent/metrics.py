@@ -68,8 +68,16 @@ class AgentCollector(Collector):
         ppp = gauge("ppp_active_sessions", "Active PPP sessions.")
         users = gauge("hotspot_users", "Hotspot users configured.", ["state"])
         bindings = gauge("ip_bindings", "Hotspot IP bindings by type.", ["type"])
-        rx = counter("interface_receive_bytes", "Bytes received by an interface.", ["interface"])
-        tx = counter("interface_transmit_bytes", "Bytes sent by an interface.", ["interface"])
+        rx = counter(
+            "interface_receive_bytes",
+            "Bytes the router received on an interface (router's side, /interface rx-byte).",
+            ["interface"],
+        )
+        tx = counter(
+            "interface_transmit_bytes",
+            "Bytes the router sent on an interface (router's side, /interface tx-byte).",
+            ["interface"],
+        )
         running = gauge("interface_running", "1 when the interface is running.", ["interface"])
         rtt = HistogramMetricFamily(
             "ispfleet_router_api_round_trip_seconds",

@@ -9,6 +9,7 @@ see deploy/hub.example.toml. Environment variables win over the file:
     ISPFLEET_HUB_DATA_DIR     data_dir
     ISPFLEET_HUB_PUBLIC_URL   public_url
     ISPFLEET_HUB_INSTANCE     instance_name
+    ISPFLEET_HUB_METRICS_TOKEN  metrics_token
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ class HubConfig:
     rate_limit_burst: int = 30
     admin_token_hours: float = 12.0  # lifetime of a platform admin's bearer token
     metrics_refresh_interval: float = 5.0  # seconds between /metrics snapshots of router state
+    # Bearer token of the platform scrape (GET /metrics). None: /metrics is served only to
+    # loopback clients of a hub listening on loopback. Kept out of repr.
+    metrics_token: str | None = field(default=None, repr=False)
     wireguard: WireGuardConfig = field(default_factory=WireGuardConfig)
 
 
@@ -63,6 +67,7 @@ def load_hub_config(path: str | None, environ: Mapping[str, str]) -> HubConfig:
         ("ISPFLEET_HUB_DATA_DIR", "data_dir"),
         ("ISPFLEET_HUB_PUBLIC_URL", "public_url"),
         ("ISPFLEET_HUB_INSTANCE", "instance_name"),
+        ("ISPFLEET_HUB_METRICS_TOKEN", "metrics_token"),
     ):
         if value := environ.get(name):
             changes[key] = value

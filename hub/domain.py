@@ -92,6 +92,17 @@ class Router:
 
 
 @dataclass(frozen=True, slots=True)
+class RouterActivity:
+    """A router with the totals of its current hotspot sessions (seed 002's stats)."""
+
+    router: Router
+    hotspot_sessions: int
+    bytes_in: int  # router's side: received from the users
+    bytes_out: int  # router's side: sent to the users
+    last_login: datetime | None  # the latest login among the current sessions
+
+
+@dataclass(frozen=True, slots=True)
 class ActiveSession:
     router_id: int
     session_id: str

@@ -8,6 +8,7 @@ HubError
 ├── Conflict            409  already exists / token already used
 ├── RateLimited         429  carries retry_after seconds
 ├── CommandFailed       500  the agent ran the command and steps failed (carries details)
+│   └── SessionNotFound 500  a disconnect found no session of the user: nothing was touched
 ├── AgentUnavailable    503  the site's agent or router cannot be reached now
 │   └── CommandTimedOut 503  no result within the command's timeout
 └── DatabaseError       503  Postgres cannot be reached, started or migrated
@@ -73,6 +74,10 @@ class CommandFailed(HubError):
     """The agent ran the command and some steps failed."""
 
     status = 500
+
+
+class SessionNotFound(CommandFailed):
+    """The router has no session of that user (seed 001's "Session not found")."""
 
 
 class AgentUnavailable(HubError):

@@ -37,12 +37,20 @@ class FleetSnapshot:
 
 
 class FleetCollector(Collector):
-    """Per-router gauges (labels tenant, site, router) from the latest snapshot."""
+    """Per-router gauges (labels tenant, site, router) from the latest snapshot.
+
+    Session bytes stay in the router's terms (what the router received from / sent to the
+    clients), unlike the portal's JSON, which shows the users' side.
+    """
 
     def __init__(self) -> None:
         self.snapshot = FleetSnapshot()
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        return self.families(None)
+
+    def families(self, tenant_id: int | None) -> Iterator[GaugeMetricFamily]:
+        """The fleet's series, of one tenant's routers only when ``tenant_id`` is given."""
         snap = self.snapshot
         families = {
             "up": GaugeMetricFamily(
@@ -72,18 +80,22 @@ class FleetCollector(Collector):
             "sessions": GaugeMetricFamily(
                 "ispfleet_router_sessions", "Current sessions by kind", labels=[*_LABELS, "kind"]
             ),
-            "bytes_in": GaugeMetricFamily(
-                "ispfleet_router_session_bytes_in",
-                "Bytes received by the current sessions",
+            "received": GaugeMetricFamily(
+                "ispfleet_router_session_received_bytes",
+                "Bytes the router received from the clients of its current sessions, router's"
+                " side (hotspot bytes-in, PPP interface rx-byte): the users' upload",
                 labels=[*_LABELS, "kind"],
             ),
-            "bytes_out": GaugeMetricFamily(
-                "ispfleet_router_session_bytes_out",
-                "Bytes sent by the current sessions",
+            "sent": GaugeMetricFamily(
+                "ispfleet_router_session_sent_bytes",
+                "Bytes the router sent to the clients of its current sessions, router's side"
+                " (hotspot bytes-out, PPP interface tx-byte): the users' download",
                 labels=[*_LABELS, "kind"],
             ),
         }
         for router in snap.routers:
+            if tenant_id is not None and router.tenant.id != tenant_id:
+                continue
             labels = [router.tenant.slug, router.site, router.name]
             families["up"].add_metric(labels, 1.0 if router.online else 0.0)
             families["agent"].add_metric(labels, 1.0 if router.agent_online else 0.0)
@@ -100,8 +112,8 @@ class FleetCollector(Collector):
             for kind in ("hotspot", "ppp"):
                 count, bytes_in, bytes_out = snap.sessions.get((router.id, kind), (0, 0, 0))
                 families["sessions"].add_metric([*labels, kind], float(count))
-                families["bytes_in"].add_metric([*labels, kind], float(bytes_in))
-                families["bytes_out"].add_metric([*labels, kind], float(bytes_out))
+                families["received"].add_metric([*labels, kind], float(bytes_in))
+                families["sent"].add_metric([*labels, kind], float(bytes_out))
         yield from families.values()
         age = GaugeMetricFamily(
             "ispfleet_hub_fleet_snapshot_age_seconds", "Seconds since router data was refreshed"
@@ -109,6 +121,17 @@ class FleetCollector(Collector):
         if snap.taken_at is not None:
             age.add_metric([], time.monotonic() - snap.taken_at)
         yield age
+
+
+class TenantFleetCollector(Collector):
+    """One tenant's routers out of the fleet snapshot: the tenant's own scrape target."""
+
+    def __init__(self, fleet: FleetCollector, tenant_id: int) -> None:
+        self._fleet = fleet
+        self._tenant_id = tenant_id
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        return self._fleet.families(self._tenant_id)
 
 
 class HubMetrics:
@@ -135,6 +158,12 @@ class HubMetrics:
         )
         self.fleet = FleetCollector()
         self.registry.register(self.fleet)
+
+    def tenant_registry(self, tenant_id: int) -> CollectorRegistry:
+        """A registry holding only that tenant's router series (no hub-wide instruments)."""
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(TenantFleetCollector(self.fleet, tenant_id))
+        return registry
 
     async def refresh(self, pool: asyncpg.Pool, offline_after: float) -> None:
         """Replace the fleet snapshot with the current state in Postgres."""

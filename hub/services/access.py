@@ -20,7 +20,7 @@ from common.timeutil import to_iso, utcnow
 from hub.config import HubConfig
 from hub.domain import Customer, Entitlement, Router, Tenant
 from hub.errors import HubError, InvalidInput, NotFound
-from hub.services.audit import AuditEntry, audited
+from hub.services.audit import AuditEntry, audited, write_audit
 from hub.services.dispatch import Dispatcher, run_on_router
 from hub.services.inputs import customer_username, optional_mac, required_text
 from hub.storage.customers import CustomerRepository, EntitlementRepository
@@ -97,20 +97,27 @@ class AccessService:
                 targets = [router]
             else:
                 targets = await routers.find(tenant.id)
-            customer, entitlement = await self._store(
-                tenant, username, mac, router_id, profile, hours
-            )
+            async with self._pool.acquire() as conn, conn.transaction():
+                customer, entitlement = await self._store(
+                    conn, tenant, username, mac, router_id, profile, hours
+                )
+                # The audit row commits with the entitlement or not at all. Delivery outcomes
+                # are in the commands table (one row per router, requested_by = the actor).
+                entry.details = {
+                    "entitlement_id": entitlement.id,
+                    "expires_at": to_iso(entitlement.expires_at),
+                    "routers": [router.name for router in targets],
+                }
+                await write_audit(conn, entry)
+            entry.recorded = True
             deliveries = await asyncio.gather(
                 *(self._deliver(router, customer, entitlement, actor) for router in targets)
             )
-            entry.details = {
-                "expires_at": to_iso(entitlement.expires_at),
-                "deliveries": {d.router.name: d.status for d in deliveries},
-            }
             return Grant(customer, entitlement, list(deliveries))
 
     async def _store(
         self,
+        conn: asyncpg.Connection,
         tenant: Tenant,
         username: str,
         mac: str | None,
@@ -118,24 +125,30 @@ class AccessService:
         profile: str | None,
         hours: float,
     ) -> tuple[Customer, Entitlement]:
-        async with self._pool.acquire() as conn, conn.transaction():
-            customer = await CustomerRepository(conn).ensure(tenant.id, username, None)
-            entitlements = EntitlementRepository(conn)
-            now = utcnow()
-            start = now
-            for current in await entitlements.latest_for([customer.id]):
-                same_scope = (current.router_id, current.mac_address) == (router_id, mac)
-                if same_scope and current.expires_at > start:
-                    start = current.expires_at
-            entitlement = await entitlements.add(
-                tenant_id=tenant.id,
-                customer_id=customer.id,
-                router_id=router_id,
-                mac_address=mac,
-                profile=profile,
-                starts_at=now,
-                expires_at=start + timedelta(hours=hours),
-            )
+        """Extend the customer's access, inside the caller's transaction.
+
+        The customer's row is locked (SELECT ... FOR UPDATE) before the latest expiry is read,
+        so concurrent grants for one customer queue up and each extends the one before it.
+        """
+        customers = CustomerRepository(conn)
+        customer = await customers.ensure(tenant.id, username, None)
+        await customers.lock(customer.id)
+        entitlements = EntitlementRepository(conn)
+        now = utcnow()
+        start = now
+        for current in await entitlements.latest_for([customer.id], started_only=False):
+            same_scope = (current.router_id, current.mac_address) == (router_id, mac)
+            if same_scope and current.expires_at > start:
+                start = current.expires_at
+        entitlement = await entitlements.add(
+            tenant_id=tenant.id,
+            customer_id=customer.id,
+            router_id=router_id,
+            mac_address=mac,
+            profile=profile,
+            starts_at=now,
+            expires_at=start + timedelta(hours=hours),
+        )
         return customer, entitlement
 
     async def _deliver(

@@ -38,14 +38,11 @@ def unreachable(router: Router) -> AgentUnavailable:
 def says_router_unreachable(result: wire.CommandResult) -> bool:
     """The agent ran nothing because it could not reach the router.
 
-    Agents say so with ``result["router_unreachable"] = true``, or an error naming the router
-    as unreachable/unavailable.
+    Only the agent's ``result["router_unreachable"] = true`` says so: error text is the
+    router's or the agent's prose (a RouterOS trap may well read "router unavailable") and
+    must never turn a failed step into a 503.
     """
-    if result.result.get("router_unreachable") is True:
-        return True
-    error = (result.error or "").lower()
-    named = "router" in error and ("unreachable" in error or "unavailable" in error)
-    return not result.ok and named
+    return result.result.get("router_unreachable") is True
 
 
 async def run_on_router(

@@ -17,16 +17,19 @@ import asyncpg
 from common import wire
 from common.timeutil import utcnow
 from hub.config import HubConfig
-from hub.domain import ActiveSession, Customer, Entitlement, Router
-from hub.errors import AgentUnavailable, CommandFailed, NotFound
+from hub.domain import ActiveSession, Customer, Entitlement, Router, RouterActivity
+from hub.errors import AgentUnavailable, CommandFailed, NotFound, SessionNotFound
 from hub.services.audit import AuditEntry, audited
 from hub.services.dispatch import Dispatcher, run_on_router, unreachable
 from hub.services.inputs import customer_username, optional_mac, required_text
 from hub.storage.customers import CustomerRepository, EntitlementRepository
 from hub.storage.routers import ReportRepository, RouterRepository
+from hub.storage.tenants import TenantRepository
 
 ROUTER_NOT_FOUND = "Router not found or access denied"
 USER_NOT_FOUND = "User not found or does not belong to your tenant"
+SESSION_NOT_FOUND = "Session not found"
+NO_SESSION_ANYWHERE = "User has no active session on any router"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,9 +60,19 @@ class ActiveUsers:
 class Disconnected:
     router: Router
     username: str
-    session_removed: bool
+    session_removed: bool  # a hotspot or PPP session was removed
     binding_removed: bool
     user_disabled: bool
+    ppp_secret_disabled: bool
+
+    def details(self) -> dict[str, bool]:
+        """Seed 001's ``details``, plus the PPP secret."""
+        return {
+            "session_removed": self.session_removed,
+            "binding_removed": self.binding_removed,
+            "user_disabled": self.user_disabled,
+            "ppp_secret_disabled": self.ppp_secret_disabled,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +82,8 @@ class RouterOutcome:
     router: Router
     disconnected: Disconnected | None
     error: str | None
+    session_found: bool = True  # False: the router had no session of the user (not an error)
+    details: list[str] | None = None  # the failed steps, with ``error``
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,22 +113,37 @@ def latest_expiry(
 
 
 def disconnect_outcome(router: Router, username: str, result: wire.CommandResult) -> Disconnected:
-    """The seed's details from an agent's disconnect result, or the error it amounts to."""
-    errors = result.result.get("errors") or []
+    """The seed's details from an agent's disconnect result, or the error it amounts to.
+
+    A disconnect that removed nothing is seed 001's failure "Session not found": agents report
+    ``sessions_found`` (0: nothing was touched); an agent without that key counts as not found
+    when it removed nothing at all (no hotspot or PPP session, no binding).
+    """
+    data = result.result
+    errors = data.get("errors") or []
     if not isinstance(errors, list):
         errors = [str(errors)]
     if not result.ok and not errors:
         errors = [result.error or "the agent reported a failure"]
+    failed = f"Failed to disconnect user from {router.name}"
     if errors:
-        raise CommandFailed(
-            f"Failed to disconnect user from {router.name}", details=[str(e) for e in errors]
-        )
+        raise CommandFailed(failed, details=[str(e) for e in errors])
+    session_removed = bool(data.get("session_removed")) or bool(data.get("ppp_removed"))
+    binding_removed = bool(data.get("binding_removed"))
+    found = data.get("sessions_found")
+    if isinstance(found, int) and not isinstance(found, bool):
+        nothing = found == 0
+    else:
+        nothing = not (session_removed or binding_removed)
+    if nothing:
+        raise SessionNotFound(failed, details=[SESSION_NOT_FOUND])
     return Disconnected(
         router=router,
         username=username,
-        session_removed=bool(result.result.get("session_removed")),
-        binding_removed=bool(result.result.get("binding_removed")),
-        user_disabled=bool(result.result.get("user_disabled")),
+        session_removed=session_removed,
+        binding_removed=binding_removed,
+        user_disabled=bool(data.get("user_disabled")),
+        ppp_secret_disabled=bool(data.get("ppp_secret_disabled")),
     )
 
 
@@ -134,6 +164,10 @@ class PortalService:
 
     async def routers(self, tenant_id: int | None) -> list[Router]:
         return await self._routers.find(tenant_id)
+
+    async def hotspot_stats(self, tenant_id: int) -> list[RouterActivity]:
+        """Seed 002: every router of the tenant with its hotspot totals, as agents reported."""
+        return await self._routers.activity(tenant_id)
 
     async def active_users(self, router_id: int, tenant_id: int | None) -> ActiveUsers:
         """The sessions the router's agent last reported, joined with the customers' access."""
@@ -176,17 +210,64 @@ class PortalService:
             mac = optional_mac(mac_address)
             wanted = customer_username(username, router.tenant.default_country)
             entry.target = wanted
-            found = await CustomerRepository(self._pool).by_usernames(router.tenant.id, [wanted])
-            customer = found.get(wanted)
-            if customer is None:
-                raise NotFound(USER_NOT_FOUND)
-            outcome = await self._disconnect(router, customer, mac, actor)
-            entry.details = {
-                "session_removed": outcome.session_removed,
-                "binding_removed": outcome.binding_removed,
-                "user_disabled": outcome.user_disabled,
-            }
+            target, is_customer = await self._disconnect_target(router, username, wanted)
+            entry.target = target
+            entry.params["customer"] = is_customer  # False: a session without a customer record
+            outcome = await self._disconnect(router, target, mac, actor)
+            entry.details = outcome.details()
             return outcome
+
+    async def _disconnect_target(self, router: Router, given: str, wanted: str) -> tuple[str, bool]:
+        """The username to disconnect on this router: a customer of its tenant, or a session
+        the router's agent reports (the router is the tenant's, so are its sessions, even one
+        made by hand on the router); USER_NOT_FOUND when neither."""
+        found = await CustomerRepository(self._pool).by_usernames(router.tenant.id, [wanted])
+        if wanted in found:
+            return wanted, True
+        reported = {s.username for s in await ReportRepository(self._pool).sessions(router.id)}
+        for candidate in (wanted, given):
+            if candidate in reported:
+                return candidate, False
+        raise NotFound(USER_NOT_FOUND)
+
+    async def disconnect_anywhere(
+        self, *, username: Any, mac_address: Any = None, actor: str
+    ) -> tuple[str, list[RouterOutcome]]:
+        """Seed 001's admin face: a username off every router, of any tenant, where its agent
+        reports a session of it; each router's attempt audited on its own."""
+        entry = AuditEntry(actor, "disconnect_user")
+        entry.params = {"username": username, "mac_address": mac_address, "scope": "anywhere"}
+        async with audited(self._pool, entry):
+            given = required_text(username, "username")
+            mac = optional_mac(mac_address)
+            entry.target = given
+            countries = await TenantRepository(self._pool).countries()
+            candidates = sorted({given, *(customer_username(given, c) for c in countries)})
+            where = await ReportRepository(self._pool).routers_with_session(candidates)
+            routers = [r for r in await self._routers.find() if r.id in where]
+            if not routers:
+                raise NotFound(NO_SESSION_ANYWHERE)
+            entry.recorded = True  # from here on each router's attempt is its own entry
+        outcomes = await asyncio.gather(
+            *(
+                self.disconnect_on(
+                    router,
+                    where[router.id],
+                    mac,
+                    AuditEntry(
+                        actor,
+                        "disconnect_user",
+                        tenant_id=router.tenant.id,
+                        router_id=router.id,
+                        target=where[router.id],
+                        params={**entry.params, "router_id": router.id},
+                    ),
+                )
+                for router in routers
+            )
+        )
+        matched = {where[router.id] for router in routers}
+        return (matched.pop() if len(matched) == 1 else given), list(outcomes)
 
     async def customer(self, customer_id: int, tenant_id: int | None) -> CustomerView:
         """A customer, their access and where they are online now."""
@@ -230,25 +311,37 @@ class PortalService:
             target=customer.username,
             params={"user_id": customer.id, "username": customer.username},
         )
+        return await self.disconnect_on(router, customer.username, None, entry)
+
+    async def disconnect_on(
+        self, router: Router, username: str, mac: str | None, entry: AuditEntry
+    ) -> RouterOutcome:
+        """One router's part of a multi-router disconnect, audited on its own.
+
+        "Session not found" is no failure here (the user is simply not on that router).
+        """
         try:
             async with audited(self._pool, entry):
-                outcome = await self._disconnect(router, customer, None, actor)
+                outcome = await self._disconnect(router, username, mac, entry.actor)
+                entry.details = outcome.details()
+        except SessionNotFound:
+            return RouterOutcome(router, None, None, session_found=False)
         except (AgentUnavailable, CommandFailed) as exc:
-            return RouterOutcome(router, None, exc.message)
+            return RouterOutcome(router, None, exc.message, details=exc.extra.get("details"))
         return RouterOutcome(router, outcome, None)
 
     async def _disconnect(
-        self, router: Router, customer: Customer, mac: str | None, actor: str
+        self, router: Router, username: str, mac: str | None, actor: str
     ) -> Disconnected:
         result = await run_on_router(
             self._dispatcher,
             router,
             name=wire.DISCONNECT,
-            args={"username": customer.username, "mac_address": mac},
+            args={"username": username, "mac_address": mac},
             requested_by=actor,
             command_timeout=self._config.command_timeout,
         )
-        return disconnect_outcome(router, customer.username, result)
+        return disconnect_outcome(router, username, result)
 
     async def _entitlements(self, customers: list[Customer]) -> dict[int, list[Entitlement]]:
         by_customer: dict[int, list[Entitlement]] = {}

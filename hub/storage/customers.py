@@ -42,6 +42,10 @@ class CustomerRepository:
         )
         return Customer(**dict(row))
 
+    async def lock(self, customer_id: int) -> None:
+        """Hold the customer's row until the transaction ends: one writer of its access."""
+        await self._db.execute("SELECT 1 FROM customers WHERE id = $1 FOR UPDATE", customer_id)
+
     async def get(self, customer_id: int, tenant_id: int | None) -> Customer | None:
         row = await self._db.fetchrow(
             f"SELECT {_CUSTOMER_COLUMNS} FROM customers"
@@ -90,13 +94,21 @@ class EntitlementRepository:
         )
         return Entitlement(**dict(row))
 
-    async def latest_for(self, customer_ids: list[int]) -> list[Entitlement]:
-        """Per customer and scope (router, MAC): the unrevoked entitlement ending last."""
+    async def latest_for(
+        self, customer_ids: list[int], *, started_only: bool = True
+    ) -> list[Entitlement]:
+        """Per customer and scope (router, MAC): the unrevoked entitlement ending last.
+
+        ``started_only=False`` also counts entitlements whose start is after this
+        transaction's ``now()``: a grant extending access must see the grant committed just
+        before it, which may have started after this transaction did.
+        """
         rows = await self._db.fetch(
             f"SELECT DISTINCT ON (customer_id, router_id, mac_address) {_ENTITLEMENT_COLUMNS}"
             " FROM entitlements WHERE customer_id = ANY($1::bigint[]) AND revoked_at IS NULL"
-            " AND starts_at <= now()"
+            " AND (NOT $2 OR starts_at <= now())"
             " ORDER BY customer_id, router_id, mac_address, expires_at DESC",
             customer_ids,
+            started_only,
         )
         return [Entitlement(**dict(row)) for row in rows]

@@ -14,7 +14,7 @@ import asyncpg
 
 from common import wire
 from common.timeutil import parse_iso
-from hub.domain import ActiveSession, Router, RouterHealth
+from hub.domain import ActiveSession, Router, RouterActivity, RouterHealth
 from hub.storage import Executor, conflict_on_duplicate, link
 from hub.storage.tenants import tenant_from_row
 
@@ -93,6 +93,31 @@ class RouterRepository:
             tenant_id,
         )
         return [_router(row) for row in rows]
+
+    async def activity(self, tenant_id: int) -> list[RouterActivity]:
+        """Every router of the tenant with its hotspot session totals, in one query."""
+        rows = await self._db.fetch(
+            f"WITH r AS ({_ROUTER_SELECT} WHERE r.tenant_id = $2)"
+            " SELECT r.*, s.sessions, s.bytes_in, s.bytes_out, s.last_login FROM r"
+            " LEFT JOIN LATERAL (SELECT count(*) AS sessions,"
+            " COALESCE(sum(c.bytes_in), 0)::bigint AS bytes_in,"
+            " COALESCE(sum(c.bytes_out), 0)::bigint AS bytes_out,"
+            " max(c.updated_at - make_interval(secs => c.uptime_seconds)) AS last_login"
+            " FROM current_sessions c WHERE c.router_id = r.id AND c.kind = 'hotspot') s ON true"
+            " ORDER BY r.id",
+            self._offline_after,
+            tenant_id,
+        )
+        return [
+            RouterActivity(
+                router=_router(row),
+                hotspot_sessions=row["sessions"],
+                bytes_in=row["bytes_in"],
+                bytes_out=row["bytes_out"],
+                last_login=row["last_login"],
+            )
+            for row in rows
+        ]
 
     async def add(self, *, tenant_id: int, agent_id: int, name: str, host: str, port: int) -> int:
         with conflict_on_duplicate(f"site already has a router named {name!r}"):
@@ -177,6 +202,15 @@ class ReportRepository:
             username,
         )
         return [ActiveSession(**dict(row)) for row in rows]
+
+    async def routers_with_session(self, usernames: list[str]) -> dict[int, str]:
+        """Router id -> the username (one of ``usernames``) it reports a session of, any tenant."""
+        rows = await self._db.fetch(
+            "SELECT DISTINCT ON (router_id) router_id, username FROM current_sessions"
+            " WHERE username = ANY($1::text[]) ORDER BY router_id, username",
+            usernames,
+        )
+        return {row["router_id"]: row["username"] for row in rows}
 
     async def session_totals(self) -> list[asyncpg.Record]:
         """Per router: session count and byte totals, for /metrics."""

@@ -35,6 +35,11 @@ class TenantRepository:
         row = await self._db.fetchrow("SELECT * FROM tenants WHERE id = $1", tenant_id)
         return tenant_from_row(row) if row else None
 
+    async def countries(self) -> list[str]:
+        """The tenants' default countries: how a phone number may be spelled across tenants."""
+        rows = await self._db.fetch("SELECT DISTINCT default_country FROM tenants ORDER BY 1")
+        return [row["default_country"] for row in rows]
+
     async def get_by_slug(self, slug: str) -> Tenant | None:
         row = await self._db.fetchrow("SELECT * FROM tenants WHERE slug = $1", slug)
         return tenant_from_row(row) if row else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from common.timeutil import to_iso
-from hub.errors import InvalidInput
+from hub.errors import InvalidInput, NotFound
 from hub.services.portal import ROUTER_NOT_FOUND
 from hub.typedefs import ADMIN, SERVICES
 from hub.web import bodies
@@ -61,3 +61,35 @@ async def fleet_health(request: web.Request) -> web.Response:
     for entry, router in zip(body["routers"], routers, strict=True):
         entry["tenant"] = bodies.tenant_body(router.tenant)
     return web.json_response(body)
+
+
+@routes.post("/api/admin/mikrotik/disconnect-user/")
+async def disconnect_anywhere(request: web.Request) -> web.Response:
+    """Seed 001's admin face: on ``router_id`` when given, else wherever the user has a session."""
+    body = await json_object(request)
+    actor = request[ADMIN].actor
+    portal = request.app[SERVICES].portal
+    router_id = body.get("router_id")
+    if router_id is not None:
+        if isinstance(router_id, bool) or not isinstance(router_id, int):
+            raise InvalidInput("router_id must be an integer")
+        if not 0 < router_id < 2**63:
+            raise NotFound(ROUTER_NOT_FOUND)
+        outcome = await portal.disconnect_user(
+            router_id,
+            None,
+            username=body.get("username"),
+            mac_address=body.get("mac_address"),
+            actor=actor,
+        )
+        return web.json_response(
+            {
+                **bodies.disconnected_body(outcome),
+                "tenant": bodies.tenant_body(outcome.router.tenant),
+            }
+        )
+    username, outcomes = await portal.disconnect_anywhere(
+        username=body.get("username"), mac_address=body.get("mac_address"), actor=actor
+    )
+    status, shaped = bodies.disconnect_anywhere_body(username, outcomes)
+    return web.json_response(shaped, status=status)

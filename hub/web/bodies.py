@@ -10,7 +10,7 @@ from typing import Any
 
 from common.durations import format_clock, format_duration
 from common.timeutil import to_iso, utcnow
-from hub.domain import ActiveSession, Router, Tenant
+from hub.domain import ActiveSession, Router, RouterActivity, Tenant
 from hub.services.access import Grant
 from hub.services.portal import (
     Access,
@@ -68,17 +68,28 @@ def database_info(access: Access | None, now: datetime) -> dict[str, Any]:
     }
 
 
+def user_bytes(bytes_in: int, bytes_out: int) -> tuple[int, int]:
+    """Router-side counters (in = received from the user) as the user's (downloaded, uploaded).
+
+    Wire and storage keep RouterOS' terms (hotspot ``bytes-in``, a PPP interface's ``rx-byte``:
+    what the router received from the client); seed 000's ``bytes_in`` is what the user
+    downloaded, which is what the router sent. The portal swaps them here, and only here.
+    """
+    return bytes_out, bytes_in
+
+
 def session_body(session: ActiveSession) -> dict[str, Any]:
     """One entry of ``active_users``: RouterOS-style strings, counters as decimal strings."""
     login_by = session.login_by or ""
+    downloaded, uploaded = user_bytes(session.bytes_in, session.bytes_out)
     return {
         "session_id": session.session_id,
         "username": session.username,
         "mac_address": session.mac_address or "",
         "ip_address": session.ip_address or "",
         "uptime": format_duration(session.uptime_seconds),
-        "bytes_in": str(session.bytes_in),
-        "bytes_out": str(session.bytes_out),
+        "bytes_in": str(downloaded),
+        "bytes_out": str(uploaded),
         "idle_time": format_duration(session.idle_seconds or 0),
         "login_time": _LOGIN_METHODS.get(login_by, login_by),
     }
@@ -102,11 +113,7 @@ def disconnected_body(outcome: Disconnected) -> dict[str, Any]:
         "success": True,
         "message": f"User {outcome.username} disconnected from {outcome.router.name}",
         "router": router_ref(outcome.router),
-        "details": {
-            "session_removed": outcome.session_removed,
-            "binding_removed": outcome.binding_removed,
-            "user_disabled": outcome.user_disabled,
-        },
+        "details": outcome.details(),
     }
 
 
@@ -147,15 +154,33 @@ def customer_body(view: CustomerView) -> dict[str, Any]:
     }
 
 
+NOTHING_DONE = {
+    "session_removed": False,
+    "binding_removed": False,
+    "user_disabled": False,
+    "ppp_secret_disabled": False,
+}
+
+
+def router_result(item: RouterOutcome) -> dict[str, Any]:
+    """One router's entry of a multi-router disconnect ("Session not found" is no failure)."""
+    entry: dict[str, Any] = {"router": router_ref(item.router), "success": item.error is None}
+    if item.disconnected is not None:
+        entry["details"] = item.disconnected.details()
+    elif not item.session_found:
+        entry["details"] = dict(NOTHING_DONE)
+        entry["note"] = "Session not found"
+    else:
+        entry["error"] = item.error
+        if item.details:
+            entry["details"] = item.details
+    return entry
+
+
 def disconnect_everywhere_body(outcomes: list[RouterOutcome], user_id: int) -> dict[str, Any]:
     results = []
     for item in outcomes:
-        entry: dict[str, Any] = {"router": router_ref(item.router), "success": item.error is None}
-        if item.disconnected is not None:
-            entry["details"] = disconnected_body(item.disconnected)["details"]
-        else:
-            entry["error"] = item.error
-        results.append(entry)
+        results.append(router_result(item))
     return {
         "success": True,
         "user_id": user_id,
@@ -163,6 +188,29 @@ def disconnect_everywhere_body(outcomes: list[RouterOutcome], user_id: int) -> d
         "results": results,
         "timestamp": timestamp(),
     }
+
+
+def last_current(router: Router) -> datetime | None:
+    """When the router's reported counts were last known to be current.
+
+    Online: its latest report. Agent silent: the agent's last contact (or the report, if
+    older). Agent up, router unreachable: since the router went down (``status_since``).
+    """
+    health = router.health
+    if health is None:
+        return router.agent_last_seen_at
+    if router.online:
+        return health.reported_at
+    if not router.agent_online:
+        seen = [t for t in (router.agent_last_seen_at, health.reported_at) if t is not None]
+        return min(seen) if seen else None
+    return health.since or health.reported_at
+
+
+def staleness(router: Router) -> dict[str, Any]:
+    """``stale``: the counts shown are the last known ones, not now's (offline site or router),
+    so a dashboard summing over sites can leave them out; ``last_seen``: as of when."""
+    return {"stale": not router.online, "last_seen": _iso(last_current(router))}
 
 
 def health_of(router: Router) -> dict[str, Any]:
@@ -184,6 +232,7 @@ def health_of(router: Router) -> dict[str, Any]:
         "status_since": None,
         "reported_at": None,
         "agent_last_seen_at": _iso(router.agent_last_seen_at),
+        **staleness(router),
     }
     if not router.agent_online:
         body["error"] = f"The site agent of {router.name} is not connected"
@@ -245,3 +294,104 @@ def grant_body(grant: Grant) -> dict[str, Any]:
         ],
         "timestamp": timestamp(),
     }
+
+
+def disconnect_anywhere_body(
+    username: str, outcomes: list[RouterOutcome]
+) -> tuple[int, dict[str, Any]]:
+    """The admin face's disconnect over every router with a session of the user.
+
+    Seed 001's shape, plus ``results`` (one entry per router, with its ``tenant``). Success
+    (200) when every router with a session removed it: ``details`` is each flag OR-ed over the
+    routers, ``router`` is there when one router was involved. Otherwise seed 001's failure:
+    500 ``Failed to disconnect user from <routers>`` with the failed steps in ``details``
+    (["Session not found"] when every session had gone already), 503 with the seed's message
+    when the one router involved could not be reached.
+    """
+    done = [o for o in outcomes if o.disconnected is not None]
+    failed = [o for o in outcomes if o.error is not None]
+    results = [{**router_result(o), "tenant": tenant_body(o.router.tenant)} for o in outcomes]
+    if done and not failed:
+        body: dict[str, Any] = {
+            "success": True,
+            "message": f"User {username} disconnected from "
+            + ", ".join(o.router.name for o in done),
+        }
+        if len(outcomes) == 1:
+            body["router"] = router_ref(outcomes[0].router)
+            body["tenant"] = tenant_body(outcomes[0].router.tenant)
+        details = [o.disconnected.details() for o in done if o.disconnected is not None]
+        body["details"] = {key: any(d[key] for d in details) for key in NOTHING_DONE}
+        body["results"] = results
+        return 200, body
+    if len(failed) == 1 and not done and failed[0].details is None and len(outcomes) == 1:
+        return 503, {"success": False, "error": failed[0].error, "results": results}
+    bad = failed or outcomes
+    steps = [d for o in failed for d in (o.details or [o.error or ""])] or ["Session not found"]
+    return 500, {
+        "success": False,
+        "error": "Failed to disconnect user from " + ", ".join(o.router.name for o in bad),
+        "details": steps,
+        "results": results,
+    }
+
+
+CONNECTION_FAILED = "Connection failed"  # seed 002's lastActivity of an unreachable location
+
+
+def location_keys(routers: list[Router]) -> list[str]:
+    """Seed 002's location ids: the site's name, or ``<site>/<router>`` when a site has several
+    routers (router names are unique within a site)."""
+    per_site: dict[str, int] = {}
+    for router in routers:
+        per_site[router.site] = per_site.get(router.site, 0) + 1
+    return [r.site if per_site[r.site] == 1 else f"{r.site}/{r.name}" for r in routers]
+
+
+def router_status(router: Router) -> dict[str, Any]:
+    health = router.health
+    return {
+        "isOnline": router.online,
+        "uptime": format_duration(health.uptime_seconds)
+        if health is not None and health.uptime_seconds is not None
+        else None,
+        "version": health.version if health is not None else None,
+        "cpuLoad": health.cpu_load if health is not None else None,
+        "freeMemory": health.free_memory if health is not None else None,
+        "totalMemory": health.total_memory if health is not None else None,
+    }
+
+
+def location_stats(item: RouterActivity) -> dict[str, Any]:
+    """One location of seed 002: bytes from the users' side; zeros and "maintenance" when the
+    site cannot be reached now (the seed's fallback), with the router's last known health."""
+    router = item.router
+    body: dict[str, Any] = {"routerId": router.id, "name": router.name, "site": router.site}
+    if router.online:
+        downloaded, uploaded = user_bytes(item.bytes_in, item.bytes_out)
+        health = router.health
+        body.update(
+            activeUsers=item.hotspot_sessions,
+            totalUsers=(health.hotspot_users or 0) if health is not None else 0,
+            totalBytesIn=downloaded,
+            totalBytesOut=uploaded,
+            lastActivity=_iso(item.last_login),
+            status="active",
+        )
+    else:
+        body.update(
+            activeUsers=0,
+            totalUsers=0,
+            totalBytesIn=0,
+            totalBytesOut=0,
+            lastActivity=CONNECTION_FAILED,
+            status="maintenance",
+        )
+    body["routerStatus"] = router_status(router)
+    return body
+
+
+def hotspot_stats_body(items: list[RouterActivity]) -> dict[str, Any]:
+    """Seed 002's response: an object keyed by location id, as its JavaScript indexes it."""
+    keys = location_keys([item.router for item in items])
+    return {key: location_stats(item) for key, item in zip(keys, items, strict=True)}

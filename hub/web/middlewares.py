@@ -92,7 +92,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return await handler(request)  # no such route: 404/405 before any credentials
     path = request.path
     authorization = request.headers.get("Authorization")
-    if path.startswith(PORTAL_PREFIX):
+    if path.startswith((PORTAL_PREFIX, "/api/hotspot/")):  # seed 002's stats: tenant key too
         principal = await request.app[SERVICES].auth.authenticate_api_key(authorization)
         retry_after = request.app[RATE_LIMITER].take(principal.key.id)
         if retry_after:

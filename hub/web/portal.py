@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from aiohttp import web
+from prometheus_client.aiohttp import make_aiohttp_handler
 
 from hub.services.portal import ROUTER_NOT_FOUND, USER_NOT_FOUND
-from hub.typedefs import SERVICES, TENANT_KEY
+from hub.typedefs import METRICS, SERVICES, TENANT_KEY
 from hub.web import bodies
 from hub.web.handlers import json_object, path_id
 
@@ -81,3 +82,19 @@ async def grant_access(request: web.Request) -> web.Response:
         actor=principal.actor,
     )
     return web.json_response(bodies.grant_body(grant))
+
+
+@routes.get("/api/hotspot/stats")
+async def hotspot_stats(request: web.Request) -> web.Response:
+    """Seed 002: per-location stats of the caller's tenant, from what its agents reported."""
+    tenant = request[TENANT_KEY].tenant
+    items = await request.app[SERVICES].portal.hotspot_stats(tenant.id)
+    return web.json_response(bodies.hotspot_stats_body(items))
+
+
+@routes.get("/api/portal/metrics")
+async def tenant_metrics(request: web.Request) -> web.Response:
+    """The tenant's own Prometheus scrape target: only its routers' series."""
+    tenant = request[TENANT_KEY].tenant
+    registry = request.app[METRICS].tenant_registry(tenant.id)
+    return await make_aiohttp_handler(registry)(request)

@@ -2,18 +2,60 @@
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
+
 from aiohttp import web
 from prometheus_client.aiohttp import make_aiohttp_handler
 
+from hub.config import HubConfig
+from hub.errors import Forbidden, Unauthorized
 from hub.metrics import HubMetrics
+from hub.typedefs import CONFIG
 from hub.web import admin, portal
+
+NO_METRICS_TOKEN = (
+    "metrics_token is not configured: /metrics is served only to loopback clients"
+    " of a hub listening on loopback"
+)
 
 
 def setup_routes(app: web.Application, metrics: HubMetrics) -> None:
     app.add_routes(portal.routes)
     app.add_routes(admin.routes)
-    app.router.add_get("/metrics", make_aiohttp_handler(metrics.registry))
+    serve = make_aiohttp_handler(metrics.registry)
+
+    async def platform_metrics(request: web.Request) -> web.Response:
+        """Every tenant's series: for the platform's Prometheus only (see check_scrape)."""
+        check_scrape(request, request.app[CONFIG])
+        return await serve(request)
+
+    app.router.add_get("/metrics", platform_metrics)
     app.router.add_get("/healthz", healthz)
+
+
+def _loopback(host: str | None) -> bool:
+    if host in ("localhost",):
+        return True
+    try:
+        return host is not None and ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_scrape(request: web.Request, config: HubConfig) -> None:
+    """The platform scrape needs ``Authorization: Bearer <metrics_token>`` (Prometheus'
+    ``authorization`` setting). Without a configured token it is served only on a hub that
+    listens on loopback, to loopback clients: never publicly by accident."""
+    if config.metrics_token:
+        scheme, _, given = (request.headers.get("Authorization") or "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            given.strip().encode(), config.metrics_token.encode()
+        ):
+            raise Unauthorized("A valid metrics bearer token is required")
+        return
+    if not (_loopback(config.listen_host) and _loopback(request.remote)):
+        raise Forbidden(NO_METRICS_TOKEN)
 
 
 async def healthz(request: web.Request) -> web.Response:

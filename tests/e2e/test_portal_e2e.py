@@ -127,12 +127,14 @@ async def router_sessions(sim: SimRouter) -> dict[str, dict[str, Any]]:
 async def test_login_shows_in_portal_and_disconnect_kicks_it_off(site: Site, sim: SimRouter):
     sim.add_ip_binding(MAC_1, type="regular")  # the device's binding: the disconnect clears it
     sid = sim.hotspot_login(PAID, mac_address=MAC_1)
-    sim.add_traffic(sid, bytes_in=52_428_800, bytes_out=104_857_600)
+    # The router's counters: it received 104857600 from the user (the user's upload) and
+    # sent it 52428800 (the user's download); the portal shows the user's side.
+    sim.add_traffic(sid, bytes_in=104_857_600, bytes_out=52_428_800)
     stranger = sim.hotspot_login(STRANGER, mac_address=MAC_3)
 
     async def both_reported() -> dict[str, dict[str, Any]] | None:
         seen = await site.sessions()
-        if stranger in seen and seen.get(sid, {}).get("bytes_out") == "104857600":
+        if stranger in seen and seen.get(sid, {}).get("bytes_in") == "52428800":
             return seen
         return None
 
@@ -159,7 +161,9 @@ async def test_login_shows_in_portal_and_disconnect_kicks_it_off(site: Site, sim
             "access_expires_at": to_iso(grant.entitlement.expires_at, "seconds"),
         },
     }
-    assert str(row["bytes-in"]) == entry["bytes_in"]
+    # seed 000: bytes_in = downloaded by the user = what the router sent
+    assert str(row["bytes-out"]) == entry["bytes_in"]
+    assert str(row["bytes-in"]) == entry["bytes_out"]
     assert seen[stranger]["database_info"] == {
         "user_id": None,
         "is_active": False,
@@ -175,7 +179,12 @@ async def test_login_shows_in_portal_and_disconnect_kicks_it_off(site: Site, sim
         "success": True,
         "message": f"User {PAID} disconnected from {ROUTER}",
         "router": {"id": site.router_id, "name": ROUTER},
-        "details": {"session_removed": True, "binding_removed": True, "user_disabled": True},
+        "details": {
+            "session_removed": True,
+            "binding_removed": True,
+            "user_disabled": True,
+            "ppp_secret_disabled": False,
+        },
     }
     assert set(await router_sessions(sim)) == {stranger}
     assert await router_rows(sim, "/ip/hotspot/ip-binding") == []
@@ -247,3 +256,60 @@ async def test_router_offline_makes_the_portal_answer_503_until_it_is_back(
 
 async def _has(site: Site, session_id: str) -> bool:
     return session_id in await site.sessions()
+
+
+async def test_a_download_shows_as_bytes_in_for_hotspot_and_ppp(site: Site, sim: SimRouter):
+    """Seed 000 counts from the user's side: downloading more than uploading -> in > out."""
+    sim.add_ppp_secret("ppp-client", password="pw")
+    hotspot = sim.hotspot_login(PAID, mac_address=MAC_1)
+    ppp = sim.ppp_login("ppp-client")
+    for sid in (hotspot, ppp):  # router sends (user downloads) 9 MB, receives 1 MB
+        sim.add_traffic(sid, bytes_in=1_000_000, bytes_out=9_000_000)
+
+    async def counted() -> dict[str, dict[str, Any]] | None:
+        seen = await site.sessions()
+        both = [seen.get(sid, {}).get("bytes_in") for sid in (hotspot, ppp)]
+        return seen if both == ["9000000", "9000000"] else None
+
+    seen = await wait_for(counted, timeout=4 * TWO_CYCLES, interval=0.05)
+    for sid in (hotspot, ppp):
+        assert int(seen[sid]["bytes_in"]) > int(seen[sid]["bytes_out"])
+        assert seen[sid]["bytes_out"] == "1000000"
+    assert seen[ppp]["login_time"] == "pppoe"  # PPP: RouterOS' service name
+
+
+async def test_disconnect_without_a_session_is_session_not_found(site: Site, sim: SimRouter):
+    """A paid customer with no session on this router: seed 001's failure, not a 200."""
+    other = sim.hotspot_login(TWO_DEVICES, mac_address=MAC_2)
+    await wait_for(lambda: _has(site, other), timeout=TWO_CYCLES)
+    status, body = await site.disconnect(username=PAID)
+    assert (status, body) == (
+        500,
+        {
+            "success": False,
+            "error": f"Failed to disconnect user from {ROUTER}",
+            "details": ["Session not found"],
+        },
+    )
+    # A MAC matching none of the customer's sessions is the same failure.
+    status, body = await site.disconnect(username=TWO_DEVICES, mac_address=MAC_3)
+    assert status == 500 and body["details"] == ["Session not found"]
+    assert set(await router_sessions(sim)) == {other}
+
+
+async def test_ppp_disconnect_reports_session_removed(site: Site, sim: SimRouter):
+    sim.add_ppp_secret(STRANGER, password="pw")  # made by hand on the router: no customer
+    ppp = sim.ppp_login(STRANGER)
+    await wait_for(lambda: _has(site, ppp), timeout=TWO_CYCLES)
+    status, body = await site.disconnect(username=STRANGER)
+    assert status == 200, body
+    assert body["details"]["session_removed"] is True
+    assert set(body["details"]) == {
+        "session_removed",
+        "binding_removed",
+        "user_disabled",
+        "ppp_secret_disabled",
+    }
+    assert await router_rows(sim, "/ppp/active") == []
+    row = await site.pool.fetchrow("SELECT * FROM audit_log WHERE action = 'disconnect_user'")
+    assert row["result"] == "ok" and row["target"] == STRANGER

@@ -74,8 +74,8 @@ def session(
     ip: str | None = "10.5.50.100",
     uptime: int = 5415,
     idle: int | None = 5,
-    bytes_in: int = 52428800,
-    bytes_out: int = 104857600,
+    bytes_in: int = 104857600,  # router's side: received from the user (seed 000's bytes_out)
+    bytes_out: int = 52428800,  # router's side: sent to the user (seed 000's bytes_in)
     login_by: str | None = "mac",
     kind: str = "hotspot",
 ) -> wire.Session:

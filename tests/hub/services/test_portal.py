@@ -8,7 +8,7 @@ import pytest
 
 from common import wire
 from hub.domain import Entitlement, Router, RouterHealth, Tenant
-from hub.errors import CommandFailed
+from hub.errors import CommandFailed, SessionNotFound
 from hub.services.portal import disconnect_outcome, latest_expiry
 
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
@@ -78,8 +78,25 @@ def test_disconnect_outcome_success_carries_the_seed_details():
         True,
         False,
     )
-    # No session to remove is not an error.
-    assert disconnect_outcome(ROUTER, "u", result(True, errors=[])).session_removed is False
+    assert outcome.ppp_secret_disabled is False
+    ppp = disconnect_outcome(ROUTER, "u", result(True, ppp_removed=True, ppp_secret_disabled=True))
+    assert ppp.session_removed is True and ppp.ppp_secret_disabled is True
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"errors": []},  # today's agent: nothing removed
+        {"sessions_found": 0, "errors": []},  # the agent said it matched nothing
+        {"sessions_found": 0, "user_disabled": False, "binding_removed": False},
+    ],
+)
+def test_a_disconnect_that_found_nothing_is_session_not_found(data):
+    with pytest.raises(SessionNotFound) as caught:
+        disconnect_outcome(ROUTER, "u", result(True, **data))
+    assert caught.value.message == "Failed to disconnect user from Main Office Router"
+    assert caught.value.extra["details"] == ["Session not found"]
+    assert caught.value.status == 500
 
 
 def test_disconnect_outcome_failed_steps_become_command_failed_with_details():

@@ -87,7 +87,7 @@ async def test_expired_access_and_other_login_methods(client, seed):
     await seed.customer(acme, "+255787654321", hours=-2)
     await seed.sessions(
         router_id,
-        session("*9", "+255787654321", login_by="http-chap", idle=None, bytes_in=0),
+        session("*9", "+255787654321", login_by="http-chap", idle=None, bytes_out=0),
     )
     body = await (
         await client.get(f"/api/portal/router/{router_id}/active-users/", headers=acme.headers)
@@ -95,7 +95,7 @@ async def test_expired_access_and_other_login_methods(client, seed):
     (user,) = body["active_users"]
     assert user["login_time"] == "http-chap"
     assert user["idle_time"] == "0s"
-    assert user["bytes_in"] == "0"
+    assert user["bytes_in"] == "0"  # the router sent it nothing: the user downloaded nothing
     info = user["database_info"]
     assert info["has_active_access"] is False
     assert info["time_remaining"] is None
