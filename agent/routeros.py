@@ -231,6 +231,18 @@ async def close_api(api: AsyncApi) -> None:
         pass
 
 
+def abort_api(api: AsyncApi) -> None:
+    """Close a connection at once, without awaiting: for a reply left unread.
+
+    Synchronous on purpose: it runs while a cancellation unwinds, and an await there could
+    itself be cancelled and leave the connection open.
+    """
+    try:
+        api.protocol.transport.writer.close()
+    except (OSError, RuntimeError):
+        pass
+
+
 async def _collect(api: AsyncApi, command: str, words: list[str]) -> list[Row]:
     return [row async for row in api.rawCmd(command, *words)]  # type: ignore[misc]
 
@@ -359,18 +371,10 @@ class RouterLink:
         return rows
 
     def _abandon(self, api: AsyncApi) -> None:
-        """Close a connection whose reply was not read to the end, without awaiting.
-
-        Synchronous on purpose: it runs while a cancellation unwinds, and an await there
-        could itself be cancelled and leave the connection in place.
-        """
+        """Forget and close a connection whose reply was not read to the end."""
         if self._api is api:
             self._api = None
-        writer = api.protocol.transport.writer
-        try:
-            writer.close()
-        except (OSError, RuntimeError):
-            pass
+        abort_api(api)
 
     async def call_separately(
         self, command: str, *words: str, within: float, **params: Any
@@ -379,9 +383,12 @@ class RouterLink:
         self._refuse_offline()
         api = await open_api(self.settings)
         try:
-            return await self._run(api, command, words, params, within)
-        finally:
-            await close_api(api)
+            rows = await self._run(api, command, words, params, within)
+        except BaseException:
+            abort_api(api)  # cancelled or broken: no goodbye owed
+            raise
+        await close_api(api)
+        return rows
 
     async def _run(
         self,
@@ -430,13 +437,17 @@ class Listener:
         self._api: AsyncApi | None = None
 
     async def __aenter__(self) -> Listener:
-        self._api = await open_api(self.settings)
+        self._api = api = await open_api(self.settings)
         try:
             async with asyncio.timeout(self.settings.command_timeout):
-                await self._api.protocol.writeSentence(f"{self.menu}/listen")
+                await api.protocol.writeSentence(f"{self.menu}/listen")
         except (TimeoutError, OSError, LibRouterosError) as exc:
             await self.close()
             raise RouterUnavailable(f"{self.settings.name}: {self.menu}/listen: {exc}") from exc
+        except BaseException:
+            self._api = None
+            abort_api(api)  # cancelled while opening: ``async with`` will not close it
+            raise
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

@@ -21,7 +21,7 @@ import random
 from collections import defaultdict
 from collections.abc import Callable, Coroutine
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from common import wire
 
@@ -32,6 +32,9 @@ from .mirror import RouterMirror
 from .outbox import Outbox
 from .routeros import RouterLink
 from .store import Store, last_outbox_seq
+
+if TYPE_CHECKING:
+    from .hublink import HubLink
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +121,7 @@ class Agent:
         self.mirrors: dict[str, RouterMirror] = {}
         self.executor: CommandExecutor
         self.enforcer: ExpiryEnforcer
-        self.hublink: Any = None  # agent.hublink.HubLink while a hub is configured
+        self.hublink: HubLink | None = None  # while a hub is configured
         self.supervisor = Supervisor(SHUTDOWN_GRACE)
 
     @property
