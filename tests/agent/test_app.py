@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 
@@ -126,7 +127,8 @@ async def test_a_crashed_loop_stops_the_program(aiohttp_client, config, caplog):
     agent = app[AGENT]
     await wait_for(lambda: agent.links["r1"].state.online)
     assert not app[STOP].is_set()
-    drop_table(config.agent.db_path, "entitlements")  # the expiry loop reads it every 0.2 s
+    # In a thread: the agent's own SQLite work goes on meanwhile (it needs this event loop).
+    await asyncio.to_thread(drop_table, config.agent.db_path, "entitlements")
     await wait_for(app[STOP].is_set)
     (failure,) = app[FAILURE]
     assert failure is agent.failure and agent.supervisor.failed_task == "enforcer"

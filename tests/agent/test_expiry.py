@@ -29,6 +29,8 @@ async def _enforced(agent: Agent) -> list[wire.Event]:
 
 async def test_cut_at_expiry_without_hub(agent, sim, ros):
     assert agent.config.hub.url is None
+    sim.add_hotspot_user(USER, password="pw")
+    sim.hotspot_login(USER, mac_address=MAC1)  # logged in before the grant: no race with it
     expires_at = _in(1.0)
     granted = await run_command(
         agent,
@@ -36,7 +38,6 @@ async def test_cut_at_expiry_without_hub(agent, sim, ros):
         {"username": USER, "mac_address": MAC1, "expires_at": expires_at, "password": "pw"},
     )
     assert granted.ok, granted.error
-    sim.hotspot_login(USER, mac_address=MAC1)
 
     (event,) = await wait_for(lambda: _enforced(agent), timeout=5)
     assert event.ts >= expires_at  # not before its time (how late is bench/ business)
@@ -58,6 +59,8 @@ async def test_cut_at_expiry_without_hub(agent, sim, ros):
 
 async def test_throttle_at_expiry_moves_user_to_expired_profile(agent, sim, ros):
     await ros.add("/ip/hotspot/user/profile", name="expired", **{"rate-limit": "64k/64k"})
+    sim.add_hotspot_user(USER, password="pw")
+    first = sim.hotspot_login(USER, mac_address=MAC1)
     granted = await run_command(
         agent,
         wire.GRANT_ACCESS,
@@ -71,7 +74,6 @@ async def test_throttle_at_expiry_moves_user_to_expired_profile(agent, sim, ros)
         },
     )
     assert granted.ok, granted.error
-    first = sim.hotspot_login(USER, mac_address=MAC1)
 
     (event,) = await wait_for(lambda: _enforced(agent), timeout=5)
     assert (event.data["action"], event.data["errors"]) == ("throttle", [])
@@ -157,13 +159,14 @@ async def test_a_silent_router_does_not_hold_up_the_others(tmp_path, sim, ros):
             assert (await _user(ros, healthy_user))["disabled"] is True
 
             # Later expiries on the healthy router are not queued behind the silent one.
+            sim.add_hotspot_user(USER, password="pw")
+            second = sim.hotspot_login(USER, mac_address=MAC2)
             granted = await run_command(
                 agent,
                 wire.GRANT_ACCESS,
                 {"username": USER, "mac_address": MAC2, "expires_at": _in(0.3), "password": "pw"},
             )
             assert granted.ok, granted.error
-            second = sim.hotspot_login(USER, mac_address=MAC2)
             await wait_for(lambda: _cut_of(agent, USER), timeout=10)
             assert second not in [r[".id"] for r in await ros.rows("/ip/hotspot/active")]
 
@@ -188,6 +191,9 @@ async def _cut_of(agent: Agent, username: str) -> bool:
 
 
 async def test_expiry_of_one_device_leaves_the_others(agent, sim, ros):
+    sim.add_hotspot_user(USER, password="pw")
+    sim.hotspot_login(USER, mac_address=MAC1)
+    keep = sim.hotspot_login(USER, mac_address=MAC2)
     for mac, seconds in ((MAC1, 0.5), (MAC2, 3600)):
         granted = await run_command(
             agent,
@@ -195,8 +201,6 @@ async def test_expiry_of_one_device_leaves_the_others(agent, sim, ros):
             {"username": USER, "mac_address": mac, "expires_at": _in(seconds), "password": "pw"},
         )
         assert granted.ok, granted.error
-    sim.hotspot_login(USER, mac_address=MAC1)
-    keep = sim.hotspot_login(USER, mac_address=MAC2)
 
     await wait_for(lambda: _enforced(agent), timeout=5)
     assert [r[".id"] for r in await ros.rows("/ip/hotspot/active")] == [keep]

@@ -113,46 +113,71 @@ async def test_slow_command_drops_connection_then_recovers(link, sim):
     assert [state.status for state in changes] == ["online", "offline", "online"]
 
 
+def _endless_ping(link):
+    """A command whose reply never ends (a ping without count): always mid-reply."""
+    return link.call("/ping", within=3600.0, address="127.0.0.1", interval="0.05")
+
+
+async def _cut_short(link, sim) -> None:
+    await link.connect()
+    call = asyncio.create_task(_endless_ping(link))
+    await wait_for(lambda: sim.commands_in_flight == 1)  # sent; its replies keep coming
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    # Not left streaming into a connection someone else will read: it was closed.
+    await wait_for(lambda: sim.commands_in_flight == 0)
+
+
 @pytest.mark.parametrize("menu", ["/system/identity", "/ip/hotspot/user"])
 async def test_a_cancelled_call_leaves_no_reply_behind(link, sim, menu):
-    """Cancelled mid-flight (a deadline, a shutdown): the next call gets its own reply."""
+    """Cancelled mid-reply (a shutdown, a deadline): the next call gets its own reply only."""
     sim.add_hotspot_user("+255700000001", password="pw")
-    await link.connect()
-    sim.latency = 0.2  # every reply is held back, so the first is still unread when cancelled
-    other = "/ip/hotspot/user" if menu == "/system/identity" else "/system/identity"
-    first = asyncio.create_task(link.call(f"{menu}/print"))
-    await wait_for(lambda: sim.commands_in_flight == 1)  # on the wire, reply not read yet
-    first.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await first
-    rows = await link.call(f"{other}/print")
-    expected = [{"name": "r1"}] if other == "/system/identity" else None
-    if expected is not None:
-        assert [{"name": row["name"]} for row in rows] == expected
+    await _cut_short(link, sim)
+    rows = await link.call(f"{menu}/print")
+    if menu == "/system/identity":
+        assert rows == [{"name": "r1"}]
     else:
         assert [row["name"] for row in rows] == ["+255700000001"]
-    again = await link.call(f"{menu}/print")
-    assert ("password" in again[0]) == (menu == "/ip/hotspot/user")
     assert link.state.online  # the router was fine: only the connection was replaced
 
 
-async def test_an_exception_inside_a_call_closes_the_connection(link, sim):
-    """Any BaseException mid-reply (here one raised by a task-level deadline) drops it too."""
+async def test_replies_in_order_after_a_cancelled_call(sim):
+    """The measured case: with every reply held back, a print must not get the one before."""
+    sim.add_hotspot_user("+255700000001", password="pw")
+    link = RouterLink(_settings(sim, connect_timeout=30.0, command_timeout=30.0))
+    try:
+        await link.connect()
+        sim.latency = 0.6  # the same for every command (login too): replies come in order
+        first = asyncio.create_task(link.call("/system/identity/print"))
+        await wait_for(lambda: sim.commands_in_flight == 1)
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        users = await link.call("/ip/hotspot/user/print")
+        assert [row["name"] for row in users] == ["+255700000001"]
+        assert await link.call("/system/identity/print") == [{"name": "r1"}]
+    finally:
+        await link.close()
+
+
+async def test_a_deadline_around_a_call_closes_the_connection(link, sim):
+    """An action under asyncio.timeout whose deadline passes mid-reply drops the connection."""
     await link.connect()
-    sim.latency = 0.2
+    deadlines: list[asyncio.Timeout] = []
 
-    async def deadline() -> None:
-        async with asyncio.timeout(None) as scope:
-            call = asyncio.create_task(link.call("/system/resource/print"))
-            await wait_for(lambda: sim.commands_in_flight == 1)
-            scope.reschedule(asyncio.get_running_loop().time())
-            await call
+    async def action() -> None:
+        async with asyncio.timeout(None) as deadline:
+            deadlines.append(deadline)
+            await _endless_ping(link)
 
+    task = asyncio.create_task(action())
+    await wait_for(lambda: sim.commands_in_flight == 1)
+    deadlines[0].reschedule(asyncio.get_running_loop().time())  # the deadline passes now
     with pytest.raises(TimeoutError):
-        await deadline()
-    # Replies still come in order (same latency): a reply left behind would be read here.
-    (identity,) = await link.call("/system/identity/print")
-    assert identity == {"name": "r1"}
+        await task
+    await wait_for(lambda: sim.commands_in_flight == 0)  # its connection was closed
+    assert await link.call("/system/identity/print") == [{"name": "r1"}]
     (resource,) = await link.call("/system/resource/print")
     assert "total-memory" in resource
 
