@@ -1,17 +1,16 @@
 """The agent's one aiohttp application: /metrics, /healthz, and the Agent's lifetime.
 
-``create_app(config)`` opens the Agent in a cleanup context (and, with a hub configured,
-runs the hub link beside it), serves ``GET /metrics`` and ``GET /healthz``, and sets
-``app[STOP]`` when a long-running task fails, as procrastinate's worker does: the first
-failure is logged and stops the program, which systemd then restarts.
+``create_app(config)`` opens the Agent in a cleanup context (the Agent starts and
+supervises every loop, the hub link among them), serves ``GET /metrics`` and
+``GET /healthz``, and sets ``app[STOP]`` when the Agent reports a failed loop: the program
+stops, exits non-zero, and systemd restarts it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Coroutine
-from typing import Any
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, ProcessCollector
@@ -21,7 +20,7 @@ from common.timeutil import to_iso
 
 from .config import AgentConfig
 from .metrics import AgentCollector
-from .service import SHUTDOWN_GRACE, Agent
+from .service import Agent
 
 log = logging.getLogger(__name__)
 
@@ -45,68 +44,24 @@ def create_app(config: AgentConfig) -> web.Application:
 
 
 async def _agent_context(app: web.Application) -> AsyncIterator[None]:
-    config = app[CONFIG]
+    """Start the Agent (and so its supervised loops) and stop it; a failure stops the app."""
     registry = app[REGISTRY]
-    async with Agent(config) as agent:
+
+    def failed(exc: BaseException) -> None:
+        app[FAILURE].append(exc)
+        app[STOP].set()
+
+    async with Agent(app[CONFIG]) as agent:
         app[AGENT] = agent
+        agent.on_failure(failed)
         collector = AgentCollector(agent)
         registry.register(collector)
         process = ProcessCollector(registry=registry)
-        tasks: list[asyncio.Task] = []
-        if config.hub.url and config.hub.credential:
-            from .hublink import HubLink
-
-            tasks.append(_named(HubLink(config.hub, agent).run(), "hublink"))
-        monitor = _named(_monitor(app, agent, tasks), "monitor")
         try:
             yield
         finally:
-            monitor.cancel()
-            await _cancel(tasks)
-            await asyncio.gather(monitor, return_exceptions=True)
             registry.unregister(process)
             registry.unregister(collector)
-
-
-def _named(coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task:
-    return asyncio.create_task(coro, name=name)
-
-
-async def _monitor(app: web.Application, agent: Agent, tasks: list[asyncio.Task]) -> None:
-    """Wait for the first failure of the agent's or the app's tasks, then ask to stop."""
-    waiters = [asyncio.create_task(agent.failed.wait(), name="agent-failed"), *tasks]
-    try:
-        done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        waiters[0].cancel()
-    for task in done:
-        if task is waiters[0]:
-            failure = agent.failure
-        elif task.cancelled():
-            continue
-        else:
-            failure = task.exception() or RuntimeError(f"task {task.get_name()} ended")
-            log.error(
-                "app task failed task=%s error=%r", task.get_name(), failure, exc_info=failure
-            )
-        if failure is not None:
-            app[FAILURE].append(failure)
-    app[STOP].set()
-
-
-async def _cancel(tasks: list[asyncio.Task]) -> None:
-    for task in tasks:
-        task.cancel()
-    if not tasks:
-        return
-    _, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE)
-    for task in pending:
-        log.error("task did not stop in time task=%s", task.get_name())
-    for task in tasks:
-        if task.done() and not task.cancelled() and task.exception() is not None:
-            log.error(
-                "task ended with an error task=%s error=%r", task.get_name(), task.exception()
-            )
 
 
 async def healthz(request: web.Request) -> web.Response:

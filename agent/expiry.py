@@ -3,7 +3,10 @@
 Entitlements the hub pushed live in SQLite. At ``expires_at`` (checked every
 ``expiry_check_interval``, and woken early when the next expiry is sooner) the agent cuts
 the user off or throttles it, on the router, and records an ``entitlement.enforced``
-event; a router that cannot be reached is retried at the next check. Every
+event; a router that cannot be reached is retried at the next check. Each router is
+enforced by a task of its own (in expiry order within it), so a silent router holds up only
+its own cuts, and a router known to be offline costs nothing (``RouterLink.call`` fails at
+once). Every
 ``drift_interval`` it compares the entitlements with the router's users and bindings and
 repairs what someone changed by hand, one ``drift.repaired`` event per repair.
 """
@@ -47,6 +50,7 @@ class ExpiryEnforcer:
         self.repairs_total = 0
         self._wake = asyncio.Event()
         self._unreachable: set[tuple[str, str, str]] = set()
+        self._busy: dict[str, asyncio.Task] = {}  # router -> its expiry task under way
 
     def wake(self) -> None:
         """Entitlements changed: look at the next expiry again now."""
@@ -60,22 +64,46 @@ class ExpiryEnforcer:
     # -- expiry --------------------------------------------------------------------------------
 
     async def _expiry_loop(self) -> None:
+        """Start a task per router with due entitlements, unless that router's is still busy."""
         interval = self.settings.expiry_check_interval
-        while True:
-            self._wake.clear()
-            await self.enforce_due()
-            next_at = await self.store.next_expiry()
-            wait = interval if next_at is None else min(interval, max(next_at - time.time(), 0.01))
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(wait):
-                    await self._wake.wait()
+        async with asyncio.TaskGroup() as tg:  # a router task that fails ends the loop (a bug)
+            while True:
+                self._wake.clear()
+                for router, due in (await self._due_by_router()).items():
+                    if router in self._busy:
+                        continue  # still at it (a silent router): picked up again when done
+                    task = tg.create_task(self._enforce_router(due), name=f"expiry:{router}")
+                    self._busy[router] = task
+                    task.add_done_callback(lambda _, router=router: self._busy.pop(router, None))
+                next_at = await self.store.next_expiry()
+                wait = interval
+                if next_at is not None and next_at > time.time():
+                    wait = min(interval, next_at - time.time())
+                # (next_at in the past: a cut that waits for its router; the interval retries it)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(wait):
+                        await self._wake.wait()
 
     async def enforce_due(self) -> int:
-        """Enforce every entitlement that has expired; returns how many were done."""
-        due = await self.store.entitlements(due_before=time.time(), state="active")
+        """One pass: every expired entitlement, routers concurrently; returns how many were done."""
+        counts = await asyncio.gather(
+            *(self._enforce_router(due) for due in (await self._due_by_router()).values())
+        )
+        return sum(counts)
+
+    async def _due_by_router(self) -> dict[str, list[StoredEntitlement]]:
+        by_router: dict[str, list[StoredEntitlement]] = {}
+        for stored in await self.store.entitlements(due_before=time.time(), state="active"):
+            by_router.setdefault(stored.router, []).append(stored)
+        return by_router
+
+    async def _enforce_router(self, due: list[StoredEntitlement]) -> int:
+        """One router's due entitlements in expiry order; stops at the first unreachable."""
         done = 0
         for stored in due:
-            done += await self._enforce(stored)
+            if not await self._enforce(stored):
+                break  # the router is unreachable: the rest would fail the same way
+            done += 1
         return done
 
     async def _enforce(self, stored: StoredEntitlement) -> bool:

@@ -2,7 +2,11 @@
 
 ``RouterLink`` holds the command connection (one command at a time, guarded by a lock,
 each under the command timeout) and opens ``Listener``s, each on a connection of its own
-(``listen`` never ends with ``!done``, so it is read sentence by sentence). librouteros
+(``listen`` never ends with ``!done``, so it is read sentence by sentence). A command that
+does not read its reply to the end, for whatever reason (a cancellation, a deadline around
+an action, any exception), closes the connection: the next command dials a fresh one rather
+than reading someone else's reply. A command on a router known to be offline fails at once:
+reconnecting is the business of the mirror's ``connect_with_backoff``. librouteros
 errors are translated into ``agent.errors`` here and nowhere else. Values come back as
 the RouterOS strings the router sent (``BufferedApi``), so parsing happens in one place,
 ``agent.parse``, with ``common.durations``/``common.units``.
@@ -227,6 +231,18 @@ async def close_api(api: AsyncApi) -> None:
         pass
 
 
+def abort_api(api: AsyncApi) -> None:
+    """Close a connection at once, without awaiting: for a reply left unread.
+
+    Synchronous on purpose: it runs while a cancellation unwinds, and an await there could
+    itself be cancelled and leave the connection open.
+    """
+    try:
+        api.protocol.transport.writer.close()
+    except (OSError, RuntimeError):
+        pass
+
+
 async def _collect(api: AsyncApi, command: str, words: list[str]) -> list[Row]:
     return [row async for row in api.rawCmd(command, *words)]  # type: ignore[misc]
 
@@ -242,12 +258,16 @@ class RouterLink:
         self._api: AsyncApi | None = None
         self._lock = asyncio.Lock()
         self._listeners: list[Callable[[LinkState], None]] = []
+        self._dialing = False  # a connect attempt is under way (under the lock)
+        self._failed_at = 0.0  # monotonic time the router was last found unreachable
 
     def on_change(self, callback: Callable[[LinkState], None]) -> None:
         """Call ``callback(state)`` whenever the router goes online or offline."""
         self._listeners.append(callback)
 
     def _set_state(self, status: str, error: str | None = None) -> None:
+        if status == "offline":
+            self._failed_at = time.monotonic()
         if status == self.state.status:
             if error != self.state.error:
                 self.state = LinkState(status, self.state.since, error)
@@ -260,8 +280,28 @@ class RouterLink:
         for callback in self._listeners:
             callback(self.state)
 
+    @property
+    def known_offline(self) -> bool:
+        """Offline, and either a connect attempt is under way or the last one is recent.
+
+        Recent: within ``backoff_max``, the longest the mirror's backoff waits between two
+        attempts. While a mirror runs, a command never dials an offline router (it would wait
+        the connect timeout under the lock, stalling every command behind it); without one
+        (``ispfleet-agent check``, a bare link) a command dials again once that has passed.
+        "unknown" (never tried) is not offline: the first command dials.
+        """
+        if self.state.status != "offline":
+            return False
+        return self._dialing or time.monotonic() - self._failed_at < self.settings.backoff_max
+
+    def _refuse_offline(self) -> None:
+        if self.known_offline:
+            raise RouterUnavailable(
+                f"{self.name}: offline, reconnecting in the background: {self.state.error}"
+            )
+
     async def connect(self) -> None:
-        """Make sure the command connection is up (one attempt)."""
+        """Make sure the command connection is up (one attempt; always dials if it is down)."""
         async with self._lock:
             await self._ensure_api()
 
@@ -280,11 +320,14 @@ class RouterLink:
 
     async def _ensure_api(self) -> AsyncApi:
         if self._api is None:
+            self._dialing = True
             try:
                 self._api = await open_api(self.settings)
             except RouterUnavailable as exc:
                 self._set_state("offline", str(exc))
                 raise
+            finally:
+                self._dialing = False
             self._set_state("online")
         return self._api
 
@@ -302,10 +345,16 @@ class RouterLink:
 
         ``within`` replaces the command timeout for a slow command. A ``!trap`` raises
         RouterCommandError (the connection stays up); a broken or silent connection raises
-        RouterUnavailable and marks the router offline.
+        RouterUnavailable and marks the router offline; a router known to be offline raises
+        RouterUnavailable at once, without dialling (see ``known_offline``). Cancelled or
+        interrupted mid-reply, the call closes the connection (the router stays "online"):
+        its unread reply must not reach the next caller.
         """
         limit = within or self.settings.command_timeout
+        self._refuse_offline()
         async with self._lock:
+            if self._api is None:
+                self._refuse_offline()  # found offline while this call waited for the lock
             api = await self._ensure_api()
             started = time.monotonic()
             try:
@@ -313,18 +362,33 @@ class RouterLink:
             except RouterUnavailable as exc:
                 await self.drop(str(exc))
                 raise
+            except RouterCommandError:
+                raise  # the trap was read to its !done: the connection is in step
+            except BaseException:
+                self._abandon(api)
+                raise
             self.round_trips.observe(time.monotonic() - started)
         return rows
+
+    def _abandon(self, api: AsyncApi) -> None:
+        """Forget and close a connection whose reply was not read to the end."""
+        if self._api is api:
+            self._api = None
+        abort_api(api)
 
     async def call_separately(
         self, command: str, *words: str, within: float, **params: Any
     ) -> list[Row]:
         """A long command (ping) on a short-lived connection of its own: polls go on."""
+        self._refuse_offline()
         api = await open_api(self.settings)
         try:
-            return await self._run(api, command, words, params, within)
-        finally:
-            await close_api(api)
+            rows = await self._run(api, command, words, params, within)
+        except BaseException:
+            abort_api(api)  # cancelled or broken: no goodbye owed
+            raise
+        await close_api(api)
+        return rows
 
     async def _run(
         self,
@@ -373,13 +437,17 @@ class Listener:
         self._api: AsyncApi | None = None
 
     async def __aenter__(self) -> Listener:
-        self._api = await open_api(self.settings)
+        self._api = api = await open_api(self.settings)
         try:
             async with asyncio.timeout(self.settings.command_timeout):
-                await self._api.protocol.writeSentence(f"{self.menu}/listen")
+                await api.protocol.writeSentence(f"{self.menu}/listen")
         except (TimeoutError, OSError, LibRouterosError) as exc:
             await self.close()
             raise RouterUnavailable(f"{self.settings.name}: {self.menu}/listen: {exc}") from exc
+        except BaseException:
+            self._api = None
+            abort_api(api)  # cancelled while opening: ``async with`` will not close it
+            raise
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

@@ -1,13 +1,15 @@
-"""``Agent``: the edge agent's parts, wired together and run as named, monitored tasks.
+"""``Agent``: the edge agent's parts, wired together and run under one ``Supervisor``.
 
     async with Agent(config) as agent:     # start-up jitter, open SQLite, start the loops
         await agent.submit(command)         # a hub command, executed in the background
         seq, routers = await agent.snapshot()
 
-The hub link (``agent.hublink``) talks to it through exactly: ``config``, ``outbox``,
-``router_infos()``, ``snapshot()``, ``submit()`` and ``hub_connected``. A long-running
-task that fails (a bug: router trouble is handled inside the loops) is logged and
-reported through ``failed`` (an asyncio.Event), so the program can stop and systemd restart it.
+The supervised loops: one mirror per router, the expiry enforcer and, when ``hub.url`` and
+``hub.credential`` are set, the hub link (``agent.hublink.HubLink``). The hub link talks to
+the Agent through exactly: ``config``, ``outbox``, ``router_infos()``, ``snapshot()``,
+``submit()`` and ``hub_connected``. A loop never ends on its own (router and hub trouble
+are handled inside): one that raises or returns is a bug, logged with its traceback, and it
+stops the agent (``failed`` is set, ``on_failure`` callbacks run) so systemd restarts it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import json
 import logging
 import random
 from collections import defaultdict
+from collections.abc import Callable, Coroutine
 from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 from common import wire
 
@@ -29,13 +33,84 @@ from .outbox import Outbox
 from .routeros import RouterLink
 from .store import Store, last_outbox_seq
 
+if TYPE_CHECKING:
+    from .hublink import HubLink
+
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE = 5.0
 
 
+class Supervisor:
+    """Every long-running task of the agent, named and watched, and stopped in one place.
+
+    ``loop()`` tasks must run until cancelled: the first that raises or returns is logged
+    with its traceback, kept in ``failure`` (its name in ``failed_task``), and ``failed`` is
+    set. ``job()`` tasks (hub commands) end when done; one that raises is logged. ``stop()``
+    lets jobs finish within the grace period, then cancels everything and waits as long again.
+    """
+
+    def __init__(self, grace: float = SHUTDOWN_GRACE) -> None:
+        self.grace = grace
+        self.failed = asyncio.Event()
+        self.failure: BaseException | None = None
+        self.failed_task: str | None = None
+        self._loops: set[asyncio.Task] = set()
+        self._jobs: set[asyncio.Task] = set()
+        self._callbacks: list[Callable[[BaseException], None]] = []
+        self._stopping = False
+
+    def loop(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task:
+        task = asyncio.create_task(coro, name=name)
+        self._loops.add(task)
+        task.add_done_callback(self._loop_done)
+        return task
+
+    def job(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task:
+        task = asyncio.create_task(coro, name=name)
+        self._jobs.add(task)
+        task.add_done_callback(self._job_done)
+        return task
+
+    def on_failure(self, callback: Callable[[BaseException], None]) -> None:
+        """Call ``callback(exc)`` at the first failure (at once if there already was one)."""
+        self._callbacks.append(callback)
+        if self.failure is not None:
+            callback(self.failure)
+
+    def _loop_done(self, task: asyncio.Task) -> None:
+        self._loops.discard(task)
+        if self._stopping or task.cancelled():
+            return
+        exc = task.exception() or RuntimeError(f"task {task.get_name()} ended")
+        log.error("agent task failed task=%s error=%r", task.get_name(), exc, exc_info=exc)
+        if self.failure is not None:
+            return
+        self.failure, self.failed_task = exc, task.get_name()
+        self.failed.set()
+        for callback in self._callbacks:
+            callback(exc)
+
+    def _job_done(self, task: asyncio.Task) -> None:
+        self._jobs.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("agent job failed task=%s error=%r", task.get_name(), exc, exc_info=exc)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._jobs:  # commands under way get the grace period to record their result
+            await asyncio.wait(set(self._jobs), timeout=self.grace)
+        tasks = self._loops | self._jobs
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=self.grace)
+            for task in pending:
+                log.error("task did not stop in time task=%s", task.get_name())
+
+
 class Agent:
-    """Store, outbox, router links and mirrors, command executor, expiry enforcer."""
+    """Store, outbox, router links and mirrors, command executor, expiry enforcer, hub link."""
 
     def __init__(self, config: AgentConfig) -> None:
         self.config = config
@@ -46,11 +121,20 @@ class Agent:
         self.mirrors: dict[str, RouterMirror] = {}
         self.executor: CommandExecutor
         self.enforcer: ExpiryEnforcer
-        self.failed = asyncio.Event()  # set when a long-running task died; see ``failure``
-        self.failure: BaseException | None = None
-        self._tasks: list[asyncio.Task] = []
-        self._command_tasks: set[asyncio.Task] = set()
-        self._stopping = False
+        self.hublink: HubLink | None = None  # while a hub is configured
+        self.supervisor = Supervisor(SHUTDOWN_GRACE)
+
+    @property
+    def failed(self) -> asyncio.Event:
+        """Set when a supervised loop died; see ``failure``."""
+        return self.supervisor.failed
+
+    @property
+    def failure(self) -> BaseException | None:
+        return self.supervisor.failure
+
+    def on_failure(self, callback: Callable[[BaseException], None]) -> None:
+        self.supervisor.on_failure(callback)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -72,19 +156,26 @@ class Agent:
                 mirror = RouterMirror(settings, link, self.store)
                 await mirror.load()
                 self.mirrors[name] = mirror
+            last_seq = await self.outbox.last_seq()
         except BaseException:
             await self.store.close()
             raise
         for name, mirror in self.mirrors.items():
-            self._start(mirror.run(), f"mirror:{name}")
-        self._start(self.enforcer.run(), "enforcer")
+            self.supervisor.loop(mirror.run(), f"mirror:{name}")
+        self.supervisor.loop(self.enforcer.run(), "enforcer")
+        if self.config.hub.url and self.config.hub.credential:
+            from .hublink import HubLink  # it imports this module's Agent for its types
+
+            self.hublink = HubLink(self.config.hub, self)
+            self.supervisor.loop(self.hublink.run(), "hublink")
         log.info(
-            "agent started site=%s routers=%s state=%s outbox_rows=%d last_seq=%d",
+            "agent started site=%s routers=%s state=%s outbox_rows=%d last_seq=%d hub=%s",
             settings.site,
             ",".join(self.links),
             settings.db_path,
             self.outbox.rows,
-            await self.outbox.last_seq(),
+            last_seq,
+            self.config.hub.url if self.hublink is not None else "none",
         )
         return self
 
@@ -94,35 +185,11 @@ class Agent:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._stopping = True
-        tasks = [*self._tasks, *self._command_tasks]
-        # Commands under way get the grace period to finish and record their result.
-        if self._command_tasks:
-            await asyncio.wait(self._command_tasks, timeout=SHUTDOWN_GRACE)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE)
-            for task in pending:
-                log.error("task did not stop in time task=%s", task.get_name())
+        await self.supervisor.stop()
         for link in self.links.values():
             await link.close()
         await self.store.close()
         log.info("agent stopped site=%s", self.config.agent.site)
-
-    def _start(self, coro, name: str) -> None:
-        task = asyncio.create_task(coro, name=name)
-        task.add_done_callback(self._task_done)
-        self._tasks.append(task)
-
-    def _task_done(self, task: asyncio.Task) -> None:
-        if task.cancelled() or self._stopping:
-            return
-        exc = task.exception() or RuntimeError(f"task {task.get_name()} ended")
-        log.error("agent task failed task=%s error=%r", task.get_name(), exc, exc_info=exc)
-        if self.failure is None:
-            self.failure = exc
-        self.failed.set()
 
     # -- what the hub link uses ----------------------------------------------------------------
 
@@ -148,16 +215,4 @@ class Agent:
 
     async def submit(self, command: wire.Command) -> None:
         """Run a hub command in the background; its result arrives through the outbox."""
-        task = asyncio.create_task(self.executor.run(command), name=f"command:{command.id}")
-        self._command_tasks.add(task)
-        task.add_done_callback(self._command_done)
-
-    def _command_done(self, task: asyncio.Task) -> None:
-        self._command_tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error(
-                "command task failed task=%s error=%r",
-                task.get_name(),
-                task.exception(),
-                exc_info=task.exception(),
-            )
+        self.supervisor.job(self.executor.run(command), f"command:{command.id}")

@@ -121,6 +121,11 @@ class SimRouter:
         """Open API connections."""
         return len(self._connections)
 
+    @property
+    def commands_in_flight(self) -> int:
+        """Commands received and not answered to the end yet (a listen stays in flight)."""
+        return sum(len(connection.requests) for connection in self._connections)
+
     def _listen(self, port: int) -> None:
         assert self.host is not None
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET

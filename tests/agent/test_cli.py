@@ -158,6 +158,19 @@ def _outbox(db: Path) -> list[tuple[int, str, str | None, dict]]:
     return [(seq, kind, router, json.loads(data)) for seq, kind, router, data in found]
 
 
+def _cached(db: Path) -> set[tuple[str, str]]:
+    """The agent's session cache, read from its SQLite file."""
+    if not db.exists():
+        return set()
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+        return {(k, sid) for k, sid in conn.execute("SELECT kind, session_id FROM sessions")}
+
+
+def _on_router(sim: SimRouter) -> set[tuple[str, str]]:
+    found = {("hotspot", r[".id"]) for r in sim.rows("/ip/hotspot/active")}
+    return found | {("ppp", r[".id"]) for r in sim.rows("/ppp/active")}
+
+
 def _arrivals_and_departures(db: Path) -> int:
     kinds = (wire.SESSION_STARTED, wire.SESSION_ENDED)
     return sum(kind in kinds for _, kind, _, _ in _outbox(db))
@@ -193,15 +206,16 @@ async def test_kill_9_mid_stream_loses_and_duplicates_nothing(tmp_path):
             seen = _arrivals_and_departures(db)
             agent = await _agent_cli("run", "--config", str(config))
             processes.append(agent)
+            more = 40 + random.randint(0, 20)  # killed at a different moment each time
             await wait_for(
-                lambda seen=seen: _arrivals_and_departures(db) >= seen + 40,
+                lambda seen=seen, more=more: _arrivals_and_departures(db) >= seen + more,
                 timeout=20,
             )
-            await asyncio.sleep(random.uniform(0.0, 0.2))
             agent.kill()  # SIGKILL, mid-stream
             await agent.wait()
             assert agent.returncode == -signal.SIGKILL
-            await asyncio.sleep(0.3)  # the world moves on while no agent watches
+            clock = sim.world.clock  # the world moves on while no agent watches
+            await wait_for(lambda clock=clock: sim.world.clock >= clock + 300, timeout=20)
 
         seen = _arrivals_and_departures(db)
         last = await _agent_cli("run", "--config", str(config))
@@ -211,7 +225,7 @@ async def test_kill_9_mid_stream_loses_and_duplicates_nothing(tmp_path):
             async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
                 assert (await response.json())["routers"][0]["status"] == "online"
         world.cancel()
-        await asyncio.sleep(1.5)  # a few quiet cycles: the mirror settles on the router's state
+        await wait_for(lambda: _cached(db) == _on_router(sim), timeout=20)  # settled
         last.send_signal(signal.SIGTERM)
         code, _, err = await _finish(last)
         assert code == 0, err
@@ -239,10 +253,48 @@ async def test_kill_9_mid_stream_loses_and_duplicates_nothing(tmp_path):
         assert kinds == expected[: len(kinds)], (key, kinds)
 
     # The cache agrees with the router, and with the event history.
-    with sqlite3.connect(db) as conn:
-        cached = {(k, sid) for k, sid in conn.execute("SELECT kind, session_id FROM sessions")}
-    on_router = {("hotspot", r[".id"]) for r in sim.rows("/ip/hotspot/active")}
-    on_router |= {("ppp", r[".id"]) for r in sim.rows("/ppp/active")}
-    assert cached == on_router
+    cached = _cached(db)
+    assert cached == _on_router(sim)
     open_sessions = {key for key, kinds in history.items() if kinds[-1] == wire.SESSION_STARTED}
     assert open_sessions == cached
+
+
+async def test_a_crashed_loop_makes_run_exit_non_zero(tmp_path, sim):
+    """A real crash of a loop in a real process: logged with its task name, exit status 1.
+
+    The crash: the state file's entitlements table dropped under the running agent (a
+    botched restore, a stray tool), which the expiry loop reads at every check.
+    """
+    state = tmp_path / "state"
+    db = state / "agent.db"
+    port = _free_port()
+    config = write_config(
+        tmp_path / "agent.toml",
+        [_router(sim)],
+        state,
+        metrics_port=port,
+        expiry_check_interval=0.2,
+    )
+    agent = await _agent_cli("run", "--config", str(config))
+    try:
+
+        async def healthy() -> bool:
+            try:
+                async with aiohttp.ClientSession() as http:
+                    async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
+                        return (await response.json())["routers"][0]["status"] == "online"
+            except aiohttp.ClientError:
+                return False
+
+        await wait_for(healthy, timeout=20)
+        with sqlite3.connect(db, timeout=10) as conn:
+            conn.execute("DROP TABLE entitlements")
+        code, _, err = await _finish(agent)
+    finally:
+        if agent.returncode is None:
+            agent.kill()
+            await agent.wait()
+    assert code == 1, err
+    assert "agent task failed task=enforcer" in err
+    assert "Traceback" in err and "no such table: entitlements" in err
+    assert "agent stopped" in err  # a clean stop: loops cancelled, state file closed

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 
 from agent.service import Agent
+from agent.store import Store, StoredEntitlement
 from common import wire
-from common.timeutil import parse_iso, to_iso, utcnow
+from common.timeutil import to_iso, utcnow
 from routersim import LoginRefused
 
 from .conftest import events, make_config, wait_for
@@ -27,6 +29,8 @@ async def _enforced(agent: Agent) -> list[wire.Event]:
 
 async def test_cut_at_expiry_without_hub(agent, sim, ros):
     assert agent.config.hub.url is None
+    sim.add_hotspot_user(USER, password="pw")
+    sim.hotspot_login(USER, mac_address=MAC1)  # logged in before the grant: no race with it
     expires_at = _in(1.0)
     granted = await run_command(
         agent,
@@ -34,11 +38,9 @@ async def test_cut_at_expiry_without_hub(agent, sim, ros):
         {"username": USER, "mac_address": MAC1, "expires_at": expires_at, "password": "pw"},
     )
     assert granted.ok, granted.error
-    sim.hotspot_login(USER, mac_address=MAC1)
 
     (event,) = await wait_for(lambda: _enforced(agent), timeout=5)
-    late = (parse_iso(event.ts) - parse_iso(expires_at)).total_seconds()
-    assert 0 <= late < 2.0
+    assert event.ts >= expires_at  # not before its time (how late is bench/ business)
     assert event.data == {
         "username": USER,
         "mac_address": MAC1,
@@ -57,6 +59,8 @@ async def test_cut_at_expiry_without_hub(agent, sim, ros):
 
 async def test_throttle_at_expiry_moves_user_to_expired_profile(agent, sim, ros):
     await ros.add("/ip/hotspot/user/profile", name="expired", **{"rate-limit": "64k/64k"})
+    sim.add_hotspot_user(USER, password="pw")
+    first = sim.hotspot_login(USER, mac_address=MAC1)
     granted = await run_command(
         agent,
         wire.GRANT_ACCESS,
@@ -70,7 +74,6 @@ async def test_throttle_at_expiry_moves_user_to_expired_profile(agent, sim, ros)
         },
     )
     assert granted.ok, granted.error
-    first = sim.hotspot_login(USER, mac_address=MAC1)
 
     (event,) = await wait_for(lambda: _enforced(agent), timeout=5)
     assert (event.data["action"], event.data["errors"]) == ("throttle", [])
@@ -90,17 +93,107 @@ async def test_expiry_while_agent_was_down_is_enforced_at_start(config, sim, ros
         )
         assert put.ok, put.error
     sid = sim.hotspot_login(USER, mac_address=MAC1)
-    await asyncio.sleep(0.4)  # expires while no agent runs
+    (stored,) = await _stored(config)
+    await wait_for(lambda: time.time() > stored.expires_at)  # expires while no agent runs
 
     async with Agent(config) as agent:
-        started = time.monotonic()
         (event,) = await wait_for(lambda: _enforced(agent), timeout=5)
-        assert time.monotonic() - started < 2.0
         assert event.data["username"] == USER
         assert sid not in [r[".id"] for r in await ros.rows("/ip/hotspot/active")]
 
 
+async def _stored(config) -> list[StoredEntitlement]:
+    store = await Store.open(config.agent.db_path)
+    try:
+        return await store.entitlements()
+    finally:
+        await store.close()
+
+
+async def test_a_silent_router_does_not_hold_up_the_others(tmp_path, sim, ros):
+    """Three due cuts on a router whose connect never returns; the healthy router's still happen.
+
+    The silent router accepts and never answers, with a connect timeout longer than the test:
+    every call on it waits for good. Its cuts come first in expiry order, so one loop working
+    through due entitlements one at a time would never reach the healthy router's.
+    """
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+        try:
+            await reader.read()  # never answers, until the client hangs up
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    quiet = SimpleNamespace(
+        name="silent",
+        host="127.0.0.1",
+        port=server.sockets[0].getsockname()[1],
+        username="admin",
+        password="",
+    )
+    config = make_config(tmp_path / "state", [quiet, sim])
+    config.routers[0].connect_timeout = 3600.0
+    healthy_user = "+255700000042"
+    sim.add_hotspot_user(healthy_user, password="pw")
+    first = sim.hotspot_login(healthy_user, mac_address=MAC1)
+    now = time.time()
+    store = await Store.open(config.agent.db_path)
+    try:
+        async with store.transaction() as tx:
+            for index in range(3):
+                await tx.put_entitlement(
+                    _due("silent", f"+2557000001{index:02d}", now - 60 + index)
+                )
+            await tx.put_entitlement(_due("r1", healthy_user, now - 10))
+    finally:
+        await store.close()
+
+    try:
+        async with Agent(config) as agent:
+            (cut,) = await wait_for(lambda: _enforced(agent), timeout=10)
+            assert (cut.router, cut.data["username"]) == ("r1", healthy_user)
+            assert first not in [r[".id"] for r in await ros.rows("/ip/hotspot/active")]
+            assert (await _user(ros, healthy_user))["disabled"] is True
+
+            # Later expiries on the healthy router are not queued behind the silent one.
+            sim.add_hotspot_user(USER, password="pw")
+            second = sim.hotspot_login(USER, mac_address=MAC2)
+            granted = await run_command(
+                agent,
+                wire.GRANT_ACCESS,
+                {"username": USER, "mac_address": MAC2, "expires_at": _in(0.3), "password": "pw"},
+            )
+            assert granted.ok, granted.error
+            await wait_for(lambda: _cut_of(agent, USER), timeout=10)
+            assert second not in [r[".id"] for r in await ros.rows("/ip/hotspot/active")]
+
+            assert accepted  # the silent router was dialled, and never answered
+            assert agent.links["silent"].state.status == "unknown"
+            silent_left = await agent.store.entitlements(state="active")
+            assert sorted(s.router for s in silent_left) == ["silent"] * 3
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+def _due(router: str, username: str, expires_at: float) -> StoredEntitlement:
+    ent = wire.Entitlement(
+        username=username, mac_address=None, expires_at=to_iso(utcnow()), password="pw"
+    )
+    return StoredEntitlement(router=router, entitlement=ent, expires_at=expires_at)
+
+
+async def _cut_of(agent: Agent, username: str) -> bool:
+    return any(e.data["username"] == username for e in await _enforced(agent))
+
+
 async def test_expiry_of_one_device_leaves_the_others(agent, sim, ros):
+    sim.add_hotspot_user(USER, password="pw")
+    sim.hotspot_login(USER, mac_address=MAC1)
+    keep = sim.hotspot_login(USER, mac_address=MAC2)
     for mac, seconds in ((MAC1, 0.5), (MAC2, 3600)):
         granted = await run_command(
             agent,
@@ -108,8 +201,6 @@ async def test_expiry_of_one_device_leaves_the_others(agent, sim, ros):
             {"username": USER, "mac_address": mac, "expires_at": _in(seconds), "password": "pw"},
         )
         assert granted.ok, granted.error
-    sim.hotspot_login(USER, mac_address=MAC1)
-    keep = sim.hotspot_login(USER, mac_address=MAC2)
 
     await wait_for(lambda: _enforced(agent), timeout=5)
     assert [r[".id"] for r in await ros.rows("/ip/hotspot/active")] == [keep]

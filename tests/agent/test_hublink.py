@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import tomllib
@@ -74,14 +73,11 @@ async def agent_config(
 
 @pytest.fixture
 async def linked(agent_config: AgentConfig) -> AsyncIterator[Agent]:
-    """A running Agent with its HubLink."""
+    """A running Agent with its HubLink (the Agent starts it: a hub is configured)."""
     async with Agent(agent_config) as agent:
-        link = asyncio.create_task(HubLink(agent_config.hub, agent).run())
         await wait_for(lambda: agent.hub_connected)
         yield agent
-        link.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await link
+    assert not agent.failed.is_set()
 
 
 async def hub_sessions(pool: asyncpg.Pool) -> set[str]:
@@ -201,13 +197,9 @@ async def test_rejected_credential_keeps_retrying_and_says_why(
             "agent credential rejected — re-enroll" in r.getMessage() for r in caplog.records
         )
 
-    async with Agent(agent_config) as agent:
-        link = asyncio.create_task(HubLink(settings, agent).run())
+    async with Agent(dataclasses.replace(agent_config, hub=settings)) as agent:
         await wait_for(lambda: rejections() >= 2)
-        assert not link.done() and not agent.hub_connected
-        link.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await link
+        assert not agent.failed.is_set() and not agent.hub_connected
 
 
 def test_link_needs_url_and_credential():

@@ -15,6 +15,7 @@ from agent.errors import (
     ServiceUnreachable,
 )
 from agent.routeros import RouterLink, is_true, where
+from tests.helpers import wait_for
 
 
 def _settings(sim, **overrides) -> RouterSettings:
@@ -104,8 +105,158 @@ async def test_slow_command_drops_connection_then_recovers(link, sim):
         await link.call("/system/resource/print")
     assert link.state.status == "offline"
     sim.latency = 0.0
+    # Known offline: commands fail at once until a connect (the mirror's backoff) succeeds.
+    with pytest.raises(RouterUnavailable, match="offline, reconnecting"):
+        await link.call("/system/resource/print")
+    await link.connect()
     assert await link.call("/system/resource/print")
     assert [state.status for state in changes] == ["online", "offline", "online"]
+
+
+def _endless_ping(link):
+    """A command whose reply never ends (a ping without count): always mid-reply."""
+    return link.call("/ping", within=3600.0, address="127.0.0.1", interval="0.05")
+
+
+async def _cut_short(link, sim) -> None:
+    await link.connect()
+    call = asyncio.create_task(_endless_ping(link))
+    await wait_for(lambda: sim.commands_in_flight == 1)  # sent; its replies keep coming
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    # Not left streaming into a connection someone else will read: it was closed.
+    await wait_for(lambda: sim.commands_in_flight == 0)
+
+
+@pytest.mark.parametrize("menu", ["/system/identity", "/ip/hotspot/user"])
+async def test_a_cancelled_call_leaves_no_reply_behind(link, sim, menu):
+    """Cancelled mid-reply (a shutdown, a deadline): the next call gets its own reply only."""
+    sim.add_hotspot_user("+255700000001", password="pw")
+    await _cut_short(link, sim)
+    rows = await link.call(f"{menu}/print")
+    if menu == "/system/identity":
+        assert rows == [{"name": "r1"}]
+    else:
+        assert [row["name"] for row in rows] == ["+255700000001"]
+    assert link.state.online  # the router was fine: only the connection was replaced
+
+
+async def test_replies_in_order_after_a_cancelled_call(sim):
+    """The measured case: with every reply held back, a print must not get the one before."""
+    sim.add_hotspot_user("+255700000001", password="pw")
+    link = RouterLink(_settings(sim, connect_timeout=30.0, command_timeout=30.0))
+    try:
+        await link.connect()
+        sim.latency = 0.6  # the same for every command (login too): replies come in order
+        first = asyncio.create_task(link.call("/system/identity/print"))
+        await wait_for(lambda: sim.commands_in_flight == 1)
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        users = await link.call("/ip/hotspot/user/print")
+        assert [row["name"] for row in users] == ["+255700000001"]
+        assert await link.call("/system/identity/print") == [{"name": "r1"}]
+    finally:
+        await link.close()
+
+
+async def test_a_deadline_around_a_call_closes_the_connection(link, sim):
+    """An action under asyncio.timeout whose deadline passes mid-reply drops the connection."""
+    await link.connect()
+    deadlines: list[asyncio.Timeout] = []
+
+    async def action() -> None:
+        async with asyncio.timeout(None) as deadline:
+            deadlines.append(deadline)
+            await _endless_ping(link)
+
+    task = asyncio.create_task(action())
+    await wait_for(lambda: sim.commands_in_flight == 1)
+    deadlines[0].reschedule(asyncio.get_running_loop().time())  # the deadline passes now
+    with pytest.raises(TimeoutError):
+        await task
+    await wait_for(lambda: sim.commands_in_flight == 0)  # its connection was closed
+    assert await link.call("/system/identity/print") == [{"name": "r1"}]
+    (resource,) = await link.call("/system/resource/print")
+    assert "total-memory" in resource
+
+
+async def test_offline_link_fails_at_once_without_dialling(sim):
+    accepted = []
+
+    async def silent(reader, writer):
+        accepted.append(writer)
+        try:
+            await reader.read()  # never answers
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    link = RouterLink(_settings(sim, port=port, connect_timeout=0.3, backoff_max=3600.0))
+    try:
+        with pytest.raises(RouterTimeout):
+            await link.call("/system/identity/print")  # "unknown": the first call dials
+        await wait_for(lambda: len(accepted) == 1)
+        for _ in range(3):
+            with pytest.raises(RouterUnavailable, match="offline, reconnecting") as info:
+                await link.call("/system/identity/print")
+            assert not isinstance(info.value, RouterTimeout)
+        with pytest.raises(RouterUnavailable, match="offline, reconnecting"):
+            await link.call_separately("/ping", within=1.0, address="127.0.0.1")
+        with pytest.raises(RouterTimeout):
+            await link.connect()  # the backoff's connect always dials
+        await wait_for(lambda: len(accepted) == 2)
+        assert len(accepted) == 2  # the four calls dialled nothing
+    finally:
+        await link.close()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_call_behind_a_failing_dial_does_not_dial_again(sim):
+    """Waiting for the lock behind a connect that fails, a call fails as soon as it gets it."""
+    accepted = []
+    release = asyncio.Event()
+
+    async def silent(reader, writer):
+        accepted.append(writer)
+        await release.wait()
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    link = RouterLink(_settings(sim, port=port, connect_timeout=3600.0))
+    try:
+        dial = asyncio.create_task(link.connect())
+        await wait_for(lambda: accepted)
+        call = asyncio.create_task(link.call("/system/identity/print"))
+        await asyncio.sleep(0)
+        assert not call.done()  # "unknown": it waits for the dial under way
+        release.set()  # the router hangs up mid-login: the dial fails
+        with pytest.raises(RouterUnavailable):
+            await dial
+        with pytest.raises(RouterUnavailable, match="offline, reconnecting"):
+            await call
+        assert len(accepted) == 1
+    finally:
+        release.set()
+        await link.close()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_offline_router_comes_back_through_the_backoff(link, sim):
+    await link.connect()
+    sim.set_offline(True)
+    with pytest.raises(RouterUnavailable):
+        await link.call("/system/resource/print")
+    with pytest.raises(RouterUnavailable, match="offline, reconnecting"):
+        await link.call("/system/resource/print")
+    sim.set_offline(False)
+    await link.connect_with_backoff()
+    assert await link.call("/system/identity/print") == [{"name": "r1"}]
 
 
 async def test_router_going_away(link, sim):
@@ -122,7 +273,7 @@ async def test_router_going_away(link, sim):
 async def test_listener_streams_arrivals_and_removals(link, sim):
     sim.add_hotspot_user("+255700000001", password="pw")
     async with link.listener("/ip/hotspot/active") as listener:
-        await asyncio.sleep(0.1)  # the listen is registered
+        await wait_for(lambda: sim.commands_in_flight == 1)  # the listen is registered
         sid = sim.hotspot_login("+255700000001", mac_address="AA:BB:CC:DD:EE:01")
         arrived = await asyncio.wait_for(listener.next(), 2)
         assert (arrived[".id"], arrived["user"]) == (sid, "+255700000001")
@@ -130,8 +281,7 @@ async def test_listener_streams_arrivals_and_removals(link, sim):
         gone = await asyncio.wait_for(listener.next(), 2)
         assert gone[".id"] == sid
         assert is_true(gone.get(".dead"))
-    await asyncio.sleep(0.1)
-    assert sim.connections == 0  # cancelled and closed
+    await wait_for(lambda: sim.connections == 0)  # cancelled and closed
 
 
 async def test_quiet_listener_times_out(sim):
