@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import librouteros
 import pytest
@@ -41,15 +41,6 @@ async def api(router: SimRouter) -> AsyncIterator[AsyncApi]:
 
 async def rows(api: AsyncApi, path: str, **kwargs) -> list[dict]:
     return [row async for row in api.path(path)("print", **kwargs)]
-
-
-async def eventually(check: Callable[[], bool], timeout: float = 3.0) -> None:
-    """Poll ``check`` until it holds (no fixed sleeps)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition did not hold in time")
-        await asyncio.sleep(0.01)
 
 
 class RawClient:

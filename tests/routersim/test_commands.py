@@ -8,8 +8,9 @@ from librouteros.exceptions import TrapError
 from librouteros.query import And, Key, Or
 
 from routersim import SimRouter
+from tests.helpers import wait_for
 
-from .conftest import RawClient, attrs, eventually, rows
+from .conftest import RawClient, attrs, rows
 
 NAME, PROFILE, DISABLED, ID = Key("name"), Key("profile"), Key("disabled"), Key(".id")
 
@@ -265,7 +266,7 @@ async def test_getall_is_print(api, users) -> None:
 async def test_listen_streams_arrival_and_removal(router: SimRouter, api) -> None:
     router.add_hotspot_user("+255733000001", password="pw")
     await api.protocol.writeSentence("/ip/hotspot/active/listen")
-    await eventually(lambda: router.listeners("/ip/hotspot/active") == 1)
+    await wait_for(lambda: router.listeners("/ip/hotspot/active") == 1)
     session = router.hotspot_login("+255733000001", mac_address="AA:BB:CC:DD:EE:01")
     reply, row = await api.readSentence()
     assert reply == "!re"

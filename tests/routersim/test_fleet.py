@@ -8,8 +8,9 @@ import librouteros
 import pytest
 
 from routersim import ControlError, SimFleet
+from tests.helpers import wait_for
 
-from .conftest import close, connect, eventually, rows
+from .conftest import close, connect, rows
 
 
 async def test_fleet_starts_populated_routers_on_distinct_ports() -> None:
@@ -24,7 +25,7 @@ async def test_fleet_starts_populated_routers_on_distinct_ports() -> None:
             assert len(users) + len(secrets) == 8
             await close(api)
         fleet.run_world(interval=0.01)
-        await eventually(lambda: all(r.world.clock >= 0.03 for r in fleet.routers))
+        await wait_for(lambda: all(r.world.clock >= 0.03 for r in fleet.routers))
     with pytest.raises(OSError):
         await librouteros.async_connect("127.0.0.1", "admin", "", port=ports.pop(), timeout=2)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import librouteros
 import pytest
@@ -10,6 +11,7 @@ from librouteros.exceptions import FatalError, MultiTrapError, TrapError
 from librouteros.query import Key
 
 from routersim import SimRouter
+from tests.helpers import wait_for
 
 from .conftest import RawClient, attrs, close, connect, rows
 
@@ -192,12 +194,14 @@ async def test_login_gets_a_bare_done_even_with_empty_replies(raw_unlogged: RawC
     assert await raw_unlogged.read() == ["!done", ".tag=7"]
 
 
-async def test_latency_delays_replies(router: SimRouter, api) -> None:
-    router.latency = 0.15
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    await rows(api, "/system/identity")
-    assert loop.time() - started >= 0.15
+async def test_latency_holds_replies_back(router: SimRouter, api) -> None:
+    router.latency = 3600.0  # far beyond the test: the reply can only come without latency
+    reply = asyncio.create_task(rows(api, "/system/identity"))
+    await wait_for(lambda: router.commands_in_flight == 1)
+    assert not reply.done()
+    reply.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await reply
 
 
 async def test_long_values_cross_every_length_boundary_through_librouteros(api) -> None:
