@@ -20,6 +20,7 @@ from aiohttp import web
 from common import wire
 from common.timeutil import to_iso
 from common.wire import WireError
+from hub.domain import Agent
 from hub.link.dispatcher import CommandDispatcher
 from hub.link.ingest import Ingest, parse_hello
 from hub.link.registry import AgentConnection, LinkRegistry
@@ -44,7 +45,7 @@ class LinkSession:
         dispatcher: CommandDispatcher,
         metrics: HubMetrics,
         instance: str,
-        agent: asyncpg.Record,
+        agent: Agent,
         ws: web.WebSocketResponse,
     ) -> None:
         self._pool = pool
@@ -53,8 +54,9 @@ class LinkSession:
         self._metrics = metrics
         self._instance = instance
         self._ws = ws
-        self._ingest = Ingest(pool, agent_id=agent["id"], tenant_id=agent["tenant_id"])
-        self._site = agent["site"]
+        self._ingest = Ingest(pool, agent_id=agent.id, tenant_id=agent.tenant_id)
+        self._site = agent.site
+        self._credential_hash = agent.credential_hash
 
     @property
     def agent_id(self) -> int:
@@ -73,6 +75,7 @@ class LinkSession:
                 site=self._site,
                 ws=self._ws,
                 routers=self._ingest.routers,
+                credential_hash=self._credential_hash,
             )
             await conn.send("welcome", agent_id=self.agent_id, acked_seq=acked_seq)
             await self._hold(conn)

@@ -20,7 +20,7 @@ from agent.config import load_agent_config
 from agent.enroll import EnrollmentError, enroll
 from hub.app import create_app
 from hub.config import HubConfig, WireGuardConfig
-from hub.link.enrollment import TOKEN_REJECTED, authenticate, create_agent
+from hub.services.agents import TOKEN_REJECTED, AgentService
 from hub.typedefs import DB_POOL
 
 HUB_WG_KEY = base64.b64encode(b"h" * 32).decode()
@@ -45,7 +45,10 @@ async def new_token(pool: asyncpg.Pool, site: str = "kariakoo") -> str:
         "INSERT INTO tenants (slug, name) VALUES ('acme', 'Acme')"
         " ON CONFLICT (slug) DO UPDATE SET name = EXCLUDED.name RETURNING id"
     )
-    return (await create_agent(pool, tenant_id=tenant_id, site=site, ttl_hours=1))[1]
+    ticket = await AgentService(pool, HubConfig()).issue_token(
+        tenant_id=tenant_id, site=site, ttl_hours=1
+    )
+    return ticket.token
 
 
 def mode(path: Path) -> int:
@@ -64,8 +67,10 @@ async def test_enroll_writes_a_new_config(hub: TestServer, tmp_path: Path):
     data = tomllib.loads(config.read_text())
     assert data["agent"] == {"site": "kariakoo", "state_dir": str(config.parent.resolve())}
     assert data["hub"]["url"] == url(hub)
-    agent = await authenticate(pool, f"Bearer {data['hub']['credential']}")
-    assert agent["id"] == done["agent_id"]
+    agent = await AgentService(pool, HubConfig()).authenticate(
+        f"Bearer {data['hub']['credential']}"
+    )
+    assert agent.id == done["agent_id"]
 
     device_key = (config.parent / "device_key").read_text().strip()
     assert mode(config.parent / "device_key") == 0o600

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+from typing import Any
 
 import aiohttp
 import asyncpg
@@ -12,13 +13,19 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from common import wire
+from hub.config import HubConfig
+from hub.domain import EnrollmentTicket
 from hub.errors import InvalidInput, NotFound
-from hub.link.enrollment import TOKEN_REJECTED, create_agent
+from hub.services.agents import TOKEN_REJECTED, AgentService
 from hub.typedefs import DB_POOL
 
 from .conftest import base_url, enroll_body, enrollment, make_tenant
 
 WG_KEY = base64.b64encode(bytes(range(32))).decode()
+
+
+async def create_agent(pool: asyncpg.Pool, **ticket: Any) -> EnrollmentTicket:
+    return await AgentService(pool, HubConfig()).issue_token(**ticket)
 
 
 async def test_create_agent_stores_only_a_hash_and_reissues(pool: asyncpg.Pool, tenant_id: int):
@@ -53,7 +60,7 @@ async def test_enroll_trades_token_for_credential_once(
     assert status == 200
     assert reply["agent_id"] == agent_id
     assert reply["site"] == "site-a" and reply["tenant"] == "acme"
-    assert reply["hub_url"] == base_url(hub)
+    assert "hub_url" not in reply  # the box keeps the URL its operator typed
     assert reply["wireguard"] is None
     prefix, agent_text, secret = reply["credential"].split("_", 2)
     assert (prefix, int(agent_text)) == ("ifa", agent_id)
@@ -174,7 +181,7 @@ async def test_wireguard_addresses_are_allocated_once_per_agent(
         status, reply = await enroll_body(http, server, enrollment(token, wg_public_key=WG_KEY))
         assert status == 200
         replies.append(reply)
-    assert replies[0]["hub_url"] == "https://hub.example.net"
+    assert "hub_url" not in replies[0]
     assert replies[0]["wireguard"] == {
         "address": "10.77.0.2/32",  # .1 is the hub
         "hub_public_key": WG_KEY,
