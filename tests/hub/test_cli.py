@@ -5,14 +5,19 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shlex
 import sys
+import tomllib
 from pathlib import Path
 
 import aiohttp
 import asyncpg
 
 from hub.app import create_app
+from hub.cli import enroll_command
 from hub.config import HubConfig
+from hub.services.agents import AgentService, new_enrollment_token
+from hub.typedefs import DB_POOL
 from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -194,7 +199,7 @@ async def test_admin_site_router_customer_and_access(pg_dsn):
     code, out, err = await hub_cli(pg_dsn, "create-agent", "--tenant", "acme", "--site", "hq")
     assert code == 0, err
     token = re.search(r"enrollment token \(valid 24 h\): (\S+)", out)[1]
-    assert f"ispfleet-agent enroll --hub http://127.0.0.1:8080 --token {token}" in out
+    assert f"ispfleet-agent enroll --hub=http://127.0.0.1:8080 --token={token}" in out
 
     conn = await asyncpg.connect(pg_dsn)
     try:
@@ -248,3 +253,54 @@ async def test_serve_runs_until_sigterm(pg_dsn):
     assert proc.returncode == 0, err.decode()
     assert "Traceback" not in err.decode()
     assert f"hub listening url=http://127.0.0.1:{port}" in err.decode()
+
+
+async def agent_cli(*args: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "agent.cli",
+        *args,
+        cwd=ROOT,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    return proc.returncode, out.decode(), err.decode()
+
+
+def test_enrollment_tokens_never_start_with_a_dash():
+    # token_urlsafe alone starts with '-' about 1 time in 64; 2,000 draws all but catch that.
+    tokens = [new_enrollment_token() for _ in range(2000)]
+    assert all(re.fullmatch(r"ife_[A-Za-z0-9_-]{43}", token) for token in tokens)
+
+
+async def test_printed_enroll_command_parses_whatever_the_token_starts_with(tmp_path):
+    """Even a token starting with '-' (as unprefixed ones did) reaches the agent as a value."""
+    command = shlex.split(enroll_command("http://127.0.0.1:1", "-abc 'x"))
+    assert command[:2] == ["ispfleet-agent", "enroll"]
+    code, _, err = await agent_cli(*command[1:], f"--config={tmp_path / 'agent.toml'}")
+    assert code == 1, err  # argparse's "expected one argument" would be status 2
+    assert "cannot reach hub at http://127.0.0.1:1" in err
+
+
+async def test_create_agent_prints_a_command_that_enrolls(pg_dsn, aiohttp_server, tmp_path):
+    """create-agent's printed command, pasted as is, enrolls a box with a running hub."""
+    hub = await aiohttp_server(create_app(HubConfig(database_url=pg_dsn)), host="127.0.0.1")
+    url = str(hub.make_url("")).rstrip("/")
+    assert (await hub_cli(pg_dsn, "create-tenant", "--slug", "acme", "--name", "A"))[0] == 0
+    code, out, err = await hub_cli(
+        pg_dsn, "create-agent", "--tenant", "acme", "--site", "hq", ISPFLEET_HUB_PUBLIC_URL=url
+    )
+    assert code == 0, err
+    (line,) = [line for line in out.splitlines() if "ispfleet-agent enroll" in line]
+    command = shlex.split(line)
+    assert command[:2] == ["ispfleet-agent", "enroll"]
+
+    config = tmp_path / "agent.toml"
+    code, out, err = await agent_cli(*command[1:], f"--config={config}")
+    assert code == 0, err
+    credential = tomllib.loads(config.read_text())["hub"]["credential"]
+    agent = await AgentService(hub.app[DB_POOL], HubConfig()).authenticate(f"Bearer {credential}")
+    assert agent.site == "hq"
