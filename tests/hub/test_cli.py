@@ -12,12 +12,15 @@ from pathlib import Path
 
 import aiohttp
 import asyncpg
+import pytest
 
+from common import wire
 from hub.app import create_app
 from hub.cli import enroll_command
 from hub.config import HubConfig
+from hub.link.enrollment import CLOSE_REVOKED
 from hub.services.agents import AgentService, new_enrollment_token
-from hub.typedefs import DB_POOL
+from hub.typedefs import DB_POOL, SERVICES
 from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -304,3 +307,46 @@ async def test_create_agent_prints_a_command_that_enrolls(pg_dsn, aiohttp_server
     credential = tomllib.loads(config.read_text())["hub"]["credential"]
     agent = await AgentService(hub.app[DB_POOL], HubConfig()).authenticate(f"Bearer {credential}")
     assert agent.site == "hq"
+
+
+async def test_revoke_agent_closes_its_link_from_another_process(pg_dsn, aiohttp_server):
+    """revoke-agent, a process of its own, closes the socket a running hub holds for the box."""
+    hub = await aiohttp_server(create_app(HubConfig(database_url=pg_dsn)), host="127.0.0.1")
+    url = str(hub.make_url("")).rstrip("/")
+    assert (await hub_cli(pg_dsn, "create-tenant", "--slug", "acme", "--name", "A"))[0] == 0
+    tenant = await hub.app[DB_POOL].fetchval("SELECT id FROM tenants")
+    ticket = await hub.app[SERVICES].agents.issue_token(tenant_id=tenant, site="hq")
+    body = {
+        "token": ticket.token,
+        "device_key": "device-key-0123456789",
+        "hostname": "box",
+        "agent_version": "t",
+    }
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url + wire.ENROLL_PATH, json=body) as resp:
+            assert resp.status == 200
+            headers = {"Authorization": f"Bearer {(await resp.json())['credential']}"}
+        ws = await http.ws_connect(url + wire.LINK_PATH, headers=headers)
+        await ws.send_str(wire.encode("hello", agent_version="t", last_seq=0, routers=[]))
+        welcome = await ws.receive_json()
+        assert welcome["type"] == "welcome"
+        closing = asyncio.create_task(_close_code(ws))  # reading: pings answered, close seen
+
+        code, out, err = await hub_cli(pg_dsn, "revoke-agent", "--tenant", "acme", "--site", "hq")
+        assert code == 0, err
+        assert f"agent {ticket.agent_id} of site 'hq': credential revoked" in out
+        assert await asyncio.wait_for(closing, timeout=30) == CLOSE_REVOKED
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await http.ws_connect(url + wire.LINK_PATH, headers=headers)
+        assert refused.value.status == 401
+
+    assert_usage_error(
+        await hub_cli(pg_dsn, "revoke-agent", "--tenant", "acme", "--site", "elsewhere"),
+        "no agent for site 'elsewhere' of tenant 'acme'",
+    )
+
+
+async def _close_code(ws: aiohttp.ClientWebSocketResponse) -> int | None:
+    async for _message in ws:
+        pass
+    return ws.close_code
