@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 from common.mac import normalize_mac
-from common.phone import normalize_phone
 from hub.errors import InvalidInput
+from hub.phone import normalize_phone
 
 _SITE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 

@@ -6,10 +6,10 @@ import re
 
 import asyncpg
 
-from common.phone import COUNTRIES
 from hub.config import HubConfig
 from hub.domain import Customer, Tenant
 from hub.errors import InvalidInput, NotFound
+from hub.phone import REGIONS, unknown_country
 from hub.services.inputs import customer_username, required_text, site_name
 from hub.storage.customers import CustomerRepository
 from hub.storage.routers import RouterRepository, SiteRepository
@@ -31,10 +31,8 @@ class TenantService:
                 " starting with a letter or digit"
             )
         country = country.strip().upper()
-        if country not in COUNTRIES:
-            raise InvalidInput(
-                f"unknown country {country!r}; known: {', '.join(sorted(COUNTRIES))}"
-            )
+        if country not in REGIONS:
+            raise InvalidInput(unknown_country("country", country))
         return await TenantRepository(self._pool).create(slug, required_text(name, "name"), country)
 
     async def tenant(self, slug: str) -> Tenant:
