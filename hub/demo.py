@@ -242,7 +242,7 @@ def banner(
     def curl(path: str, *options: str) -> str:
         """A curl command line that pastes into any POSIX shell (every part quoted)."""
         auth = ["-H", f"Authorization: Bearer {key}"]
-        return shlex.join(["curl", "-s", *options, *auth, f"{url}{path}"])
+        return shlex.join(["curl", "-s", *auth, *options, f"{url}{path}"])
 
     pretty = " | python3 -m json.tool"
     body = json.dumps({"username": user})
