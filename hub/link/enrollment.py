@@ -1,19 +1,22 @@
 """The link's face of agent enrollment and credentials (the rules are hub.services.agents).
 
 ``parse_enroll_request`` checks the body a box posts, ``enrollment_reply`` shapes the answer, and
-``CredentialWatch`` closes this process's link of an agent whose credential was revoked or
+``CredentialWatch`` closes this process's sockets of an agent whose credential was revoked or
 replaced (by any hub process: it listens on hub.storage.agents.CREDENTIAL_CHANNEL).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from hub.domain import Enrollment
+from aiohttp import web
+
+from hub.domain import Agent, Enrollment
 from hub.errors import InvalidInput
-from hub.link.registry import LinkRegistry
 from hub.services.agents import AgentService, EnrollRequest, is_wireguard_key
 
 log = logging.getLogger(__name__)
@@ -57,12 +60,51 @@ def enrollment_reply(enrollment: Enrollment) -> dict[str, Any]:
     }
 
 
-class CredentialWatch:
-    """Closes the link an agent holds here once the credential it presented stops being valid."""
+@dataclass(eq=False)
+class Watched:
+    """One socket and the credential it presented."""
 
-    def __init__(self, registry: LinkRegistry, agents: AgentService) -> None:
-        self._registry = registry
+    ws: web.WebSocketResponse
+    credential_hash: bytes | None
+    revoked: bool = False  # a notice found its credential stale
+    open: bool = False  # prepared: a close frame can be sent
+
+
+class CredentialWatch:
+    """This process's agent sockets by the credential each presented; closes the stale ones.
+
+    A socket is watched from the moment its credential was checked until its handler ends, so
+    the upgrade and the wait for the agent's hello are covered too. A notice (any hub process
+    revoked or replaced an agent's credential) closes that agent's sockets whose credential is
+    no longer the live one; a re-enrolled box already linked with its new credential stays.
+    """
+
+    def __init__(self, agents: AgentService) -> None:
         self._agents = agents
+        self._sockets: dict[int, list[Watched]] = {}
+
+    @contextmanager
+    def watching(self, agent: Agent, ws: web.WebSocketResponse) -> Iterator[Watched]:
+        watched = Watched(ws, agent.credential_hash)
+        self._sockets.setdefault(agent.id, []).append(watched)
+        try:
+            yield watched
+        finally:
+            sockets = self._sockets.get(agent.id, [])
+            if watched in sockets:
+                sockets.remove(watched)
+            if not sockets:
+                self._sockets.pop(agent.id, None)
+
+    async def still_valid(self, agent: Agent) -> bool:
+        """Checked once the socket is watched: a notice sent before that was not seen here."""
+        current = await self._agents.current_credential(agent.id)
+        return current is not None and current == agent.credential_hash
+
+    def opened(self, watched: Watched) -> bool:
+        """The socket is prepared; False if a notice revoked it meanwhile (close it then)."""
+        watched.open = True
+        return not watched.revoked
 
     async def on_notice(self, payload: str) -> None:
         """A credential changed somewhere (payload: the agent id)."""
@@ -71,11 +113,13 @@ class CredentialWatch:
         except ValueError:
             log.warning("credential notice ignored payload=%r", payload)
             return
-        conn = self._registry.get(agent_id)
-        if conn is None:
+        if not self._sockets.get(agent_id):
             return
         current = await self._agents.current_credential(agent_id)
-        if current is not None and conn.credential_hash == current:
-            return  # this link already uses the new credential (a re-enrolled box)
-        log.info("agent link closed: credential revoked agent=%s", agent_id)
-        await conn.ws.close(code=CLOSE_REVOKED, message=b"credential revoked")
+        for watched in list(self._sockets.get(agent_id, [])):
+            if current is not None and watched.credential_hash == current:
+                continue
+            watched.revoked = True
+            if watched.open:
+                log.info("agent link closed: credential revoked agent=%s", agent_id)
+                await watched.ws.close(code=CLOSE_REVOKED, message=b"credential revoked")

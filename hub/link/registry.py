@@ -24,8 +24,6 @@ class AgentConnection:
     site: str
     ws: web.WebSocketResponse
     routers: dict[str, int] = field(default_factory=dict)  # name -> router id
-    # sha256 of the credential the socket authenticated with (hub.link.enrollment.CredentialWatch)
-    credential_hash: bytes | None = field(default=None, repr=False)
     _send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def send(self, message_type: str, **payload: object) -> None:

@@ -56,7 +56,6 @@ class LinkSession:
         self._ws = ws
         self._ingest = Ingest(pool, agent_id=agent.id, tenant_id=agent.tenant_id)
         self._site = agent.site
-        self._credential_hash = agent.credential_hash
 
     @property
     def agent_id(self) -> int:
@@ -75,7 +74,6 @@ class LinkSession:
                 site=self._site,
                 ws=self._ws,
                 routers=self._ingest.routers,
-                credential_hash=self._credential_hash,
             )
             await conn.send("welcome", agent_id=self.agent_id, acked_seq=acked_seq)
             await self._hold(conn)

@@ -11,10 +11,11 @@ import logging
 
 from aiohttp import web
 
-from hub.errors import HubError
+from hub.errors import HubError, Unauthorized
 from hub.link import enrollment
-from hub.link.keys import DISPATCHER, INSTANCE, LINK_REGISTRY
+from hub.link.keys import CREDENTIAL_WATCH, DISPATCHER, INSTANCE, LINK_REGISTRY
 from hub.link.session import LinkSession
+from hub.services.agents import CREDENTIAL_REJECTED
 from hub.typedefs import CONFIG, DB_POOL, METRICS, SERVICES
 
 log = logging.getLogger(__name__)
@@ -52,15 +53,22 @@ async def link(request: web.Request) -> web.StreamResponse:
         return web.json_response(
             {"success": False, "error": "expected a WebSocket upgrade"}, status=400
         )
-    await ws.prepare(request)
-    session = LinkSession(
-        pool=app[DB_POOL],
-        registry=app[LINK_REGISTRY],
-        dispatcher=app[DISPATCHER],
-        metrics=app[METRICS],
-        instance=app[INSTANCE],
-        agent=agent,
-        ws=ws,
-    )
-    await session.run()
+    watch = app[CREDENTIAL_WATCH]
+    with watch.watching(agent, ws) as watched:
+        if not await watch.still_valid(agent):
+            return _error(Unauthorized(CREDENTIAL_REJECTED))  # revoked while we looked
+        await ws.prepare(request)
+        if not watch.opened(watched):
+            await ws.close(code=enrollment.CLOSE_REVOKED, message=b"credential revoked")
+            return ws
+        session = LinkSession(
+            pool=app[DB_POOL],
+            registry=app[LINK_REGISTRY],
+            dispatcher=app[DISPATCHER],
+            metrics=app[METRICS],
+            instance=app[INSTANCE],
+            agent=agent,
+            ws=ws,
+        )
+        await session.run()
     return ws

@@ -16,8 +16,8 @@ from common import wire
 from hub.config import HubConfig
 from hub.domain import EnrollmentTicket
 from hub.errors import InvalidInput, NotFound
-from hub.link.enrollment import CLOSE_REVOKED, CredentialWatch
-from hub.link.keys import LINK_REGISTRY
+from hub.link.enrollment import CLOSE_REVOKED
+from hub.link.keys import CREDENTIAL_WATCH, LINK_REGISTRY
 from hub.services.agents import TOKEN_REJECTED, AgentService
 from hub.typedefs import DB_POOL, SERVICES
 
@@ -254,8 +254,7 @@ async def test_re_enrolling_closes_the_old_link_on_another_hub_process(
     assert (await new.connect())["agent_id"] == ticket.agent_id
     registry = other.app[LINK_REGISTRY]
     await wait_for(lambda: registry.get(ticket.agent_id) is not None)
-    watch = CredentialWatch(registry, other.app[SERVICES].agents)
-    await watch.on_notice(str(ticket.agent_id))  # a late notice of the re-enrollment
+    await other.app[CREDENTIAL_WATCH].on_notice(str(ticket.agent_id))  # a late notice
     thinned = event(1, wire.OUTBOX_THINNED, {"dropped": 1, "kinds": ["x"]}, router=None)
     assert await new.send_events(thinned) == 1  # still linked after the notice was handled
     await new.close()
@@ -283,6 +282,26 @@ async def test_revoking_closes_the_link_and_the_credential_stops_working(
     status, reply = await enroll_body(http, hub, enrollment(token))
     assert status == 200
     assert (await FakeAgent(http, hub, reply["credential"]).connect())["agent_id"] == agent_id
+
+
+async def test_revoking_closes_a_link_that_has_not_said_hello_yet(
+    http: aiohttp.ClientSession, hub: TestServer, start_hub, tenant_id: int
+):
+    """Between the upgrade and the hello the socket is not in the registry; it still closes."""
+    other = await start_hub()
+    _, credential = await enrolled_agent(http, hub, tenant_id)
+    ws = await http.ws_connect(
+        base_url(hub) + wire.LINK_PATH, headers={"Authorization": f"Bearer {credential}"}
+    )
+
+    async def close_code() -> int | None:
+        async for _message in ws:
+            pass
+        return ws.close_code
+
+    closed = asyncio.create_task(close_code())
+    await other.app[SERVICES].agents.revoke_agent("acme", "site-a")
+    assert await asyncio.wait_for(closed, timeout=30) == CLOSE_REVOKED
 
 
 async def test_revoking_an_unknown_agent_is_not_found(hub: TestServer, tenant_id: int):
