@@ -2,7 +2,7 @@
 
     ispfleet-agent run    [--config PATH]
     ispfleet-agent check  [--config PATH]     exit 1 and say what is wrong with a router
-    ispfleet-agent enroll --hub URL --token T [--config PATH]
+    ispfleet-agent enroll --hub URL --token T [--config PATH] [--allow-insecure-http]
 
 The config defaults to $ISPFLEET_AGENT_CONFIG, else /etc/ispfleet/agent.toml. A bad
 config is reported in one line naming the file and key, exit status 2.
@@ -54,11 +54,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     enroll.add_argument("--hub", required=True, help="hub URL, e.g. https://hub.example.net")
     enroll.add_argument("--token", required=True, help="one-time enrollment token")
     enroll.add_argument("--config", default=None, help="config file to update (TOML)")
+    enroll.add_argument(
+        "--allow-insecure-http",
+        action="store_true",
+        help="allow a plain http:// hub URL that is not on this machine (token and credential"
+        " then cross the network unencrypted)",
+    )
     args = parser.parse_args(argv)
     config_path = args.config or default_config_path()
 
     if args.command == "enroll":
-        return _enroll(args.hub, args.token, config_path)
+        return _enroll(args.hub, args.token, config_path, args.allow_insecure_http)
     try:
         config = load_agent_config(config_path)
     except ConfigError as exc:
@@ -156,12 +162,14 @@ async def check(config: AgentConfig) -> int:
     return EXIT_PROBLEM if failed else EXIT_OK
 
 
-def _enroll(hub_url: str, token: str, config_path: str) -> int:
+def _enroll(hub_url: str, token: str, config_path: str, allow_insecure_http: bool) -> int:
     """Trade the token for a credential (agent.enroll) and say what was written."""
     from .enroll import enroll
 
     try:
-        done = asyncio.run(enroll(hub_url, token, config_path))
+        done = asyncio.run(
+            enroll(hub_url, token, config_path, allow_insecure_http=allow_insecure_http)
+        )
     except (AgentError, ConfigError, OSError) as exc:
         print(f"ispfleet-agent: enroll failed: {exc}", file=sys.stderr)
         return EXIT_PROBLEM

@@ -2,24 +2,33 @@
 
 The box keeps a stable device key (``<state_dir>/device_key``, made once) so a re-flashed box is
 recognised as the same site, and a WireGuard keypair (``<state_dir>/wg_private_key``): the
-private key never leaves the box, only its public half goes to the hub. The hub's answer is
-written into the config's ``[hub]`` section (url, credential); everything else in the file
-stays byte-for-byte. With a ``wireguard`` section in the answer, ``wg-ispfleet.conf`` is written
-beside the config.
+private key never leaves the box, only its public half goes to the hub. The credential is
+written into the config's ``[hub]`` section with the URL the operator typed (never one the hub
+sends back); everything else in the file stays byte-for-byte. With a ``wireguard`` section in
+the answer, ``wg-ispfleet.conf`` is written beside the config.
+
+The answer is untrusted input that ends up in files run as root (wg-quick executes
+``PostUp =`` lines): every field is checked and the files are rendered from the parsed values,
+and nothing is written unless all of it is valid. Plain ``http://`` is refused for a hub that
+is not on this machine unless ``allow_insecure_http`` says so: the token and the credential
+would cross the network in clear.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
+import ipaddress
 import json
 import os
 import re
 import secrets
 import socket
 import tomllib
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from cryptography.hazmat.primitives import serialization
@@ -35,21 +44,47 @@ WIREGUARD_CONFIG = "wg-ispfleet.conf"
 REQUEST_TIMEOUT = 30.0
 _HEADER = re.compile(r"^\s*\[\s*([^\[\]]+?)\s*\]\s*(#.*)?$")  # [table], not [[array]]
 _ANY_HEADER = re.compile(r"^\s*\[")
+_CREDENTIAL = re.compile(r"^ifa_[0-9]{1,18}_[A-Za-z0-9_-]{20,200}$")
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$"
+)
+_NAME_LIMIT = 100  # site and tenant names in the answer
 
 
 class EnrollmentError(AgentError, ValueError):
     """Enrollment failed (bad token, unreachable hub, bad arguments); the config is unchanged."""
 
 
-async def enroll(hub_url: str, token: str, config_path: str) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class WireGuardAnswer:
+    """The hub's WireGuard peer, every field parsed (rendered back from these, never pasted)."""
+
+    addresses: list[ipaddress.IPv4Interface | ipaddress.IPv6Interface]
+    hub_public_key: str
+    endpoint: str
+    allowed_ips: list[ipaddress.IPv4Network | ipaddress.IPv6Network]
+    persistent_keepalive: int
+
+
+@dataclass(frozen=True, slots=True)
+class EnrollmentAnswer:
+    agent_id: int | None
+    site: str | None
+    tenant: str | None
+    credential: str
+    wireguard: WireGuardAnswer | None
+
+
+async def enroll(
+    hub_url: str, token: str, config_path: str, *, allow_insecure_http: bool = False
+) -> dict[str, Any]:
     """Enroll this box with the hub and write its config; returns what was done.
 
     The result names the agent, site, tenant, hub URL and the files written; the credential
     itself is only in the config file (mode 0600).
     """
-    hub_url = hub_url.strip().rstrip("/")
-    if not re.match(r"^https?://[^/\s]+", hub_url):
-        raise EnrollmentError(f"hub URL must start with http:// or https://, got {hub_url!r}")
+    hub_url = checked_hub_url(hub_url, allow_insecure_http=allow_insecure_http)
     if not token.strip():
         raise EnrollmentError("enrollment token is empty")
     config = Path(config_path)
@@ -68,27 +103,24 @@ async def enroll(hub_url: str, token: str, config_path: str) -> dict[str, Any]:
             "wg_public_key": wg_public,
         },
     )
-    url = reply.get("hub_url") or hub_url
-    credential = reply.get("credential")
-    if not isinstance(credential, str) or not credential:
-        raise EnrollmentError("the hub's answer has no credential")
+    answer = checked_answer(reply)
+    # Everything is rendered (and so checked) before the first file is touched.
+    text = _with_hub_section(
+        existing, url=hub_url, credential=answer.credential, site=answer.site, state_dir=state_dir
+    )
+    wg_path = config.parent / WIREGUARD_CONFIG if answer.wireguard else None
+    wg_text = _wireguard_config(wg_private, answer.wireguard) if answer.wireguard else None
 
     written = [str(config)]
-    text = _with_hub_section(
-        existing, url=url, credential=credential, site=reply.get("site"), state_dir=state_dir
-    )
     _write_private(config, text)
-    wireguard = reply.get("wireguard")
-    wg_path = None
-    if isinstance(wireguard, dict):
-        wg_path = config.parent / WIREGUARD_CONFIG
-        _write_private(wg_path, _wireguard_config(wg_private, wireguard))
+    if wg_path is not None and wg_text is not None:
+        _write_private(wg_path, wg_text)
         written.append(str(wg_path))
     return {
-        "agent_id": reply.get("agent_id"),
-        "site": reply.get("site"),
-        "tenant": reply.get("tenant"),
-        "hub_url": url,
+        "agent_id": answer.agent_id,
+        "site": answer.site,
+        "tenant": answer.tenant,
+        "hub_url": hub_url,
         "config_path": str(config),
         "wireguard_config": str(wg_path) if wg_path else None,
         "written": written,
@@ -100,7 +132,8 @@ async def _post_enrollment(hub_url: str, body: dict[str, Any]) -> dict[str, Any]
     try:
         async with (
             aiohttp.ClientSession(timeout=timeout) as http,
-            http.post(hub_url + wire.ENROLL_PATH, json=body) as response,
+            # No redirects: a 307 to http:// would carry the token in clear.
+            http.post(hub_url + wire.ENROLL_PATH, json=body, allow_redirects=False) as response,
         ):
             try:
                 reply = await response.json(content_type=None)
@@ -115,6 +148,148 @@ async def _post_enrollment(hub_url: str, body: dict[str, Any]) -> dict[str, Any]
     if status != 200 or not isinstance(reply, dict):
         raise EnrollmentError(f"hub refused the enrollment: HTTP {status}: {error or 'no details'}")
     return reply
+
+
+# --- what the operator typed and what the hub answered -------------------------------------------
+
+
+def checked_hub_url(url: str, *, allow_insecure_http: bool = False) -> str:
+    """The hub URL without a trailing slash; EnrollmentError when it is not one to trust."""
+    url = url.strip().rstrip("/") if isinstance(url, str) else ""
+    if not re.match(r"^https?://[^/\s]+", url):
+        raise EnrollmentError(f"hub URL must start with http:// or https://, got {url!r}")
+    if not url.isprintable() or any(c.isspace() for c in url):
+        raise EnrollmentError(f"hub URL must not contain spaces or control characters: {url!r}")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError as exc:
+        raise EnrollmentError(f"hub URL is not valid: {url!r}: {exc}") from None
+    if not parts.hostname or parts.username is not None or parts.query or parts.fragment:
+        raise EnrollmentError(
+            f"hub URL must be scheme://host[:port][/path], no user, query or fragment: {url!r}"
+        )
+    if parts.scheme == "http" and not allow_insecure_http and not _is_loopback(parts.hostname):
+        raise EnrollmentError(
+            f"refusing plain http:// to {parts.hostname}: the enrollment token and the agent's"
+            " credential would cross the network unencrypted; use https://, or pass"
+            " --allow-insecure-http if this network is trusted"
+        )
+    return url
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _Refused(Exception):
+    """One field of the hub's answer is not acceptable (the message names it)."""
+
+
+def checked_answer(reply: dict[str, Any]) -> EnrollmentAnswer:
+    """The hub's answer with every field checked; EnrollmentError names the first bad one."""
+    try:
+        credential = reply.get("credential")
+        if not credential:
+            raise EnrollmentError("the hub's answer has no credential")
+        if not isinstance(credential, str) or not _CREDENTIAL.fullmatch(credential):
+            raise _Refused("credential: not an ifa_<id>_<secret> credential")
+        agent_id = reply.get("agent_id")
+        if agent_id is not None and (type(agent_id) is not int or not 0 < agent_id < 2**63):
+            raise _Refused("agent_id: not a positive integer")
+        wireguard = reply.get("wireguard")
+        if wireguard is not None and not isinstance(wireguard, dict):
+            raise _Refused("wireguard: not an object")
+        return EnrollmentAnswer(
+            agent_id=agent_id,
+            site=_name(reply, "site"),
+            tenant=_name(reply, "tenant"),
+            credential=credential,
+            wireguard=_wireguard_answer(wireguard) if wireguard else None,
+        )
+    except _Refused as exc:
+        raise EnrollmentError(
+            f"the hub's enrollment answer was refused, nothing was written: {exc}"
+        ) from None
+
+
+def _name(reply: dict[str, Any], key: str) -> str | None:
+    value = reply.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 0 < len(value) <= _NAME_LIMIT:
+        raise _Refused(f"{key}: not a name of 1-{_NAME_LIMIT} characters")
+    _plain_text(key, value)
+    return value
+
+
+def _plain_text(key: str, value: Any) -> str:
+    """A string without newlines or other control characters (one wg-quick/TOML value)."""
+    if not isinstance(value, str):
+        raise _Refused(f"{key}: not a string")
+    if not value.isprintable():
+        raise _Refused(f"{key}: contains a newline or another control character")
+    return value
+
+
+def _wireguard_answer(wireguard: dict[str, Any]) -> WireGuardAnswer:
+    address = _plain_text("wireguard.address", wireguard.get("address"))
+    try:
+        addresses = [ipaddress.ip_interface(part.strip()) for part in address.split(",")]
+    except ValueError:
+        addresses = []
+    if not addresses or any(getattr(a, "scope_id", None) for a in addresses):
+        raise _Refused("wireguard.address: not an IP address with prefix, e.g. 10.99.0.2/32")
+    key = _plain_text("wireguard.hub_public_key", wireguard.get("hub_public_key"))
+    if not _is_wireguard_key(key):
+        raise _Refused("wireguard.hub_public_key: not a base64 32-byte WireGuard key")
+    endpoint = _endpoint(_plain_text("wireguard.endpoint", wireguard.get("endpoint")))
+    allowed = _plain_text("wireguard.allowed_ips", wireguard.get("allowed_ips"))
+    try:
+        allowed_ips = [ipaddress.ip_network(part.strip()) for part in allowed.split(",")]
+    except ValueError:
+        raise _Refused("wireguard.allowed_ips: not a list of networks, e.g. 10.99.0.1/32") from None
+    keepalive = wireguard.get("persistent_keepalive", 25)
+    if type(keepalive) is not int or not 0 <= keepalive <= 65535:
+        raise _Refused("wireguard.persistent_keepalive: not a number of seconds (0-65535)")
+    return WireGuardAnswer(addresses, key, endpoint, allowed_ips, keepalive)
+
+
+def _endpoint(text: str) -> str:
+    """``host:port`` with host a DNS name, an IPv4 address or a bracketed IPv6 address."""
+    problem = "wireguard.endpoint: not host:port"
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isascii() or not port.isdigit() or not 0 < int(port) < 65536:
+        raise _Refused(problem)
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            address = ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            raise _Refused(problem) from None
+        if address.scope_id:
+            raise _Refused(problem)
+        return f"[{address}]:{int(port)}"
+    try:
+        return f"{ipaddress.IPv4Address(host)}:{int(port)}"
+    except ValueError:
+        pass
+    if not _HOSTNAME.fullmatch(host) or host.replace(".", "").isdigit():
+        raise _Refused(problem)
+    return f"{host}:{int(port)}"
+
+
+def _is_wireguard_key(value: str) -> bool:
+    if len(value) != 44:
+        return False
+    try:
+        return len(base64.b64decode(value, validate=True)) == 32
+    except (binascii.Error, ValueError):
+        return False
 
 
 # --- local state -------------------------------------------------------------------------------
@@ -277,17 +452,18 @@ def _is_hub_header(line: str) -> bool:
     return bool(match and match.group(1) == "hub")
 
 
-def _wireguard_config(private_key: str, wireguard: dict[str, Any]) -> str:
+def _wireguard_config(private_key: str, wireguard: WireGuardAnswer) -> str:
+    """The wg-quick file, every value rendered from a parsed one (one line each, no more)."""
     return (
         "# WireGuard tunnel to the ispfleet hub, written by `ispfleet-agent enroll`.\n"
         "# Bring it up with: wg-quick up ./wg-ispfleet.conf\n"
         "[Interface]\n"
         f"PrivateKey = {private_key}\n"
-        f"Address = {wireguard.get('address')}\n"
+        f"Address = {', '.join(str(address) for address in wireguard.addresses)}\n"
         "\n"
         "[Peer]\n"
-        f"PublicKey = {wireguard.get('hub_public_key')}\n"
-        f"Endpoint = {wireguard.get('endpoint')}\n"
-        f"AllowedIPs = {wireguard.get('allowed_ips')}\n"
-        f"PersistentKeepalive = {wireguard.get('persistent_keepalive', 25)}\n"
+        f"PublicKey = {wireguard.hub_public_key}\n"
+        f"Endpoint = {wireguard.endpoint}\n"
+        f"AllowedIPs = {', '.join(str(network) for network in wireguard.allowed_ips)}\n"
+        f"PersistentKeepalive = {wireguard.persistent_keepalive}\n"
     )

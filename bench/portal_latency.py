@@ -56,6 +56,7 @@ from common.timeutil import to_iso, utcnow
 from hub.config import HubConfig
 from hub.database import open_database
 from hub.services.access import AccessService
+from hub.services.agents import AgentService
 from hub.services.auth import AuthService
 from hub.services.tenants import TenantService
 from routersim import SimRouter
@@ -171,7 +172,7 @@ async def set_up_tenant(
         tenants = TenantService(pool, config)
         tenant = await tenants.create_tenant(TENANT, "Bench ISP", "TZ")
         _, api_key = await AuthService(pool, config).issue_api_key(TENANT, "bench")
-        _, token = await tenants.create_agent(TENANT, SITE)
+        token = (await AgentService(pool, config).create_agent(TENANT, SITE)).token
         access = AccessService(pool, config)
         slots = asyncio.Semaphore(8)
         paid = [pair for n, pair in enumerate(logged_in) if n % 10 < 7]

@@ -14,6 +14,7 @@ from hub.database import open_database
 from hub.metrics import HubMetrics
 from hub.ratelimit import RateLimiter
 from hub.services.access import AccessService
+from hub.services.agents import AgentService
 from hub.services.auth import AuthService
 from hub.services.dispatch import Dispatcher
 from hub.services.portal import PortalService
@@ -63,6 +64,7 @@ def _services(
             auth=AuthService(pool, config),
             portal=PortalService(pool, config, dispatcher),
             access=AccessService(pool, config, dispatcher),
+            agents=AgentService(pool, config),
         )
         yield
 

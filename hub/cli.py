@@ -6,6 +6,7 @@
     ispfleet-hub create-api-key --tenant S [--name N]          prints the key once
     ispfleet-hub create-admin --email E [--password P]         or $ISPFLEET_ADMIN_PASSWORD / prompt
     ispfleet-hub create-agent --tenant S --site NAME            prints a one-time enrollment token
+    ispfleet-hub revoke-agent --tenant S --site NAME            its credential stops working now
     ispfleet-hub add-router --tenant S --site NAME --name N --host H [--port 8728]
     ispfleet-hub add-customer --tenant S --username PHONE [--name FULL_NAME]
     ispfleet-hub grant-access --tenant S --username PHONE --hours H [--mac MAC] [--router ID]
@@ -21,6 +22,7 @@ import asyncio
 import getpass
 import logging
 import os
+import shlex
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import NoReturn
@@ -32,6 +34,7 @@ from hub.config import HubConfig, load_hub_config, public_url
 from hub.database import open_database
 from hub.errors import DatabaseError, HubError
 from hub.services.access import AccessService
+from hub.services.agents import AgentService
 from hub.services.auth import AuthService
 from hub.services.tenants import TenantService
 
@@ -75,12 +78,26 @@ async def _create_admin(args: argparse.Namespace, config: HubConfig, pool: async
 
 
 async def _create_agent(args: argparse.Namespace, config: HubConfig, pool: asyncpg.Pool) -> None:
-    agent_id, token = await TenantService(pool, config).create_agent(args.tenant, args.site)
+    ticket = await AgentService(pool, config).create_agent(args.tenant, args.site)
     hours = config.enrollment_ttl_hours
-    print(f"agent {agent_id} for site {args.site!r} of tenant {args.tenant}")
-    print(f"one-time enrollment token (valid {hours:g} h): {token}")
+    print(f"agent {ticket.agent_id} for site {args.site!r} of tenant {args.tenant}")
+    print(f"one-time enrollment token (valid {hours:g} h): {ticket.token}")
     print("on the site's agent box run:")
-    print(f"  ispfleet-agent enroll --hub {public_url(config)} --token {token}")
+    print(f"  {enroll_command(public_url(config), ticket.token)}")
+
+
+def enroll_command(hub_url: str, token: str) -> str:
+    """The enroll command line, pasteable into any POSIX shell whatever the token holds.
+
+    ``--opt=value`` keeps a value that starts with '-' from being read as an option.
+    """
+    return shlex.join(["ispfleet-agent", "enroll", f"--hub={hub_url}", f"--token={token}"])
+
+
+async def _revoke_agent(args: argparse.Namespace, config: HubConfig, pool: asyncpg.Pool) -> None:
+    agent = await AgentService(pool, config).revoke_agent(args.tenant, args.site)
+    print(f"agent {agent.id} of site {args.site!r}: credential revoked, its link is closed")
+    print(f"to bring the box back: {PROG} create-agent --tenant {args.tenant} --site {args.site}")
 
 
 async def _add_router(args: argparse.Namespace, config: HubConfig, pool: asyncpg.Pool) -> None:
@@ -172,6 +189,9 @@ def _parser() -> argparse.ArgumentParser:
     p = command("create-agent", "create a site agent and print its enrollment token")
     p.add_argument("--tenant", required=True, metavar="SLUG")
     p.add_argument("--site", required=True, metavar="NAME")
+    p = command("revoke-agent", "revoke a site agent's credential and close its link")
+    p.add_argument("--tenant", required=True, metavar="SLUG")
+    p.add_argument("--site", required=True, metavar="NAME")
     p = command("add-router", "register a router behind a site's agent")
     p.add_argument("--tenant", required=True, metavar="SLUG")
     p.add_argument("--site", required=True, metavar="NAME")
@@ -197,6 +217,7 @@ _COMMANDS: dict[str, Command] = {
     "create-api-key": _create_api_key,
     "create-admin": _create_admin,
     "create-agent": _create_agent,
+    "revoke-agent": _revoke_agent,
     "add-router": _add_router,
     "add-customer": _add_customer,
     "grant-access": _grant_access,

@@ -18,6 +18,7 @@ import logging
 import os
 import random
 import secrets
+import shlex
 import shutil
 import signal
 import sys
@@ -31,6 +32,7 @@ import librouteros
 from hub.config import HubConfig, public_url
 from hub.database import open_database
 from hub.services.access import AccessService
+from hub.services.agents import AgentService
 from hub.services.auth import AuthService
 from hub.services.tenants import TenantService
 
@@ -145,12 +147,14 @@ async def set_up_tenant(
     async with open_database(config, max_size=2) as pool:
         tenants = TenantService(pool, config)
         auth = AuthService(pool, config)
+        agents = AgentService(pool, config)
         tenant = await tenants.create_tenant(TENANT, "Demo ISP", "TZ")
         _, api_key = await auth.issue_api_key(TENANT, "demo")
         await auth.create_admin(ADMIN_EMAIL, admin_password)
         tokens = {}
         for router in routers:
-            _, tokens[router.name] = await tenants.create_agent(TENANT, router.name)
+            ticket = await agents.create_agent(TENANT, router.name, actor="demo")
+            tokens[router.name] = ticket.token
         access = AccessService(pool, config)
         customers = paid = 0
         for router in routers:
@@ -233,8 +237,15 @@ def banner(
 ) -> str:
     key = setup["api_key"]
     first = routers[0]["id"]
-    auth = f'-H "Authorization: Bearer {key}"'
     user = sample or "+255712345678"
+
+    def curl(path: str, *options: str) -> str:
+        """A curl command line that pastes into any POSIX shell (every part quoted)."""
+        auth = ["-H", f"Authorization: Bearer {key}"]
+        return shlex.join(["curl", "-s", *auth, *options, f"{url}{path}"])
+
+    pretty = " | python3 -m json.tool"
+    body = json.dumps({"username": user})
     lines = [
         "",
         "ispfleet demo is running",
@@ -250,11 +261,19 @@ def banner(
         "  Logs               var/demo/logs/",
         "",
         "Try:",
-        f"  curl -s {auth} {url}/api/portal/router/{first}/active-users/ | python3 -m json.tool",
-        f"  curl -s {auth} {url}/api/portal/router/health/ | python3 -m json.tool",
-        f"  curl -s {auth} {url}/api/portal/router/{first}/monitoring/ | python3 -m json.tool",
-        f"  curl -s -X POST {auth} -H 'Content-Type: application/json' "
-        f"""-d '{{"username": "{user}"}}' {url}/api/portal/router/{first}/disconnect-user/""",
+        "  " + curl(f"/api/portal/router/{first}/active-users/") + pretty,
+        "  " + curl("/api/portal/router/health/") + pretty,
+        "  " + curl(f"/api/portal/router/{first}/monitoring/") + pretty,
+        "  "
+        + curl(
+            f"/api/portal/router/{first}/disconnect-user/",
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            body,
+        ),
         "",
         "Ctrl-C stops everything.",
         "",
@@ -318,9 +337,10 @@ async def run_demo(args: argparse.Namespace) -> None:
             await wait_for_hub(url, processes)
             token = setup["tokens"][sim.name]
             print(f"enrolling the agent of {sim.name} ...")
+            # --opt=value: a token is never read as an option, whatever it starts with
             await run_cli(
-                "-m", "agent.cli", "enroll", "--hub", url, "--token", token,
-                "--config", str(config_path),
+                "-m", "agent.cli", "enroll", f"--hub={url}", f"--token={token}",
+                f"--config={config_path}",
             )  # fmt: skip
             await processes.start(
                 f"agent-{sim.name}", "-m", "agent.cli", "run", "--config", str(config_path)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import datetime
 
 
@@ -154,3 +155,61 @@ class CustomerAccess:
 
     def has_access(self, now: datetime) -> bool:
         return self.access_expires_at is not None and self.access_expires_at > now
+
+
+@dataclass(frozen=True, slots=True)
+class Agent:
+    """A site's agent as its link sees it: who it speaks for, and the credential it holds."""
+
+    id: int
+    tenant_id: int
+    site: str
+    credential_hash: bytes | None = field(default=None, repr=False)  # sha256; None: none issued
+
+
+@dataclass(frozen=True, slots=True)
+class EnrollmentTicket:
+    """A freshly issued one-time enrollment token (shown once, stored only hashed)."""
+
+    agent_id: int
+    token: str
+    expires_at: datetime
+
+    def __iter__(self) -> Iterator[int | str]:
+        """``agent_id, token = ticket``, as callers used to unpack it."""
+        return iter((self.agent_id, self.token))
+
+
+@dataclass(frozen=True, slots=True)
+class EnrollmentClaim:
+    """The agent a live enrollment token belongs to, while the enrollment is in progress."""
+
+    agent_id: int
+    tenant_id: int
+    tenant_slug: str
+    site: str
+    device_key: str | None  # of the box enrolled before, None: never enrolled
+    wg_address: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class WireGuardPeer:
+    """What an enrolled agent needs to bring up its tunnel to the hub."""
+
+    address: str
+    hub_public_key: str
+    endpoint: str
+    allowed_ips: str
+    persistent_keepalive: int
+
+
+@dataclass(frozen=True, slots=True)
+class Enrollment:
+    """An agent just enrolled: its credential (shown to the box once) and tunnel."""
+
+    agent_id: int
+    site: str
+    tenant_slug: str
+    credential: str = field(repr=False)
+    wireguard: WireGuardPeer | None
+    new_device: bool

@@ -12,6 +12,7 @@ from hub.domain import ApiKeyPrincipal, User
 from hub.metrics import HubMetrics
 from hub.ratelimit import RateLimiter
 from hub.services.access import AccessService
+from hub.services.agents import AgentService
 from hub.services.auth import AuthService
 from hub.services.portal import PortalService
 
@@ -23,6 +24,7 @@ class Services:
     auth: AuthService
     portal: PortalService
     access: AccessService
+    agents: AgentService
 
 
 CONFIG: web.AppKey[HubConfig] = web.AppKey("config", HubConfig)

@@ -25,11 +25,14 @@ from aiohttp import web
 
 from common import wire
 from hub.link.dispatcher import CommandDispatcher
-from hub.link.keys import DISPATCHER, INSTANCE, LINK_REGISTRY
+from hub.link.enrollment import CredentialWatch
+from hub.link.keys import CREDENTIAL_WATCH, DISPATCHER, INSTANCE, LINK_REGISTRY
 from hub.link.notify import NotificationListener
 from hub.link.registry import LinkRegistry
 from hub.link.views import enroll, link
+from hub.services.agents import AgentService
 from hub.storage import link as storage
+from hub.storage.agents import CREDENTIAL_CHANNEL
 from hub.typedefs import CONFIG, DB_POOL, METRICS
 
 __all__ = ["DISPATCHER", "LINK_REGISTRY", "CommandDispatcher", "LinkRegistry", "setup_link"]
@@ -59,11 +62,13 @@ async def _link_context(app: web.Application) -> AsyncIterator[None]:
     app[INSTANCE] = instance
     app[LINK_REGISTRY] = registry
     app[DISPATCHER] = dispatcher
+    watch = app[CREDENTIAL_WATCH] = CredentialWatch(AgentService(pool, config))
     listener = NotificationListener(
         pool,
         {
             storage.COMMAND_CHANNEL: dispatcher.on_command_notice,
             storage.RESULT_CHANNEL: dispatcher.on_result_notice,
+            CREDENTIAL_CHANNEL: watch.on_notice,
         },
     )
     await listener.start()

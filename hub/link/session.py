@@ -20,6 +20,7 @@ from aiohttp import web
 from common import wire
 from common.timeutil import to_iso
 from common.wire import WireError
+from hub.domain import Agent
 from hub.link.dispatcher import CommandDispatcher
 from hub.link.ingest import Ingest, parse_hello
 from hub.link.registry import AgentConnection, LinkRegistry
@@ -44,7 +45,7 @@ class LinkSession:
         dispatcher: CommandDispatcher,
         metrics: HubMetrics,
         instance: str,
-        agent: asyncpg.Record,
+        agent: Agent,
         ws: web.WebSocketResponse,
     ) -> None:
         self._pool = pool
@@ -53,8 +54,8 @@ class LinkSession:
         self._metrics = metrics
         self._instance = instance
         self._ws = ws
-        self._ingest = Ingest(pool, agent_id=agent["id"], tenant_id=agent["tenant_id"])
-        self._site = agent["site"]
+        self._ingest = Ingest(pool, agent_id=agent.id, tenant_id=agent.tenant_id)
+        self._site = agent.site
 
     @property
     def agent_id(self) -> int:

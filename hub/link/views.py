@@ -11,11 +11,12 @@ import logging
 
 from aiohttp import web
 
-from hub.errors import HubError
+from hub.errors import HubError, Unauthorized
 from hub.link import enrollment
-from hub.link.keys import DISPATCHER, INSTANCE, LINK_REGISTRY
+from hub.link.keys import CREDENTIAL_WATCH, DISPATCHER, INSTANCE, LINK_REGISTRY
 from hub.link.session import LinkSession
-from hub.typedefs import CONFIG, DB_POOL, METRICS
+from hub.services.agents import CREDENTIAL_REJECTED
+from hub.typedefs import CONFIG, DB_POOL, METRICS, SERVICES
 
 log = logging.getLogger(__name__)
 
@@ -32,25 +33,19 @@ async def enroll(request: web.Request) -> web.Response:
         body = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
         body = None
-    config = request.app[CONFIG]
     try:
         enroll_request = enrollment.parse_enroll_request(body)
-        reply = await enrollment.enroll(
-            request.app[DB_POOL],
-            config,
-            enroll_request,
-            hub_url=config.public_url or f"{request.scheme}://{request.host}",
-        )
+        enrolled = await request.app[SERVICES].agents.enroll(enroll_request)
     except HubError as exc:
         return _error(exc)
-    return web.json_response(reply)
+    return web.json_response(enrollment.enrollment_reply(enrolled))
 
 
 async def link(request: web.Request) -> web.StreamResponse:
     """``GET /agent/v1/link``: the agent's WebSocket (Bearer credential)."""
     app = request.app
     try:
-        agent = await enrollment.authenticate(app[DB_POOL], request.headers.get("Authorization"))
+        agent = await app[SERVICES].agents.authenticate(request.headers.get("Authorization"))
     except HubError as exc:
         return _error(exc)
     ws = web.WebSocketResponse(heartbeat=app[CONFIG].agent_heartbeat, max_msg_size=MAX_FRAME_BYTES)
@@ -58,15 +53,22 @@ async def link(request: web.Request) -> web.StreamResponse:
         return web.json_response(
             {"success": False, "error": "expected a WebSocket upgrade"}, status=400
         )
-    await ws.prepare(request)
-    session = LinkSession(
-        pool=app[DB_POOL],
-        registry=app[LINK_REGISTRY],
-        dispatcher=app[DISPATCHER],
-        metrics=app[METRICS],
-        instance=app[INSTANCE],
-        agent=agent,
-        ws=ws,
-    )
-    await session.run()
+    watch = app[CREDENTIAL_WATCH]
+    with watch.watching(agent, ws) as watched:
+        if not await watch.still_valid(agent):
+            return _error(Unauthorized(CREDENTIAL_REJECTED))  # revoked while we looked
+        await ws.prepare(request)
+        if not watch.opened(watched):
+            await ws.close(code=enrollment.CLOSE_REVOKED, message=b"credential revoked")
+            return ws
+        session = LinkSession(
+            pool=app[DB_POOL],
+            registry=app[LINK_REGISTRY],
+            dispatcher=app[DISPATCHER],
+            metrics=app[METRICS],
+            instance=app[INSTANCE],
+            agent=agent,
+            ws=ws,
+        )
+        await session.run()
     return ws

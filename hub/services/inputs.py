@@ -1,10 +1,14 @@
-"""Input rules the services share: usernames, MAC addresses, required text."""
+"""Input rules the services share: usernames, MAC addresses, site names, required text."""
 
 from __future__ import annotations
 
+import re
+
 from common.mac import normalize_mac
-from common.phone import normalize_phone
 from hub.errors import InvalidInput
+from hub.phone import normalize_phone
+
+_SITE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 
 def customer_username(text: str, default_country: str) -> str:
@@ -34,3 +38,10 @@ def required_text(value: object, what: str) -> str:
     if "\x00" in value:
         raise InvalidInput(f"{what} must not contain NUL characters")
     return value.strip()
+
+
+def site_name(value: object) -> str:
+    """A site's name: it names the agent's box in configs and logs, so kept to a safe alphabet."""
+    if not isinstance(value, str) or not _SITE.fullmatch(value):
+        raise InvalidInput(f"invalid site name {value!r}: letters, digits, '.', '_' and '-'")
+    return value

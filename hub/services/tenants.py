@@ -6,17 +6,16 @@ import re
 
 import asyncpg
 
-from common.phone import COUNTRIES
 from hub.config import HubConfig
 from hub.domain import Customer, Tenant
 from hub.errors import InvalidInput, NotFound
-from hub.services.inputs import customer_username, required_text
+from hub.phone import REGIONS, unknown_country
+from hub.services.inputs import customer_username, required_text, site_name
 from hub.storage.customers import CustomerRepository
 from hub.storage.routers import RouterRepository, SiteRepository
 from hub.storage.tenants import TenantRepository
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
-_SITE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _HOST = re.compile(r"^[A-Za-z0-9.:_-]{1,253}$")
 
 
@@ -32,10 +31,8 @@ class TenantService:
                 " starting with a letter or digit"
             )
         country = country.strip().upper()
-        if country not in COUNTRIES:
-            raise InvalidInput(
-                f"unknown country {country!r}; known: {', '.join(sorted(COUNTRIES))}"
-            )
+        if country not in REGIONS:
+            raise InvalidInput(unknown_country("country", country))
         return await TenantRepository(self._pool).create(slug, required_text(name, "name"), country)
 
     async def tenant(self, slug: str) -> Tenant:
@@ -48,8 +45,7 @@ class TenantService:
         self, tenant_slug: str, *, site: str, name: str, host: str, port: int = 8728
     ) -> int:
         """Register a router behind a site's agent (the site is created when new)."""
-        if not _SITE.fullmatch(site):
-            raise InvalidInput(f"invalid site name {site!r}: letters, digits, '.', '_' and '-'")
+        site = site_name(site)
         if not _HOST.fullmatch(host):
             raise InvalidInput(f"invalid host {host!r}")
         if not 0 < port < 65536:
@@ -69,14 +65,3 @@ class TenantService:
         tenant = await self.tenant(tenant_slug)
         username = customer_username(required_text(username, "username"), tenant.default_country)
         return await CustomerRepository(self._pool).create(tenant.id, username, full_name)
-
-    async def create_agent(self, tenant_slug: str, site: str) -> tuple[int, str]:
-        """An agent for the site and its one-time enrollment token (see hub.link.enrollment)."""
-        from hub.link.enrollment import create_agent
-
-        if not _SITE.fullmatch(site):
-            raise InvalidInput(f"invalid site name {site!r}: letters, digits, '.', '_' and '-'")
-        tenant = await self.tenant(tenant_slug)
-        return await create_agent(
-            self._pool, tenant_id=tenant.id, site=site, ttl_hours=self._config.enrollment_ttl_hours
-        )

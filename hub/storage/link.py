@@ -1,4 +1,4 @@
-"""SQL of the agent link: enrollment, presence, ingest of agent reports, commands.
+"""SQL of the agent link: presence, ingest of agent reports, commands.
 
 Plain asyncpg with ``$n`` parameters, one function per statement. Every function takes a
 connection or the pool (``Db``, hub.storage.Executor); callers that need several statements
@@ -21,93 +21,7 @@ from hub.storage import Executor as Db
 COMMAND_CHANNEL = "ispfleet_command"
 RESULT_CHANNEL = "ispfleet_command_result"
 
-# --- enrollment --------------------------------------------------------------------------------
-
-
-async def issue_enrollment_token(
-    db: Db, *, tenant_id: int, site: str, token_hash: bytes, ttl_hours: float
-) -> int:
-    """A new agent for (tenant, site), or a fresh token for the existing one; its id."""
-    return await db.fetchval(
-        """
-        INSERT INTO agents (tenant_id, site, enrollment_token_hash, enrollment_expires_at)
-        VALUES ($1, $2, $3, now() + make_interval(secs => $4))
-        ON CONFLICT (tenant_id, site) DO UPDATE
-           SET enrollment_token_hash = EXCLUDED.enrollment_token_hash,
-               enrollment_expires_at = EXCLUDED.enrollment_expires_at
-        RETURNING id
-        """,
-        tenant_id,
-        site,
-        token_hash,
-        ttl_hours * 3600.0,
-    )
-
-
-async def claim_enrollment(conn: asyncpg.Connection, token_hash: bytes) -> asyncpg.Record | None:
-    """The agent a live enrollment token belongs to, locked until the transaction ends."""
-    return await conn.fetchrow(
-        """
-        SELECT a.id, a.tenant_id, a.site, a.device_key, a.wg_address, t.slug AS tenant_slug
-          FROM agents a JOIN tenants t ON t.id = a.tenant_id
-         WHERE a.enrollment_token_hash = $1 AND a.enrollment_expires_at > now()
-           FOR UPDATE OF a
-        """,
-        token_hash,
-    )
-
-
-async def lock_wireguard_pool(conn: asyncpg.Connection) -> None:
-    """Serialise address allocation across hub processes until the transaction ends."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('ispfleet_wg_addresses'))")
-
-
-async def wireguard_addresses(conn: asyncpg.Connection) -> set[str]:
-    rows = await conn.fetch("SELECT wg_address FROM agents WHERE wg_address IS NOT NULL")
-    return {row["wg_address"] for row in rows}
-
-
-async def complete_enrollment(
-    conn: asyncpg.Connection,
-    *,
-    agent_id: int,
-    credential_hash: bytes,
-    device_key: str,
-    hostname: str,
-    agent_version: str,
-    wg_address: str | None,
-    wg_public_key: str | None,
-    new_device: bool,
-) -> None:
-    """Consume the token and set the credential; a new device starts its sequence afresh."""
-    await conn.execute(
-        """
-        UPDATE agents
-           SET enrollment_token_hash = NULL, enrollment_expires_at = NULL,
-               credential_hash = $2, device_key = $3, hostname = $4, agent_version = $5,
-               wg_address = $6, wg_public_key = coalesce($7, wg_public_key),
-               last_seq = CASE WHEN $8 THEN 0 ELSE last_seq END,
-               snapshot_seq = CASE WHEN $8 THEN 0 ELSE snapshot_seq END
-         WHERE id = $1
-        """,
-        agent_id,
-        credential_hash,
-        device_key,
-        hostname,
-        agent_version,
-        wg_address,
-        wg_public_key,
-        new_device,
-    )
-
-
 # --- presence ----------------------------------------------------------------------------------
-
-
-async def agent_credential(db: Db, agent_id: int) -> asyncpg.Record | None:
-    return await db.fetchrow(
-        "SELECT id, tenant_id, site, credential_hash FROM agents WHERE id = $1", agent_id
-    )
 
 
 async def begin_link(

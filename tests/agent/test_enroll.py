@@ -2,28 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import socket
 import stat
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from agent.config import load_agent_config
-from agent.enroll import EnrollmentError, enroll
+from agent.enroll import WIREGUARD_CONFIG, EnrollmentError, checked_hub_url, enroll
+from common import wire
 from hub.app import create_app
 from hub.config import HubConfig, WireGuardConfig
-from hub.link.enrollment import TOKEN_REJECTED, authenticate, create_agent
+from hub.services.agents import TOKEN_REJECTED, AgentService
 from hub.typedefs import DB_POOL
 
 HUB_WG_KEY = base64.b64encode(b"h" * 32).decode()
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -45,7 +50,10 @@ async def new_token(pool: asyncpg.Pool, site: str = "kariakoo") -> str:
         "INSERT INTO tenants (slug, name) VALUES ('acme', 'Acme')"
         " ON CONFLICT (slug) DO UPDATE SET name = EXCLUDED.name RETURNING id"
     )
-    return (await create_agent(pool, tenant_id=tenant_id, site=site, ttl_hours=1))[1]
+    ticket = await AgentService(pool, HubConfig()).issue_token(
+        tenant_id=tenant_id, site=site, ttl_hours=1
+    )
+    return ticket.token
 
 
 def mode(path: Path) -> int:
@@ -64,8 +72,10 @@ async def test_enroll_writes_a_new_config(hub: TestServer, tmp_path: Path):
     data = tomllib.loads(config.read_text())
     assert data["agent"] == {"site": "kariakoo", "state_dir": str(config.parent.resolve())}
     assert data["hub"]["url"] == url(hub)
-    agent = await authenticate(pool, f"Bearer {data['hub']['credential']}")
-    assert agent["id"] == done["agent_id"]
+    agent = await AgentService(pool, HubConfig()).authenticate(
+        f"Bearer {data['hub']['credential']}"
+    )
+    assert agent.id == done["agent_id"]
 
     device_key = (config.parent / "device_key").read_text().strip()
     assert mode(config.parent / "device_key") == 0o600
@@ -202,3 +212,174 @@ async def test_broken_existing_config_is_refused(tmp_path: Path):
     with pytest.raises(EnrollmentError, match="not valid TOML"):
         await enroll("http://127.0.0.1:1", "token", str(config))
     assert config.read_text() == "[agent\nsite = "
+
+
+# --- the trust chain: the operator's URL, no plain http, the hub's answer checked ---------------
+
+GOOD_WG = {
+    "address": "10.99.0.2/32",
+    "hub_public_key": HUB_WG_KEY,
+    "endpoint": "hub.example.net:51820",
+    "allowed_ips": "10.99.0.1/32",
+    "persistent_keepalive": 25,
+}
+ROOT_COMMAND = "PostUp = touch /tmp/ispfleet-owned"
+
+
+def answer(**changes: Any) -> dict[str, Any]:
+    """A well-formed enrollment answer with some fields replaced."""
+    wireguard = {**GOOD_WG, **changes.pop("wireguard", {})}
+    return {
+        "agent_id": 7,
+        "site": "kariakoo",
+        "tenant": "acme",
+        "credential": "ifa_7_" + "s" * 43,
+        "wireguard": wireguard,
+        **changes,
+    }
+
+
+async def answering_hub(aiohttp_server: Any, reply: Any) -> TestServer:
+    """A real HTTP server that answers every enrollment with ``reply`` (a hostile hub)."""
+
+    async def enroll_view(request: web.Request) -> web.Response:
+        await request.read()
+        return web.json_response(reply)
+
+    app = web.Application()
+    app.router.add_post(wire.ENROLL_PATH, enroll_view)
+    return await aiohttp_server(app, host="127.0.0.1")
+
+
+@pytest.mark.parametrize(
+    ("reply", "field"),
+    [
+        (answer(wireguard={"address": f"10.99.0.2/32\n{ROOT_COMMAND}"}), "wireguard.address"),
+        (answer(wireguard={"address": "10.99.0.2/32 # x"}), "wireguard.address"),
+        (answer(wireguard={"address": "fe80::1%eth0/64"}), "wireguard.address"),
+        (answer(wireguard={"hub_public_key": f"{HUB_WG_KEY}\n{ROOT_COMMAND}"}), "hub_public_key"),
+        (answer(wireguard={"hub_public_key": "bm90IGEga2V5"}), "wireguard.hub_public_key"),
+        (answer(wireguard={"endpoint": f"hub:51820\n{ROOT_COMMAND}"}), "wireguard.endpoint"),
+        (answer(wireguard={"endpoint": "hub example:51820"}), "wireguard.endpoint"),
+        (answer(wireguard={"endpoint": "hub.example.net:99999"}), "wireguard.endpoint"),
+        (answer(wireguard={"endpoint": "hub.example.net"}), "wireguard.endpoint"),
+        (answer(wireguard={"allowed_ips": f"0.0.0.0/0\r{ROOT_COMMAND}"}), "wireguard.allowed_ips"),
+        (answer(wireguard={"allowed_ips": "everything"}), "wireguard.allowed_ips"),
+        (answer(wireguard={"persistent_keepalive": "25\nPostUp = id"}), "persistent_keepalive"),
+        (answer(wireguard={"persistent_keepalive": True}), "persistent_keepalive"),
+        (answer() | {"wireguard": "wg"}, "wireguard: not an object"),
+        (answer(credential='ifa_7_x"\n[hub]\nurl = "http://evil"'), "credential"),
+        (answer(site="kariakoo\n[hub]"), "site"),
+        (answer(tenant="acme\x00"), "tenant"),
+        (answer(agent_id="7"), "agent_id"),
+    ],
+)
+async def test_a_hostile_answer_changes_nothing(
+    aiohttp_server: Any, tmp_path: Path, reply: dict[str, Any], field: str
+):
+    server = await answering_hub(aiohttp_server, reply)
+    config, wg = tmp_path / "agent.toml", tmp_path / WIREGUARD_CONFIG
+    config.write_text('[agent]\nsite = "kariakoo"\n\n[hub]\nurl = "https://hub.example.net"\n')
+    wg.write_text("[Interface]\nPrivateKey = old\n")
+    before = config.read_bytes(), wg.read_bytes()
+
+    with pytest.raises(EnrollmentError, match="enrollment answer was refused") as refused:
+        await enroll(url(server), "ife_token", str(config))
+    assert field in str(refused.value)
+    assert (config.read_bytes(), wg.read_bytes()) == before
+
+
+async def test_the_cli_says_why_a_hostile_answer_was_refused(aiohttp_server: Any, tmp_path: Path):
+    """The operator's command: a real ispfleet-agent process against the hostile hub."""
+    reply = answer(wireguard={"address": f"10.99.0.2/32\n{ROOT_COMMAND}"})
+    server = await answering_hub(aiohttp_server, reply)
+    config = tmp_path / "agent.toml"
+    code, out, err = await agent_cli(
+        "enroll", f"--hub={url(server)}", "--token=ife_token", f"--config={config}"
+    )
+    assert code == 1, (out, err)
+    assert err.startswith("ispfleet-agent: enroll failed: the hub's enrollment answer was refused")
+    assert "wireguard.address: contains a newline" in err and "Traceback" not in err
+    assert not config.exists() and not (tmp_path / WIREGUARD_CONFIG).exists()
+
+
+async def test_the_operators_url_is_kept_whatever_the_hub_says(aiohttp_server: Any, tmp_path: Path):
+    server = await answering_hub(aiohttp_server, answer(hub_url="http://evil.example"))
+    config = tmp_path / "agent.toml"
+    done = await enroll(url(server) + "/", "ife_token", str(config))
+    assert done["hub_url"] == url(server)
+    assert tomllib.loads(config.read_text())["hub"]["url"] == url(server)
+    lines = (tmp_path / WIREGUARD_CONFIG).read_text().splitlines()
+    assert "Address = 10.99.0.2/32" in lines and "Endpoint = hub.example.net:51820" in lines
+    assert len(lines) == 11  # 2 comments, 2 headers, a blank, 1 line per key: nothing added
+
+
+async def test_ipv6_and_lists_are_rendered_from_parsed_values(aiohttp_server: Any, tmp_path: Path):
+    wireguard = {
+        "address": "10.99.0.2/32, fd00::2/128",
+        "endpoint": "[2001:db8::1]:51820",
+        "allowed_ips": "10.99.0.1/32,fd00::1/128",
+    }
+    server = await answering_hub(aiohttp_server, answer(wireguard=wireguard))
+    await enroll(url(server), "ife_token", str(tmp_path / "agent.toml"))
+    lines = (tmp_path / WIREGUARD_CONFIG).read_text().splitlines()
+    assert "Address = 10.99.0.2/32, fd00::2/128" in lines
+    assert "Endpoint = [2001:db8::1]:51820" in lines
+    assert "AllowedIPs = 10.99.0.1/32, fd00::1/128" in lines
+
+
+@pytest.mark.parametrize(
+    "hub",
+    ["http://hub.example.net", "http://10.0.0.5:8080", "http://0.0.0.0:1", "http://[2001:db8::1]"],
+)
+async def test_plain_http_to_another_machine_is_refused(tmp_path: Path, hub: str):
+    with pytest.raises(EnrollmentError, match=r"refusing plain http://.*--allow-insecure-http"):
+        await enroll(hub, "ife_token", str(tmp_path / "agent.toml"))
+    assert checked_hub_url(hub, allow_insecure_http=True) == hub
+    assert not (tmp_path / "agent.toml").exists()
+
+
+@pytest.mark.parametrize(
+    "hub", ["http://127.0.0.1:8080", "http://localhost:8080", "http://[::1]:8080", "https://h.net"]
+)
+def test_https_and_loopback_http_need_no_flag(hub: str):
+    assert checked_hub_url(hub + "/") == hub
+
+
+@pytest.mark.parametrize(
+    "hub",
+    [
+        "https://user:pw@hub.net",
+        "https://hub.net/?x=1",
+        "https://hub.net:99999",
+        "https://h\nx.net",
+    ],
+)
+def test_odd_hub_urls_are_refused(hub: str):
+    with pytest.raises(EnrollmentError, match="hub URL"):
+        checked_hub_url(hub)
+
+
+async def test_the_cli_flag_allows_insecure_http(tmp_path: Path):
+    """0.0.0.0 is not loopback: refused without the flag, dialled (and unreachable) with it."""
+    config = f"--config={tmp_path / 'agent.toml'}"
+    args = ("enroll", "--hub=http://0.0.0.0:1", "--token=ife_token", config)
+    code, _, err = await agent_cli(*args)
+    assert code == 1 and "refusing plain http:// to 0.0.0.0" in err
+    code, _, err = await agent_cli(*args, "--allow-insecure-http")
+    assert code == 1 and "cannot reach hub at http://0.0.0.0:1" in err, err
+
+
+async def agent_cli(*args: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "agent.cli",
+        *args,
+        cwd=ROOT,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    return proc.returncode, out.decode(), err.decode()

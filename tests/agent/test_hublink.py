@@ -21,7 +21,7 @@ from common import wire
 from hub.app import create_app
 from hub.config import HubConfig
 from hub.link import DISPATCHER
-from hub.link.enrollment import create_agent
+from hub.services.agents import AgentService
 from hub.typedefs import DB_POOL
 from routersim import SimRouter
 
@@ -62,7 +62,9 @@ async def agent_config(
     tenant_id = await pool.fetchval(
         "INSERT INTO tenants (slug, name) VALUES ('acme', 'Acme') RETURNING id"
     )
-    _, token = await create_agent(pool, tenant_id=tenant_id, site="test-site", ttl_hours=1)
+    _, token = await AgentService(pool, HubConfig()).issue_token(
+        tenant_id=tenant_id, site="test-site", ttl_hours=1
+    )
     config_path = tmp_path / "agent.toml"
     await enroll(hub_url(hub), token, str(config_path))
     hub_section = tomllib.loads(config_path.read_text())["hub"]

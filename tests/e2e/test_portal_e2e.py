@@ -94,7 +94,7 @@ async def site(
     tenants = TenantService(pool, hub_config)
     tenant = await tenants.create_tenant("acme", "Acme ISP")
     _, api_key = await services.auth.issue_api_key("acme")
-    _, token = await tenants.create_agent("acme", "market")
+    token = (await services.agents.create_agent("acme", "market")).token
     grants = {
         username: await services.access.grant(tenant, username=username, hours=24, actor="test")
         for username in (PAID, TWO_DEVICES)

@@ -5,14 +5,22 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shlex
 import sys
+import tomllib
 from pathlib import Path
 
 import aiohttp
 import asyncpg
+import pytest
 
+from common import wire
 from hub.app import create_app
+from hub.cli import enroll_command
 from hub.config import HubConfig
+from hub.link.enrollment import CLOSE_REVOKED
+from hub.services.agents import AgentService, new_enrollment_token
+from hub.typedefs import DB_POOL, SERVICES
 from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -194,7 +202,7 @@ async def test_admin_site_router_customer_and_access(pg_dsn):
     code, out, err = await hub_cli(pg_dsn, "create-agent", "--tenant", "acme", "--site", "hq")
     assert code == 0, err
     token = re.search(r"enrollment token \(valid 24 h\): (\S+)", out)[1]
-    assert f"ispfleet-agent enroll --hub http://127.0.0.1:8080 --token {token}" in out
+    assert f"ispfleet-agent enroll --hub=http://127.0.0.1:8080 --token={token}" in out
 
     conn = await asyncpg.connect(pg_dsn)
     try:
@@ -248,3 +256,97 @@ async def test_serve_runs_until_sigterm(pg_dsn):
     assert proc.returncode == 0, err.decode()
     assert "Traceback" not in err.decode()
     assert f"hub listening url=http://127.0.0.1:{port}" in err.decode()
+
+
+async def agent_cli(*args: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "agent.cli",
+        *args,
+        cwd=ROOT,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    return proc.returncode, out.decode(), err.decode()
+
+
+def test_enrollment_tokens_never_start_with_a_dash():
+    # token_urlsafe alone starts with '-' about 1 time in 64; 2,000 draws all but catch that.
+    tokens = [new_enrollment_token() for _ in range(2000)]
+    assert all(re.fullmatch(r"ife_[A-Za-z0-9_-]{43}", token) for token in tokens)
+
+
+async def test_printed_enroll_command_parses_whatever_the_token_starts_with(tmp_path):
+    """Even a token starting with '-' (as unprefixed ones did) reaches the agent as a value."""
+    command = shlex.split(enroll_command("http://127.0.0.1:1", "-abc 'x"))
+    assert command[:2] == ["ispfleet-agent", "enroll"]
+    code, _, err = await agent_cli(*command[1:], f"--config={tmp_path / 'agent.toml'}")
+    assert code == 1, err  # argparse's "expected one argument" would be status 2
+    assert "cannot reach hub at http://127.0.0.1:1" in err
+
+
+async def test_create_agent_prints_a_command_that_enrolls(pg_dsn, aiohttp_server, tmp_path):
+    """create-agent's printed command, pasted as is, enrolls a box with a running hub."""
+    hub = await aiohttp_server(create_app(HubConfig(database_url=pg_dsn)), host="127.0.0.1")
+    url = str(hub.make_url("")).rstrip("/")
+    assert (await hub_cli(pg_dsn, "create-tenant", "--slug", "acme", "--name", "A"))[0] == 0
+    code, out, err = await hub_cli(
+        pg_dsn, "create-agent", "--tenant", "acme", "--site", "hq", ISPFLEET_HUB_PUBLIC_URL=url
+    )
+    assert code == 0, err
+    (line,) = [line for line in out.splitlines() if "ispfleet-agent enroll" in line]
+    command = shlex.split(line)
+    assert command[:2] == ["ispfleet-agent", "enroll"]
+
+    config = tmp_path / "agent.toml"
+    code, out, err = await agent_cli(*command[1:], f"--config={config}")
+    assert code == 0, err
+    credential = tomllib.loads(config.read_text())["hub"]["credential"]
+    agent = await AgentService(hub.app[DB_POOL], HubConfig()).authenticate(f"Bearer {credential}")
+    assert agent.site == "hq"
+
+
+async def test_revoke_agent_closes_its_link_from_another_process(pg_dsn, aiohttp_server):
+    """revoke-agent, a process of its own, closes the socket a running hub holds for the box."""
+    hub = await aiohttp_server(create_app(HubConfig(database_url=pg_dsn)), host="127.0.0.1")
+    url = str(hub.make_url("")).rstrip("/")
+    assert (await hub_cli(pg_dsn, "create-tenant", "--slug", "acme", "--name", "A"))[0] == 0
+    tenant = await hub.app[DB_POOL].fetchval("SELECT id FROM tenants")
+    ticket = await hub.app[SERVICES].agents.issue_token(tenant_id=tenant, site="hq")
+    body = {
+        "token": ticket.token,
+        "device_key": "device-key-0123456789",
+        "hostname": "box",
+        "agent_version": "t",
+    }
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url + wire.ENROLL_PATH, json=body) as resp:
+            assert resp.status == 200
+            headers = {"Authorization": f"Bearer {(await resp.json())['credential']}"}
+        ws = await http.ws_connect(url + wire.LINK_PATH, headers=headers)
+        await ws.send_str(wire.encode("hello", agent_version="t", last_seq=0, routers=[]))
+        welcome = await ws.receive_json()
+        assert welcome["type"] == "welcome"
+        closing = asyncio.create_task(_close_code(ws))  # reading: pings answered, close seen
+
+        code, out, err = await hub_cli(pg_dsn, "revoke-agent", "--tenant", "acme", "--site", "hq")
+        assert code == 0, err
+        assert f"agent {ticket.agent_id} of site 'hq': credential revoked" in out
+        assert await asyncio.wait_for(closing, timeout=30) == CLOSE_REVOKED
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await http.ws_connect(url + wire.LINK_PATH, headers=headers)
+        assert refused.value.status == 401
+
+    assert_usage_error(
+        await hub_cli(pg_dsn, "revoke-agent", "--tenant", "acme", "--site", "elsewhere"),
+        "no agent for site 'elsewhere' of tenant 'acme'",
+    )
+
+
+async def _close_code(ws: aiohttp.ClientWebSocketResponse) -> int | None:
+    async for _message in ws:
+        pass
+    return ws.close_code

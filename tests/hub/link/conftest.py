@@ -16,7 +16,7 @@ from common import wire
 from common.timeutil import to_iso, utcnow
 from hub.app import create_app
 from hub.config import HubConfig
-from hub.link.enrollment import create_agent
+from hub.services.agents import AgentService
 from hub.typedefs import DB_POOL
 from tests.helpers import wait_for as wait_for
 
@@ -100,8 +100,8 @@ async def enrolled_agent(
     http: aiohttp.ClientSession, server: TestServer, tenant_id: int, site: str = "site-a"
 ) -> tuple[int, str]:
     """(agent id, credential) of a freshly enrolled agent."""
-    agent_id, token = await create_agent(
-        server.app[DB_POOL], tenant_id=tenant_id, site=site, ttl_hours=1
+    agent_id, token = await AgentService(server.app[DB_POOL], HubConfig()).issue_token(
+        tenant_id=tenant_id, site=site, ttl_hours=1
     )
     status, reply = await enroll_body(http, server, enrollment(token))
     assert status == 200, reply

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+from typing import Any
 
 import aiohttp
 import asyncpg
@@ -12,13 +13,30 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from common import wire
+from hub.config import HubConfig
+from hub.domain import EnrollmentTicket
 from hub.errors import InvalidInput, NotFound
-from hub.link.enrollment import TOKEN_REJECTED, create_agent
-from hub.typedefs import DB_POOL
+from hub.link.enrollment import CLOSE_REVOKED
+from hub.link.keys import CREDENTIAL_WATCH, LINK_REGISTRY
+from hub.services.agents import TOKEN_REJECTED, AgentService
+from hub.typedefs import DB_POOL, SERVICES
 
-from .conftest import base_url, enroll_body, enrollment, make_tenant
+from .conftest import (
+    FakeAgent,
+    base_url,
+    enroll_body,
+    enrolled_agent,
+    enrollment,
+    event,
+    make_tenant,
+    wait_for,
+)
 
 WG_KEY = base64.b64encode(bytes(range(32))).decode()
+
+
+async def create_agent(pool: asyncpg.Pool, **ticket: Any) -> EnrollmentTicket:
+    return await AgentService(pool, HubConfig()).issue_token(**ticket)
 
 
 async def test_create_agent_stores_only_a_hash_and_reissues(pool: asyncpg.Pool, tenant_id: int):
@@ -53,7 +71,7 @@ async def test_enroll_trades_token_for_credential_once(
     assert status == 200
     assert reply["agent_id"] == agent_id
     assert reply["site"] == "site-a" and reply["tenant"] == "acme"
-    assert reply["hub_url"] == base_url(hub)
+    assert "hub_url" not in reply  # the box keeps the URL its operator typed
     assert reply["wireguard"] is None
     prefix, agent_text, secret = reply["credential"].split("_", 2)
     assert (prefix, int(agent_text)) == ("ifa", agent_id)
@@ -174,7 +192,7 @@ async def test_wireguard_addresses_are_allocated_once_per_agent(
         status, reply = await enroll_body(http, server, enrollment(token, wg_public_key=WG_KEY))
         assert status == 200
         replies.append(reply)
-    assert replies[0]["hub_url"] == "https://hub.example.net"
+    assert "hub_url" not in replies[0]
     assert replies[0]["wireguard"] == {
         "address": "10.77.0.2/32",  # .1 is the hub
         "hub_public_key": WG_KEY,
@@ -199,3 +217,98 @@ async def test_wireguard_addresses_are_allocated_once_per_agent(
         else:
             assert status == 200
     assert await pool.fetchval("SELECT credential_hash FROM agents WHERE site = 'f'") is None
+
+
+# --- a credential replaced or revoked closes the link that used it ------------------------------
+
+
+async def link_refused(http: aiohttp.ClientSession, server: TestServer, credential: str) -> int:
+    """The HTTP status the link's upgrade answers for ``credential``."""
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await http.ws_connect(
+            base_url(server) + wire.LINK_PATH, headers={"Authorization": f"Bearer {credential}"}
+        )
+    return refused.value.status
+
+
+async def test_re_enrolling_closes_the_old_link_on_another_hub_process(
+    http: aiohttp.ClientSession, hub: TestServer, start_hub, tenant_id: int
+):
+    """The box's old socket is held by hub A; it re-enrolls through hub B; A closes it."""
+    other = await start_hub()
+    _, old_credential = await enrolled_agent(http, hub, tenant_id)
+    old = FakeAgent(http, hub, old_credential)
+    await old.connect()
+    closed = asyncio.create_task(old.closed(timeout=30))  # reading, so pings are answered
+
+    ticket = await AgentService(other.app[DB_POOL], HubConfig()).issue_token(
+        tenant_id=tenant_id, site="site-a", ttl_hours=1
+    )
+    status, reply = await enroll_body(http, other, enrollment(ticket.token))
+    assert status == 200
+    assert await closed == CLOSE_REVOKED
+    assert await link_refused(http, hub, old_credential) == 401
+
+    # The new credential links (on either process) and is not closed by the notice.
+    new = FakeAgent(http, other, reply["credential"])
+    assert (await new.connect())["agent_id"] == ticket.agent_id
+    registry = other.app[LINK_REGISTRY]
+    await wait_for(lambda: registry.get(ticket.agent_id) is not None)
+    await other.app[CREDENTIAL_WATCH].on_notice(str(ticket.agent_id))  # a late notice
+    thinned = event(1, wire.OUTBOX_THINNED, {"dropped": 1, "kinds": ["x"]}, router=None)
+    assert await new.send_events(thinned) == 1  # still linked after the notice was handled
+    await new.close()
+
+
+async def test_revoking_closes_the_link_and_the_credential_stops_working(
+    http: aiohttp.ClientSession, hub: TestServer, start_hub, pool: asyncpg.Pool, tenant_id: int
+):
+    other = await start_hub()
+    agent_id, credential = await enrolled_agent(http, hub, tenant_id)
+    agent = FakeAgent(http, hub, credential)
+    await agent.connect()
+    closed = asyncio.create_task(agent.closed(timeout=30))  # reading, so pings are answered
+
+    revoked = await other.app[SERVICES].agents.revoke_agent("acme", "site-a", actor="test")
+    assert revoked.id == agent_id
+    assert await closed == CLOSE_REVOKED
+    assert await link_refused(http, hub, credential) == 401
+    assert await link_refused(http, other, credential) == 401
+    audit = await pool.fetchrow("SELECT * FROM audit_log WHERE action = 'agent.revoked'")
+    assert (audit["actor"], audit["target"], audit["result"]) == ("test", f"agent:{agent_id}", "ok")
+
+    # Only a fresh token brings the box back.
+    _, token = await create_agent(pool, tenant_id=tenant_id, site="site-a", ttl_hours=1)
+    status, reply = await enroll_body(http, hub, enrollment(token))
+    assert status == 200
+    assert (await FakeAgent(http, hub, reply["credential"]).connect())["agent_id"] == agent_id
+
+
+async def test_revoking_closes_a_link_that_has_not_said_hello_yet(
+    http: aiohttp.ClientSession, hub: TestServer, start_hub, tenant_id: int
+):
+    """Between the upgrade and the hello the socket is not in the registry; it still closes."""
+    other = await start_hub()
+    _, credential = await enrolled_agent(http, hub, tenant_id)
+    ws = await http.ws_connect(
+        base_url(hub) + wire.LINK_PATH, headers={"Authorization": f"Bearer {credential}"}
+    )
+
+    async def close_code() -> int | None:
+        async for _message in ws:
+            pass
+        return ws.close_code
+
+    closed = asyncio.create_task(close_code())
+    await other.app[SERVICES].agents.revoke_agent("acme", "site-a")
+    assert await asyncio.wait_for(closed, timeout=30) == CLOSE_REVOKED
+
+
+async def test_revoking_an_unknown_agent_is_not_found(hub: TestServer, tenant_id: int):
+    agents = hub.app[SERVICES].agents
+    with pytest.raises(NotFound, match="no agent for site 'nowhere'"):
+        await agents.revoke_agent("acme", "nowhere")
+    with pytest.raises(NotFound, match="no tenant"):
+        await agents.revoke_agent("nope", "site-a")
+    with pytest.raises(InvalidInput, match="invalid site name"):
+        await agents.revoke_agent("acme", "bad site\n")

@@ -17,7 +17,7 @@ import pytest
 
 from common import wire
 from common.timeutil import to_iso, utcnow
-from hub.link.enrollment import create_agent
+from hub.typedefs import SERVICES
 from tests.helpers import wait_for
 from tests.hub.conftest import health, session
 from tests.hub.web.test_admin import admin_headers
@@ -38,7 +38,8 @@ class ScriptedAgent:
         self.reader: asyncio.Task | None = None
 
     async def start(self, pool, tenant_id: int) -> None:
-        _, token = await create_agent(pool, tenant_id=tenant_id, site="hq", ttl_hours=1)
+        agents = self.client.app[SERVICES].agents
+        _, token = await agents.issue_token(tenant_id=tenant_id, site="hq", ttl_hours=1)
         resp = await self.client.post(
             wire.ENROLL_PATH,
             json={
