@@ -6,7 +6,6 @@ link does not depend on which middlewares the app has.
 
 from __future__ import annotations
 
-import json
 import logging
 
 from aiohttp import web
@@ -16,6 +15,7 @@ from hub.link import enrollment
 from hub.link.keys import DISPATCHER, INSTANCE, LINK_REGISTRY
 from hub.link.session import LinkSession
 from hub.typedefs import CONFIG, DB_POOL, METRICS
+from hub.web.handlers import json_object
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +28,9 @@ def _error(exc: HubError) -> web.Response:
 
 async def enroll(request: web.Request) -> web.Response:
     """``POST /agent/v1/enroll``: a one-time token for the agent's long-lived credential."""
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        body = None
     config = request.app[CONFIG]
     try:
+        body = await json_object(request, not_json="request body must be a JSON object")
         enroll_request = enrollment.parse_enroll_request(body)
         reply = await enrollment.enroll(
             request.app[DB_POOL],

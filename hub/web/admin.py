@@ -9,15 +9,16 @@ from hub.errors import InvalidInput
 from hub.services.portal import ROUTER_NOT_FOUND
 from hub.typedefs import ADMIN, SERVICES
 from hub.web import bodies
-from hub.web.handlers import json_object, path_id
+from hub.web.handlers import path_id, read_body
+from hub.web.schemas import DisconnectBody, LoginBody
 
 routes = web.RouteTableDef()
 
 
 @routes.post("/api/admin/login")
 async def login(request: web.Request) -> web.Response:
-    body = await json_object(request)
-    email, password = body.get("email"), body.get("password")
+    body = await read_body(request, LoginBody)
+    email, password = body.email, body.password
     if not isinstance(email, str) or not isinstance(password, str) or not email or not password:
         raise InvalidInput("email and password are required")
     token, expires_at = await request.app[SERVICES].auth.admin_login(email, password)
@@ -36,12 +37,12 @@ async def active_users(request: web.Request) -> web.Response:
 @routes.post(r"/api/admin/routers/{router_id:\d+}/disconnect-user/")
 async def disconnect_user(request: web.Request) -> web.Response:
     router_id = path_id(request, "router_id", ROUTER_NOT_FOUND)
-    body = await json_object(request)
+    body = await read_body(request, DisconnectBody)
     outcome = await request.app[SERVICES].portal.disconnect_user(
         router_id,
         None,
-        username=body.get("username"),
-        mac_address=body.get("mac_address"),
+        username=body.username,
+        mac_address=body.mac_address,
         actor=request[ADMIN].actor,
     )
     return web.json_response(bodies.disconnected_body(outcome))

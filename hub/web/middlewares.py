@@ -13,6 +13,7 @@ import math
 import time
 import uuid
 
+import asyncpg
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
@@ -45,6 +46,16 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         response = await handler(request)
     except HubError as exc:
         response = _hub_error_response(exc)
+    except (asyncpg.DataError, asyncpg.ProgramLimitExceededError) as exc:
+        # A value Postgres refuses (text it cannot hold, a number out of range, a key over the
+        # index limit) is the client's input that the edge let through: 400, and a warning.
+        log.warning(
+            "input refused by the database request_id=%s path=%s error=%r",
+            request[REQUEST_ID],
+            request.path,
+            exc,
+        )
+        response = web.json_response(error_body("invalid value in request"), status=400)
     except web.HTTPException as exc:
         if not request.path.startswith("/api/") or exc.status < 400:
             raise
@@ -61,6 +72,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         )
         response = web.json_response(error_body("Internal server error"), status=500)
     response.headers["X-Request-Id"] = request[REQUEST_ID]
+    if request.content.exception() is not None:
+        response.force_close()  # the body could not be read: the connection is unusable
     return response
 
 
