@@ -20,6 +20,7 @@ from hub.services.portal import PortalService
 from hub.typedefs import CONFIG, DB_POOL, METRICS, RATE_LIMITER, SERVICES, Services
 from hub.web.middlewares import auth_middleware, error_middleware, metrics_middleware
 from hub.web.routes import setup_routes
+from hub.web.slashes import add_slash_aliases
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,8 @@ def create_app(config: HubConfig, *, with_link: bool = True) -> web.Application:
     app.cleanup_ctx.append(_services(dispatcher_key))
     app.cleanup_ctx.append(_metrics_refresher)
     setup_routes(app, metrics)
+    # Last, at startup: every route any module added by then answers both slash spellings.
+    app.on_startup.append(add_slash_aliases)
     return app
 
 
