@@ -18,7 +18,12 @@ from hub.services.auth import AuthService
 from hub.services.dispatch import Dispatcher
 from hub.services.portal import PortalService
 from hub.typedefs import CONFIG, DB_POOL, METRICS, RATE_LIMITER, SERVICES, Services
-from hub.web.middlewares import auth_middleware, error_middleware, metrics_middleware
+from hub.web.middlewares import (
+    auth_middleware,
+    cors_middleware,
+    error_middleware,
+    metrics_middleware,
+)
 from hub.web.routes import setup_routes
 from hub.web.slashes import add_slash_aliases
 
@@ -27,7 +32,9 @@ log = logging.getLogger(__name__)
 
 def create_app(config: HubConfig, *, with_link: bool = True) -> web.Application:
     """A hub ready to run; ``with_link=False`` leaves out the agent link (commands then 503)."""
-    app = web.Application(middlewares=[error_middleware, metrics_middleware, auth_middleware])
+    app = web.Application(
+        middlewares=[cors_middleware, error_middleware, metrics_middleware, auth_middleware]
+    )
     metrics = HubMetrics()
     app[CONFIG] = config
     app[METRICS] = metrics

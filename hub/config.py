@@ -47,6 +47,9 @@ class HubConfig:
     rate_limit_burst: int = 30
     admin_token_hours: float = 12.0  # lifetime of a platform admin's bearer token
     metrics_refresh_interval: float = 5.0  # seconds between /metrics snapshots of router state
+    # Origins whose pages may call /api/ from a browser (CORS); "*" any. Bearer keys, no cookies.
+    cors_origins: list[str] = field(default_factory=lambda: ["*"])
+    cors_max_age: int = 600  # seconds a browser may cache a preflight answer
     wireguard: WireGuardConfig = field(default_factory=WireGuardConfig)
 
 

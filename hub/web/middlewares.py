@@ -1,9 +1,11 @@
-"""Request plumbing shared by every face: errors, metrics, authentication, rate limits.
+"""Request plumbing shared by every face: CORS, errors, metrics, authentication, rate limits.
 
-Order (outermost first): ``error_middleware`` turns hub.errors and HTTP errors under /api/ into
-``{"success": false, "error": ...}`` (never a traceback), ``metrics_middleware`` times the
-request by route, ``auth_middleware`` authenticates /api/portal/ (tenant API key, rate
-limited per key) and /api/admin/ (admin bearer token).
+Order (outermost first): ``cors_middleware`` answers browser preflights and adds the
+Access-Control-* headers to every /api/ answer, errors included; ``error_middleware`` turns
+hub.errors and HTTP errors under /api/ into ``{"success": false, "error": ...}`` (never a
+traceback); ``metrics_middleware`` times the request by route; ``auth_middleware``
+authenticates /api/portal/ (tenant API key, rate limited per key) and /api/admin/ (admin
+bearer token).
 """
 
 from __future__ import annotations
@@ -12,19 +14,77 @@ import logging
 import math
 import time
 import uuid
+from collections.abc import MutableMapping
 
 import asyncpg
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from hub.errors import HubError, RateLimited
-from hub.typedefs import ADMIN, METRICS, RATE_LIMITER, REQUEST_ID, SERVICES, TENANT_KEY
+from hub.typedefs import ADMIN, CONFIG, METRICS, RATE_LIMITER, REQUEST_ID, SERVICES, TENANT_KEY
 
 log = logging.getLogger(__name__)
 
 PORTAL_PREFIX = "/api/portal/"
 ADMIN_PREFIX = "/api/admin/"
 PUBLIC_PATHS = frozenset({"/api/admin/login"})
+API_PREFIX = "/api/"
+CORS_ALLOW_HEADERS = "Authorization, Content-Type, X-Request-Id"
+CORS_EXPOSE_HEADERS = "Retry-After, X-Request-Id"
+
+
+def _allowed_origin(request: web.Request) -> str | None:
+    """The request's Origin when the config lets its pages call the API, else None."""
+    origin = request.headers.get("Origin")
+    if not origin or not request.path.startswith(API_PREFIX):
+        return None
+    allowed = request.app[CONFIG].cors_origins
+    return origin if "*" in allowed or origin in allowed else None
+
+
+def _preflight(request: web.Request, origin: str | None) -> web.StreamResponse | None:
+    """The answer to a browser's preflight, or None when it is not one (or has no route)."""
+    if request.method != "OPTIONS" or "Access-Control-Request-Method" not in request.headers:
+        return None
+    error = request.match_info.http_exception
+    if error is not None and not isinstance(error, web.HTTPMethodNotAllowed):
+        return None  # no such path: the 404 as usual
+    route = request.match_info.route
+    methods = set(error.allowed_methods) if error is not None else {route.method}
+    response = web.Response(status=204)
+    if origin is not None:
+        response.headers["Access-Control-Allow-Methods"] = ", ".join(sorted(methods | {"OPTIONS"}))
+        response.headers["Access-Control-Allow-Headers"] = CORS_ALLOW_HEADERS
+        response.headers["Access-Control-Max-Age"] = str(request.app[CONFIG].cors_max_age)
+    return response
+
+
+def _cors_headers(headers: MutableMapping[str, str], origin: str | None) -> None:
+    vary = headers.get("Vary")
+    if vary is None:
+        headers["Vary"] = "Origin"
+    elif "origin" not in vary.lower():
+        headers["Vary"] = f"{vary}, Origin"
+    if origin is not None:
+        headers["Access-Control-Allow-Origin"] = origin
+        headers["Access-Control-Expose-Headers"] = CORS_EXPOSE_HEADERS
+
+
+@web.middleware
+async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if not request.path.startswith(API_PREFIX):
+        return await handler(request)
+    origin = _allowed_origin(request)
+    response = _preflight(request, origin)
+    if response is None:
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            _cors_headers(exc.headers, origin)
+            raise
+    if not response.prepared:
+        _cors_headers(response.headers, origin)
+    return response
 
 
 def error_body(message: str, **extra: object) -> dict[str, object]:
