@@ -12,7 +12,7 @@ from aiohttp import web
 from hub.config import HubConfig
 from hub.database import open_database
 from hub.metrics import HubMetrics
-from hub.ratelimit import RateLimiter
+from hub.ratelimit import SharedRateLimiter
 from hub.services.access import AccessService
 from hub.services.auth import AuthService
 from hub.services.dispatch import Dispatcher
@@ -38,7 +38,6 @@ def create_app(config: HubConfig, *, with_link: bool = True) -> web.Application:
     metrics = HubMetrics()
     app[CONFIG] = config
     app[METRICS] = metrics
-    app[RATE_LIMITER] = RateLimiter(config.rate_limit_per_minute, config.rate_limit_burst)
     app.cleanup_ctx.append(_database)
     dispatcher_key = None
     if with_link:
@@ -56,8 +55,12 @@ def create_app(config: HubConfig, *, with_link: bool = True) -> web.Application:
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
     """The migrated pool (embedded Postgres or DATABASE_URL) for the app's lifetime."""
-    async with open_database(app[CONFIG]) as pool:
+    config = app[CONFIG]
+    async with open_database(config) as pool:
         app[DB_POOL] = pool
+        app[RATE_LIMITER] = SharedRateLimiter(
+            pool, config.rate_limit_per_minute, config.rate_limit_burst
+        )
         yield
 
 

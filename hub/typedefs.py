@@ -10,7 +10,7 @@ from aiohttp import web
 from hub.config import HubConfig
 from hub.domain import ApiKeyPrincipal, User
 from hub.metrics import HubMetrics
-from hub.ratelimit import RateLimiter
+from hub.ratelimit import RateLimiter, SharedRateLimiter
 from hub.services.access import AccessService
 from hub.services.auth import AuthService
 from hub.services.portal import PortalService
@@ -29,7 +29,10 @@ CONFIG: web.AppKey[HubConfig] = web.AppKey("config", HubConfig)
 DB_POOL: web.AppKey[asyncpg.Pool] = web.AppKey("db_pool", asyncpg.Pool)
 METRICS: web.AppKey[HubMetrics] = web.AppKey("metrics", HubMetrics)
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
-RATE_LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter", RateLimiter)
+# Per API key, shared by every hub process through Postgres.
+RATE_LIMITER: web.AppKey[SharedRateLimiter] = web.AppKey("rate_limiter", SharedRateLimiter)
+# Per client address, in this process, before any database or password work.
+CLIENT_LIMITER: web.AppKey[RateLimiter] = web.AppKey("client_limiter", RateLimiter)
 
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)
 TENANT_KEY: web.RequestKey[ApiKeyPrincipal] = web.RequestKey("tenant_key", ApiKeyPrincipal)

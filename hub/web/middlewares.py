@@ -167,7 +167,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     authorization = request.headers.get("Authorization")
     if path.startswith(PORTAL_PREFIX):
         principal = await request.app[SERVICES].auth.authenticate_api_key(authorization)
-        retry_after = request.app[RATE_LIMITER].take(principal.key.id)
+        retry_after = await request.app[RATE_LIMITER].take(f"api_key:{principal.key.id}")
         if retry_after:
             log.info("rate limited key=%s", principal.key.prefix)
             raise RateLimited(retry_after, "Rate limit exceeded; retry later")
