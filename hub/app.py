@@ -12,12 +12,23 @@ from aiohttp import web
 from hub.config import HubConfig
 from hub.database import open_database
 from hub.metrics import HubMetrics
-from hub.ratelimit import SharedRateLimiter
+from hub.ratelimit import LoginGuard, RateLimiter, SharedRateLimiter
 from hub.services.access import AccessService
 from hub.services.auth import AuthService
 from hub.services.dispatch import Dispatcher
 from hub.services.portal import PortalService
-from hub.typedefs import CONFIG, DB_POOL, METRICS, RATE_LIMITER, SERVICES, Services
+from hub.typedefs import (
+    CLIENT_LIMITER,
+    CONFIG,
+    DB_POOL,
+    LOGIN_GUARD,
+    METRICS,
+    RATE_LIMITER,
+    SERVICES,
+    TRUSTED_PROXIES,
+    Services,
+)
+from hub.web.handlers import trusted_networks
 from hub.web.middlewares import (
     auth_middleware,
     cors_middleware,
@@ -38,6 +49,11 @@ def create_app(config: HubConfig, *, with_link: bool = True) -> web.Application:
     metrics = HubMetrics()
     app[CONFIG] = config
     app[METRICS] = metrics
+    app[TRUSTED_PROXIES] = trusted_networks(config.trusted_proxies)
+    app[CLIENT_LIMITER] = RateLimiter(config.auth_failures_per_minute, config.auth_failure_burst)
+    app[LOGIN_GUARD] = LoginGuard(
+        config.login_lockout_after, config.login_lockout_seconds, config.login_lockout_max
+    )
     app.cleanup_ctx.append(_database)
     dispatcher_key = None
     if with_link:

@@ -48,6 +48,16 @@ class HubConfig:
     # never see a 429.
     rate_limit_per_minute: int = 600
     rate_limit_burst: int = 120
+    # Before any credentials are checked: unauthenticated and failed requests per client
+    # address (in process, no database work), and lockout after repeated failed logins (per
+    # address and per account), doubling from login_lockout_seconds up to login_lockout_max.
+    auth_failures_per_minute: int = 60
+    auth_failure_burst: int = 20
+    login_lockout_after: int = 5
+    login_lockout_seconds: float = 2.0
+    login_lockout_max: float = 900.0
+    # Peers (addresses or CIDR networks) whose X-Forwarded-For names the client: a reverse proxy.
+    trusted_proxies: list[str] = field(default_factory=list)
     admin_token_hours: float = 12.0  # lifetime of a platform admin's bearer token
     metrics_refresh_interval: float = 5.0  # seconds between /metrics snapshots of router state
     # Origins whose pages may call /api/ from a browser (CORS); "*" any. Bearer keys, no cookies.

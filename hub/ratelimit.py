@@ -108,3 +108,56 @@ class SharedRateLimiter:
         """Forget buckets that have refilled completely (run now and then)."""
         idle = self._burst / self._rate
         return await self._buckets.prune(idle_before=self._clock() - idle - 60)
+
+
+@dataclass(slots=True)
+class _Failures:
+    count: int
+    locked_until: float
+
+
+class LoginGuard:
+    """Lockout with back-off after repeated failed logins, per client address and per account.
+
+    After ``after`` failures in a row a key is locked for ``base`` seconds, doubling with each
+    further failure up to ``cap``; a success clears the account and the address. In memory, so
+    checking costs nothing before the password hash is computed; at most ``max_keys`` kept.
+    """
+
+    def __init__(
+        self,
+        after: int,
+        base: float,
+        cap: float,
+        clock: Callable[[], float] = time.monotonic,
+        max_keys: int = 100_000,
+    ) -> None:
+        if after < 1 or base <= 0 or cap < base:
+            raise ValueError("lockout needs after >= 1 and 0 < base <= cap")
+        self._after, self._base, self._cap = after, base, cap
+        self._clock = clock
+        self._max_keys = max_keys
+        self._failures: dict[str, _Failures] = {}
+
+    def retry_after(self, *keys: str) -> float:
+        """Seconds until every key may try again (0.0: now)."""
+        now = self._clock()
+        waits = [f.locked_until - now for k in keys if (f := self._failures.get(k)) is not None]
+        return max([0.0, *waits])
+
+    def failed(self, *keys: str) -> None:
+        now = self._clock()
+        if len(self._failures) >= self._max_keys:
+            self._failures = {
+                k: f for k, f in self._failures.items() if f.locked_until > now - self._cap
+            }
+        for key in keys:
+            entry = self._failures.setdefault(key, _Failures(0, 0.0))
+            entry.count += 1
+            if entry.count >= self._after:
+                lock = min(self._cap, self._base * 2 ** (entry.count - self._after))
+                entry.locked_until = now + lock
+
+    def succeeded(self, *keys: str) -> None:
+        for key in keys:
+            self._failures.pop(key, None)

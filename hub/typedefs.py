@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network
 
 import asyncpg
 from aiohttp import web
@@ -10,10 +11,12 @@ from aiohttp import web
 from hub.config import HubConfig
 from hub.domain import ApiKeyPrincipal, User
 from hub.metrics import HubMetrics
-from hub.ratelimit import RateLimiter, SharedRateLimiter
+from hub.ratelimit import LoginGuard, RateLimiter, SharedRateLimiter
 from hub.services.access import AccessService
 from hub.services.auth import AuthService
 from hub.services.portal import PortalService
+
+IPNetwork = IPv4Network | IPv6Network
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +36,11 @@ SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
 RATE_LIMITER: web.AppKey[SharedRateLimiter] = web.AppKey("rate_limiter", SharedRateLimiter)
 # Per client address, in this process, before any database or password work.
 CLIENT_LIMITER: web.AppKey[RateLimiter] = web.AppKey("client_limiter", RateLimiter)
+LOGIN_GUARD: web.AppKey[LoginGuard] = web.AppKey("login_guard", LoginGuard)
+# The networks of trusted reverse proxies (HubConfig.trusted_proxies, parsed once).
+TRUSTED_PROXIES: web.AppKey[tuple[IPNetwork, ...]] = web.AppKey("trusted_proxies", tuple)
 
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)
+CLIENT: web.RequestKey[str] = web.RequestKey("client", str)  # the client's address
 TENANT_KEY: web.RequestKey[ApiKeyPrincipal] = web.RequestKey("tenant_key", ApiKeyPrincipal)
 ADMIN: web.RequestKey[User] = web.RequestKey("admin", User)

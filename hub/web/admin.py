@@ -9,7 +9,7 @@ from hub.errors import InvalidInput
 from hub.services.portal import ROUTER_NOT_FOUND
 from hub.typedefs import ADMIN, SERVICES
 from hub.web import bodies
-from hub.web.handlers import path_id, read_body
+from hub.web.handlers import login_attempt, path_id, read_body
 from hub.web.schemas import DisconnectBody, LoginBody
 
 routes = web.RouteTableDef()
@@ -21,7 +21,8 @@ async def login(request: web.Request) -> web.Response:
     email, password = body.email, body.password
     if not isinstance(email, str) or not isinstance(password, str) or not email or not password:
         raise InvalidInput("email and password are required")
-    token, expires_at = await request.app[SERVICES].auth.admin_login(email, password)
+    async with login_attempt(request, email):  # lockout after repeated failures
+        token, expires_at = await request.app[SERVICES].auth.admin_login(email, password)
     return web.json_response(
         {"success": True, "token": token, "token_type": "Bearer", "expires_at": to_iso(expires_at)}
     )

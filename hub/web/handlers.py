@@ -8,16 +8,33 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import ipaddress
 import re
+from collections.abc import AsyncIterator, Iterable
 from typing import Any, TypeVar
 
 import msgspec
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 
-from hub.errors import InvalidInput, NotFound, PayloadTooLarge, UnsupportedMediaType
+from hub.errors import (
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+    Unauthorized,
+    UnsupportedMediaType,
+)
 from hub.services.audit import AuditEntry, audited
-from hub.typedefs import ADMIN, DB_POOL, TENANT_KEY
+from hub.typedefs import (
+    ADMIN,
+    CLIENT,
+    DB_POOL,
+    LOGIN_GUARD,
+    TENANT_KEY,
+    TRUSTED_PROXIES,
+    IPNetwork,
+)
 from hub.web.schemas import MAX_BIGINT, Body
 
 B = TypeVar("B", bound=Body)
@@ -167,3 +184,56 @@ async def json_object(
     if not isinstance(body, dict):
         raise InvalidInput("request body must be a JSON object")
     return body
+
+
+def trusted_networks(entries: Iterable[str]) -> tuple[IPNetwork, ...]:
+    """HubConfig.trusted_proxies parsed; a wrong entry is refused at startup."""
+    try:
+        return tuple(ipaddress.ip_network(entry.strip(), strict=False) for entry in entries)
+    except ValueError as exc:
+        raise ValueError(f"trusted_proxies: {exc}") from exc
+
+
+def _trusted(address: str, networks: tuple[IPNetwork, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
+def client_address(request: web.Request) -> str:
+    """The client: the peer, or behind a trusted proxy the nearest untrusted X-Forwarded-For hop."""
+    if CLIENT in request:
+        return request[CLIENT]
+    peer = request.remote or "unknown"
+    networks = request.app[TRUSTED_PROXIES]
+    client = peer
+    if networks and _trusted(peer, networks):
+        hops = [
+            hop.strip()
+            for header in request.headers.getall("X-Forwarded-For", ())
+            for hop in header.split(",")
+        ]
+        for hop in reversed(hops):
+            if not _trusted(hop, networks):
+                with contextlib.suppress(ValueError):
+                    client = str(ipaddress.ip_address(hop))
+                break
+    request[CLIENT] = client
+    return client
+
+
+@contextlib.asynccontextmanager
+async def login_attempt(request: web.Request, account: str) -> AsyncIterator[None]:
+    """A password check, refused while the address or the account is locked out (429)."""
+    guard = request.app[LOGIN_GUARD]
+    keys = (f"address:{client_address(request)}", f"account:{account.strip().lower()[:256]}")
+    if wait := guard.retry_after(*keys):
+        raise RateLimited(wait, "Too many failed logins; retry later")
+    try:
+        yield
+    except Unauthorized:
+        guard.failed(*keys)
+        raise
+    guard.succeeded(*keys)

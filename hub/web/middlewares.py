@@ -20,8 +20,18 @@ import asyncpg
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from hub.errors import HubError, RateLimited
-from hub.typedefs import ADMIN, CONFIG, METRICS, RATE_LIMITER, REQUEST_ID, SERVICES, TENANT_KEY
+from hub.errors import HubError, RateLimited, Unauthorized
+from hub.typedefs import (
+    ADMIN,
+    CLIENT_LIMITER,
+    CONFIG,
+    METRICS,
+    RATE_LIMITER,
+    REQUEST_ID,
+    SERVICES,
+    TENANT_KEY,
+)
+from hub.web.handlers import client_address
 
 log = logging.getLogger(__name__)
 
@@ -161,17 +171,40 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Credentials per face, behind a per-address budget for unauthenticated and failed tries.
+
+    The budget is checked before any database or password work: a login attempt always costs a
+    token, a request with credentials only when they are refused.
+    """
     if request.match_info.http_exception is not None:
         return await handler(request)  # no such route: 404/405 before any credentials
     path = request.path
+    portal = path.startswith(PORTAL_PREFIX)
+    admin = path.startswith(ADMIN_PREFIX)
+    if not (portal or admin):
+        return await handler(request)
+    limiter = request.app[CLIENT_LIMITER]
+    client = client_address(request)
+    public = admin and path.rstrip("/") in PUBLIC_PATHS
+    wait = limiter.take(client) if public else limiter.check(client)
+    if wait:
+        log.info("throttled before authentication client=%s path=%s", client, path)
+        raise RateLimited(wait, "Too many unauthenticated or failed requests; retry later")
+    if public:
+        return await handler(request)
     authorization = request.headers.get("Authorization")
-    if path.startswith(PORTAL_PREFIX):
-        principal = await request.app[SERVICES].auth.authenticate_api_key(authorization)
+    try:
+        if portal:
+            principal = await request.app[SERVICES].auth.authenticate_api_key(authorization)
+        else:
+            request[ADMIN] = await request.app[SERVICES].auth.authenticate_admin(authorization)
+    except Unauthorized:
+        limiter.take(client)
+        raise
+    if portal:
         retry_after = await request.app[RATE_LIMITER].take(f"api_key:{principal.key.id}")
         if retry_after:
             log.info("rate limited key=%s", principal.key.prefix)
             raise RateLimited(retry_after, "Rate limit exceeded; retry later")
         request[TENANT_KEY] = principal
-    elif path.startswith(ADMIN_PREFIX) and path.rstrip("/") not in PUBLIC_PATHS:
-        request[ADMIN] = await request.app[SERVICES].auth.authenticate_admin(authorization)
     return await handler(request)
