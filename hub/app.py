@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 
@@ -17,6 +15,7 @@ from hub.services.access import AccessService
 from hub.services.auth import AuthService
 from hub.services.dispatch import Dispatcher
 from hub.services.portal import PortalService
+from hub.supervisor import FatalHandler, Supervisor, terminate_process
 from hub.typedefs import (
     CLIENT_LIMITER,
     CONFIG,
@@ -25,6 +24,7 @@ from hub.typedefs import (
     METRICS,
     RATE_LIMITER,
     SERVICES,
+    SUPERVISOR,
     TRUSTED_PROXIES,
     Services,
 )
@@ -41,8 +41,14 @@ from hub.web.slashes import add_slash_aliases
 log = logging.getLogger(__name__)
 
 
-def create_app(config: HubConfig, *, with_link: bool = True) -> web.Application:
-    """A hub ready to run; ``with_link=False`` leaves out the agent link (commands then 503)."""
+def create_app(
+    config: HubConfig, *, with_link: bool = True, on_fatal: FatalHandler = terminate_process
+) -> web.Application:
+    """A hub ready to run; ``with_link=False`` leaves out the agent link (commands then 503).
+
+    ``on_fatal`` is what the supervisor does when a critical background task dies: by default
+    a clean shutdown of the process (``hub serve`` then exits 1 for systemd to restart it).
+    """
     app = web.Application(
         middlewares=[cors_middleware, error_middleware, metrics_middleware, auth_middleware]
     )
@@ -55,6 +61,7 @@ def create_app(config: HubConfig, *, with_link: bool = True) -> web.Application:
         config.login_lockout_after, config.login_lockout_seconds, config.login_lockout_max
     )
     app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_supervisor(on_fatal))
     dispatcher_key = None
     if with_link:
         from hub.link import DISPATCHER, setup_link
@@ -98,16 +105,34 @@ def _services(
     return context
 
 
+def _supervisor(on_fatal: FatalHandler) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The supervisor of every background task; closing it cancels whatever still runs."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        config = app[CONFIG]
+        supervisor = Supervisor(
+            backoff_initial=config.supervisor_backoff_initial,
+            backoff_max=config.supervisor_backoff_max,
+            max_failures=config.supervisor_max_failures,
+            on_fatal=on_fatal,
+        )
+        app[SUPERVISOR] = supervisor
+        try:
+            yield
+        finally:
+            await supervisor.close()
+
+    return context
+
+
 async def _metrics_refresher(app: web.Application) -> AsyncIterator[None]:
     """Keep the /metrics fleet snapshot fresh in the background."""
-    config, metrics = app[CONFIG], app[METRICS]
-    task = asyncio.create_task(
-        metrics.refresh_forever(
-            app[DB_POOL], config.agent_offline_after, config.metrics_refresh_interval
+    config, metrics, pool, supervisor = app[CONFIG], app[METRICS], app[DB_POOL], app[SUPERVISOR]
+    supervisor.start(
+        "metrics-refresher",
+        lambda: metrics.refresh_forever(
+            pool, config.agent_offline_after, config.metrics_refresh_interval
         ),
-        name="metrics-refresher",
     )
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await supervisor.stop("metrics-refresher")

@@ -63,6 +63,12 @@ class HubConfig:
     # Origins whose pages may call /api/ from a browser (CORS); "*" any. Bearer keys, no cookies.
     cors_origins: list[str] = field(default_factory=lambda: ["*"])
     cors_max_age: int = 600  # seconds a browser may cache a preflight answer
+    # Background tasks (hub/supervisor.py): a dead task is restarted after a back-off doubling
+    # from supervisor_backoff_initial to supervisor_backoff_max seconds; after
+    # supervisor_max_failures failures in a row the hub stops (exit 1) for systemd to restart.
+    supervisor_backoff_initial: float = 1.0
+    supervisor_backoff_max: float = 60.0
+    supervisor_max_failures: int = 10
     wireguard: WireGuardConfig = field(default_factory=WireGuardConfig)
 
 

@@ -15,6 +15,7 @@ from hub.ratelimit import LoginGuard, RateLimiter, SharedRateLimiter
 from hub.services.access import AccessService
 from hub.services.auth import AuthService
 from hub.services.portal import PortalService
+from hub.supervisor import Supervisor
 
 IPNetwork = IPv4Network | IPv6Network
 
@@ -32,6 +33,8 @@ CONFIG: web.AppKey[HubConfig] = web.AppKey("config", HubConfig)
 DB_POOL: web.AppKey[asyncpg.Pool] = web.AppKey("db_pool", asyncpg.Pool)
 METRICS: web.AppKey[HubMetrics] = web.AppKey("metrics", HubMetrics)
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
+# Every background task of the hub runs under it (opened/closed in a cleanup context).
+SUPERVISOR: web.AppKey[Supervisor] = web.AppKey("supervisor", Supervisor)
 # Per API key, shared by every hub process through Postgres.
 RATE_LIMITER: web.AppKey[SharedRateLimiter] = web.AppKey("rate_limiter", SharedRateLimiter)
 # Per client address, in this process, before any database or password work.
