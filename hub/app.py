@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from hub.config import HubConfig
-from hub.database import open_database
+from hub.database import DatabaseHealth, open_database
 from hub.metrics import HubMetrics
 from hub.ratelimit import LoginGuard, RateLimiter, SharedRateLimiter
 from hub.services.access import AccessService
@@ -19,6 +19,7 @@ from hub.supervisor import FatalHandler, Supervisor, terminate_process
 from hub.typedefs import (
     CLIENT_LIMITER,
     CONFIG,
+    DB_HEALTH,
     DB_POOL,
     LOGIN_GUARD,
     METRICS,
@@ -117,6 +118,7 @@ def _supervisor(on_fatal: FatalHandler) -> Callable[[web.Application], AsyncIter
             on_fatal=on_fatal,
         )
         app[SUPERVISOR] = supervisor
+        app[DB_HEALTH] = DatabaseHealth(app[DB_POOL], supervisor)
         try:
             yield
         finally:

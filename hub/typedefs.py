@@ -9,6 +9,7 @@ import asyncpg
 from aiohttp import web
 
 from hub.config import HubConfig
+from hub.database import DatabaseHealth
 from hub.domain import ApiKeyPrincipal, User
 from hub.metrics import HubMetrics
 from hub.ratelimit import LoginGuard, RateLimiter, SharedRateLimiter
@@ -33,6 +34,7 @@ CONFIG: web.AppKey[HubConfig] = web.AppKey("config", HubConfig)
 DB_POOL: web.AppKey[asyncpg.Pool] = web.AppKey("db_pool", asyncpg.Pool)
 METRICS: web.AppKey[HubMetrics] = web.AppKey("metrics", HubMetrics)
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
+DB_HEALTH: web.AppKey[DatabaseHealth] = web.AppKey("db_health", DatabaseHealth)
 # Every background task of the hub runs under it (opened/closed in a cleanup context).
 SUPERVISOR: web.AppKey[Supervisor] = web.AppKey("supervisor", Supervisor)
 # Per API key, shared by every hub process through Postgres.

@@ -20,11 +20,13 @@ import asyncpg
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from hub.errors import HubError, RateLimited, Unauthorized
+from hub.database import CONNECTION_ERRORS, UNAVAILABLE
+from hub.errors import DatabaseError, HubError, RateLimited, Unauthorized
 from hub.typedefs import (
     ADMIN,
     CLIENT_LIMITER,
     CONFIG,
+    DB_HEALTH,
     METRICS,
     RATE_LIMITER,
     REQUEST_ID,
@@ -116,6 +118,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         response = await handler(request)
     except HubError as exc:
         response = _hub_error_response(exc)
+    except CONNECTION_ERRORS as exc:
+        if isinstance(exc, ConnectionResetError | BrokenPipeError):
+            raise  # the client went away mid-request: aiohttp's business, not the database's
+        # Postgres is down or unreachable: 503, logged once per outage (not per request).
+        if DB_HEALTH in request.app:
+            request.app[DB_HEALTH].lost(exc)
+        response = _hub_error_response(DatabaseError(UNAVAILABLE))
     except (asyncpg.DataError, asyncpg.ProgramLimitExceededError) as exc:
         # A value Postgres refuses (text it cannot hold, a number out of range, a key over the
         # index limit) is the client's input that the edge let through: 400, and a warning.
