@@ -11,6 +11,7 @@ from hub.config import HubConfig
 from hub.database import DatabaseHealth, open_database
 from hub.metrics import HubMetrics
 from hub.ratelimit import LoginGuard, RateLimiter, SharedRateLimiter
+from hub.retention import RetentionService
 from hub.services.access import AccessService
 from hub.services.auth import AuthService
 from hub.services.dispatch import Dispatcher
@@ -71,6 +72,7 @@ def create_app(
         dispatcher_key = DISPATCHER
     app.cleanup_ctx.append(_services(dispatcher_key))
     app.cleanup_ctx.append(_metrics_refresher)
+    app.cleanup_ctx.append(_retention)
     setup_routes(app, metrics)
     # Last, at startup: every route any module added by then answers both slash spellings.
     app.on_startup.append(add_slash_aliases)
@@ -138,3 +140,11 @@ async def _metrics_refresher(app: web.Application) -> AsyncIterator[None]:
     )
     yield
     await supervisor.stop("metrics-refresher")
+
+
+async def _retention(app: web.Application) -> AsyncIterator[None]:
+    """Prune old rows and keep session_history's partitions ahead, in the background."""
+    service = RetentionService(app[DB_POOL], app[CONFIG], app[RATE_LIMITER])
+    app[SUPERVISOR].start("retention", service.run_forever)
+    yield
+    await app[SUPERVISOR].stop("retention")

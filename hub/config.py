@@ -69,6 +69,14 @@ class HubConfig:
     supervisor_backoff_initial: float = 1.0
     supervisor_backoff_max: float = 60.0
     supervisor_max_failures: int = 10
+    # Retention, in days to keep (0: forever); a supervised task prunes every retention_interval
+    # seconds. session_history goes by whole months (dropped partitions), created ahead.
+    retention_interval: float = 3600.0
+    session_history_retention_days: int = 400
+    session_history_months_ahead: int = 2
+    site_events_retention_days: int = 90
+    commands_retention_days: int = 30  # finished commands only
+    audit_log_retention_days: int = 730
     wireguard: WireGuardConfig = field(default_factory=WireGuardConfig)
 
 
