@@ -24,7 +24,7 @@ ALTER SEQUENCE session_history_id_seq OWNED BY NONE;
 CREATE TABLE session_history (
     LIKE session_history_old INCLUDING DEFAULTS INCLUDING CONSTRAINTS,
     PRIMARY KEY (id, ended_at),
-    FOREIGN KEY (router_id) REFERENCES routers ON DELETE CASCADE
+    CONSTRAINT session_history_router_id_fkey FOREIGN KEY (router_id) REFERENCES routers ON DELETE CASCADE
 ) PARTITION BY RANGE (ended_at);
 ALTER SEQUENCE session_history_id_seq OWNED BY session_history.id;
 CREATE INDEX session_history_router_user ON session_history (router_id, username, ended_at);
