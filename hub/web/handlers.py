@@ -153,19 +153,26 @@ async def _audit_refused(request: web.Request, action: str, raw: bytes, exc: Inv
 
 
 def read_query(request: web.Request, schema: type[Q]) -> Q:
-    """The query string converted into ``schema`` (strings to ints etc.); 400 naming the field."""
+    """The query string converted into ``schema`` (text to ints etc.); 400 naming the field.
+
+    A repeated parameter counts once (its first value); unknown parameters are ignored.
+    """
     values: dict[str, Any] = {}
     for key, value in request.query.items():
-        values.setdefault(key, value)  # the first of repeated parameters
+        values.setdefault(key, value)
     try:
-        return msgspec.convert(values, schema, strict=False)
+        query = msgspec.convert(values, schema, strict=False)
     except msgspec.ValidationError as exc:
+        if issubclass(schema, Body):
+            raise validation_error(schema, exc) from exc
         text = str(exc)
         match = _AT_FIELD.search(text)
-        field = match[1] if match else "query"
-        raise InvalidInput(
-            f"{field} is invalid: {text[: match.start()] if match else text}"
-        ) from exc
+        if match is None:
+            raise InvalidInput(f"invalid query: {text}") from exc
+        raise InvalidInput(f"{match[1]} is invalid: {text[: match.start()]}") from exc
+    if isinstance(query, Body):
+        query.check()
+    return query
 
 
 async def json_object(

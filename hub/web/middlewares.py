@@ -4,8 +4,8 @@ Order (outermost first): ``cors_middleware`` answers browser preflights and adds
 Access-Control-* headers to every /api/ answer, errors included; ``error_middleware`` turns
 hub.errors and HTTP errors under /api/ into ``{"success": false, "error": ...}`` (never a
 traceback); ``metrics_middleware`` times the request by route; ``auth_middleware``
-authenticates /api/portal/ (tenant API key, rate limited per key) and /api/admin/ (admin
-bearer token).
+authenticates /api/portal/ and /api/hotspot/ (tenant API key, rate limited per key) and
+/api/admin/ (admin bearer token).
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ from hub.web.handlers import client_address
 log = logging.getLogger(__name__)
 
 PORTAL_PREFIX = "/api/portal/"
+# Faces authenticated by a tenant API key, like the portal (seed 002's stats live here).
+TENANT_KEY_PREFIXES = (PORTAL_PREFIX, "/api/hotspot/")
 ADMIN_PREFIX = "/api/admin/"
 PUBLIC_PATHS = frozenset({"/api/admin/login"})
 API_PREFIX = "/api/"
@@ -188,7 +190,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if request.match_info.http_exception is not None:
         return await handler(request)  # no such route: 404/405 before any credentials
     path = request.path
-    portal = path.startswith(PORTAL_PREFIX)
+    portal = path.startswith(TENANT_KEY_PREFIXES)
     admin = path.startswith(ADMIN_PREFIX)
     if not (portal or admin):
         return await handler(request)

@@ -64,6 +64,21 @@ class DisconnectBody(Body):
     }
 
 
+class AdminDisconnectBody(DisconnectBody):
+    """POST /api/admin/mikrotik/disconnect-user/ (seed 001, admin face): router_id optional."""
+
+    router_id: RowId | None = None
+
+    type_errors: ClassVar[dict[str, str]] = {
+        **DisconnectBody.type_errors,
+        "router_id": "router_id must be an integer",
+    }
+    bound_errors: ClassVar[dict[str, str]] = {
+        **DisconnectBody.bound_errors,
+        "router_id": f"router_id must be between 1 and {MAX_BIGINT}",
+    }
+
+
 class GrantBody(Body):
     """POST /api/portal/users/grant-access/."""
 
