@@ -2,37 +2,69 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
 from hub.config import HubConfig
-from hub.database import open_database
+from hub.database import DatabaseHealth, open_database
 from hub.metrics import HubMetrics
-from hub.ratelimit import RateLimiter
+from hub.ratelimit import LoginGuard, RateLimiter, SharedRateLimiter
+from hub.retention import RetentionService
 from hub.services.access import AccessService
 from hub.services.agents import AgentService
 from hub.services.auth import AuthService
 from hub.services.dispatch import Dispatcher
 from hub.services.portal import PortalService
-from hub.typedefs import CONFIG, DB_POOL, METRICS, RATE_LIMITER, SERVICES, Services
-from hub.web.middlewares import auth_middleware, error_middleware, metrics_middleware
+from hub.supervisor import FatalHandler, Supervisor, terminate_process
+from hub.typedefs import (
+    CLIENT_LIMITER,
+    CONFIG,
+    DB_HEALTH,
+    DB_POOL,
+    LOGIN_GUARD,
+    METRICS,
+    RATE_LIMITER,
+    SERVICES,
+    SUPERVISOR,
+    TRUSTED_PROXIES,
+    Services,
+)
+from hub.web.handlers import trusted_networks
+from hub.web.middlewares import (
+    auth_middleware,
+    cors_middleware,
+    error_middleware,
+    metrics_middleware,
+)
 from hub.web.routes import setup_routes
+from hub.web.slashes import add_slash_aliases
 
 log = logging.getLogger(__name__)
 
 
-def create_app(config: HubConfig, *, with_link: bool = True) -> web.Application:
-    """A hub ready to run; ``with_link=False`` leaves out the agent link (commands then 503)."""
-    app = web.Application(middlewares=[error_middleware, metrics_middleware, auth_middleware])
+def create_app(
+    config: HubConfig, *, with_link: bool = True, on_fatal: FatalHandler = terminate_process
+) -> web.Application:
+    """A hub ready to run; ``with_link=False`` leaves out the agent link (commands then 503).
+
+    ``on_fatal`` is what the supervisor does when a critical background task dies: by default
+    a clean shutdown of the process (``hub serve`` then exits 1 for systemd to restart it).
+    """
+    app = web.Application(
+        middlewares=[cors_middleware, error_middleware, metrics_middleware, auth_middleware]
+    )
     metrics = HubMetrics()
     app[CONFIG] = config
     app[METRICS] = metrics
-    app[RATE_LIMITER] = RateLimiter(config.rate_limit_per_minute, config.rate_limit_burst)
+    app[TRUSTED_PROXIES] = trusted_networks(config.trusted_proxies)
+    app[CLIENT_LIMITER] = RateLimiter(config.auth_failures_per_minute, config.auth_failure_burst)
+    app[LOGIN_GUARD] = LoginGuard(
+        config.login_lockout_after, config.login_lockout_seconds, config.login_lockout_max
+    )
     app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_supervisor(on_fatal))
     dispatcher_key = None
     if with_link:
         from hub.link import DISPATCHER, setup_link
@@ -41,14 +73,21 @@ def create_app(config: HubConfig, *, with_link: bool = True) -> web.Application:
         dispatcher_key = DISPATCHER
     app.cleanup_ctx.append(_services(dispatcher_key))
     app.cleanup_ctx.append(_metrics_refresher)
+    app.cleanup_ctx.append(_retention)
     setup_routes(app, metrics)
+    # Last, at startup: every route any module added by then answers both slash spellings.
+    app.on_startup.append(add_slash_aliases)
     return app
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
     """The migrated pool (embedded Postgres or DATABASE_URL) for the app's lifetime."""
-    async with open_database(app[CONFIG]) as pool:
+    config = app[CONFIG]
+    async with open_database(config) as pool:
         app[DB_POOL] = pool
+        app[RATE_LIMITER] = SharedRateLimiter(
+            pool, config.rate_limit_per_minute, config.rate_limit_burst
+        )
         yield
 
 
@@ -71,16 +110,43 @@ def _services(
     return context
 
 
+def _supervisor(on_fatal: FatalHandler) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The supervisor of every background task; closing it cancels whatever still runs."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        config = app[CONFIG]
+        supervisor = Supervisor(
+            backoff_initial=config.supervisor_backoff_initial,
+            backoff_max=config.supervisor_backoff_max,
+            max_failures=config.supervisor_max_failures,
+            on_fatal=on_fatal,
+        )
+        app[SUPERVISOR] = supervisor
+        app[DB_HEALTH] = DatabaseHealth(app[DB_POOL], supervisor)
+        try:
+            yield
+        finally:
+            await supervisor.close()
+
+    return context
+
+
 async def _metrics_refresher(app: web.Application) -> AsyncIterator[None]:
     """Keep the /metrics fleet snapshot fresh in the background."""
-    config, metrics = app[CONFIG], app[METRICS]
-    task = asyncio.create_task(
-        metrics.refresh_forever(
-            app[DB_POOL], config.agent_offline_after, config.metrics_refresh_interval
+    config, metrics, pool, supervisor = app[CONFIG], app[METRICS], app[DB_POOL], app[SUPERVISOR]
+    supervisor.start(
+        "metrics-refresher",
+        lambda: metrics.refresh_forever(
+            pool, config.agent_offline_after, config.metrics_refresh_interval
         ),
-        name="metrics-refresher",
     )
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await supervisor.stop("metrics-refresher")
+
+
+async def _retention(app: web.Application) -> AsyncIterator[None]:
+    """Prune old rows and keep session_history's partitions ahead, in the background."""
+    service = RetentionService(app[DB_POOL], app[CONFIG], app[RATE_LIMITER])
+    app[SUPERVISOR].start("retention", service.run_forever)
+    yield
+    await app[SUPERVISOR].stop("retention")

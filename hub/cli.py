@@ -148,14 +148,18 @@ def _serve(config: HubConfig) -> None:
     from aiohttp import web
 
     from hub.app import create_app
+    from hub.typedefs import SUPERVISOR
 
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    app = create_app(config)
     web.run_app(
-        create_app(config),
+        app,
         host=config.listen_host,
         port=config.listen_port,
         print=lambda text: log.info("hub listening url=%s", public_url(config)),
     )
+    if SUPERVISOR in app and (failed := app[SUPERVISOR].fatal) is not None:
+        _fail(f"background task {failed} failed; stopped for a restart", 1)
 
 
 # --- plumbing ----------------------------------------------------------------------------

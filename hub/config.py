@@ -44,13 +44,43 @@ class HubConfig:
     enrollment_ttl_hours: float = 24.0
     agent_heartbeat: float = 15.0  # WebSocket ping interval
     agent_offline_after: float = 45.0  # silence after which an agent's routers show offline
-    rate_limit_per_minute: int = 120  # per API key, token bucket
-    rate_limit_burst: int = 30
+    # Per API key, one token bucket shared by every hub process (Postgres): sized so the seeds'
+    # clients (bulkDisconnect at 300 ms pacing, a dashboard loading 50+ locations at once)
+    # never see a 429.
+    rate_limit_per_minute: int = 600
+    rate_limit_burst: int = 120
+    # Before any credentials are checked: unauthenticated and failed requests per client
+    # address (in process, no database work), and lockout after repeated failed logins (per
+    # address and per account), doubling from login_lockout_seconds up to login_lockout_max.
+    auth_failures_per_minute: int = 60
+    auth_failure_burst: int = 20
+    login_lockout_after: int = 5
+    login_lockout_seconds: float = 2.0
+    login_lockout_max: float = 900.0
+    # Peers (addresses or CIDR networks) whose X-Forwarded-For names the client: a reverse proxy.
+    trusted_proxies: list[str] = field(default_factory=list)
     admin_token_hours: float = 12.0  # lifetime of a platform admin's bearer token
     metrics_refresh_interval: float = 5.0  # seconds between /metrics snapshots of router state
     # Bearer token of the platform scrape (GET /metrics). None: /metrics is served only to
     # loopback clients of a hub listening on loopback. Kept out of repr.
     metrics_token: str | None = field(default=None, repr=False)
+    # Origins whose pages may call /api/ from a browser (CORS); "*" any. Bearer keys, no cookies.
+    cors_origins: list[str] = field(default_factory=lambda: ["*"])
+    cors_max_age: int = 600  # seconds a browser may cache a preflight answer
+    # Background tasks (hub/supervisor.py): a dead task is restarted after a back-off doubling
+    # from supervisor_backoff_initial to supervisor_backoff_max seconds; after
+    # supervisor_max_failures failures in a row the hub stops (exit 1) for systemd to restart.
+    supervisor_backoff_initial: float = 1.0
+    supervisor_backoff_max: float = 60.0
+    supervisor_max_failures: int = 10
+    # Retention, in days to keep (0: forever); a supervised task prunes every retention_interval
+    # seconds. session_history goes by whole months (dropped partitions), created ahead.
+    retention_interval: float = 3600.0
+    session_history_retention_days: int = 400
+    session_history_months_ahead: int = 2
+    site_events_retention_days: int = 90
+    commands_retention_days: int = 30  # finished commands only
+    audit_log_retention_days: int = 730
     wireguard: WireGuardConfig = field(default_factory=WireGuardConfig)
 
 

@@ -28,6 +28,7 @@ import asyncpg
 
 from hub.config import HubConfig
 from hub.errors import DatabaseError
+from hub.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -163,3 +164,54 @@ async def open_database(config: HubConfig, *, max_size: int = 10) -> AsyncIterat
             yield pool
         finally:
             await pool.close()
+
+
+# What a lost or refusing server looks like from asyncpg (not: a bad query, a bug).
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, cannot connect now
+    asyncpg.TooManyConnectionsError,
+)
+UNAVAILABLE = "The database is unavailable; retry later"
+
+
+class DatabaseHealth:
+    """Whether Postgres answers: an outage is logged once, and its recovery once.
+
+    The HTTP edge reports connection errors here (and answers 503); while the database is down
+    a probe (``SELECT 1`` every ``probe_interval`` s, spawned through the supervisor) watches
+    for it to come back.
+    """
+
+    def __init__(
+        self, pool: asyncpg.Pool, supervisor: Supervisor, probe_interval: float = 1.0
+    ) -> None:
+        self._pool = pool
+        self._supervisor = supervisor
+        self._interval = probe_interval
+        self.down = False
+        self.outages = 0
+
+    def lost(self, exc: BaseException) -> None:
+        if self.down:
+            return
+        self.down = True
+        self.outages += 1
+        log.error("database unavailable, answering 503 until it is back error=%r", exc)
+        self._supervisor.spawn("database-probe", self._probe())
+
+    async def _probe(self) -> None:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        while True:
+            await asyncio.sleep(self._interval)
+            try:
+                await self._pool.fetchval("SELECT 1")
+            except CONNECTION_ERRORS:
+                continue
+            self.down = False
+            log.info("database recovered after_seconds=%.1f", loop.time() - started)
+            return

@@ -2,6 +2,8 @@
 
 HubError
 ├── InvalidInput        400  bad request body or parameter
+│   ├── PayloadTooLarge       413  the body is over the edge's limit
+│   └── UnsupportedMediaType  415  a charset or Content-Encoding the hub cannot read
 ├── Unauthorized        401  missing or wrong credentials
 ├── Forbidden           403  authenticated, not allowed
 ├── NotFound            404  unknown, or another tenant's (never say which)
@@ -34,6 +36,18 @@ class InvalidInput(HubError):
     """The request is not valid."""
 
     status = 400
+
+
+class PayloadTooLarge(InvalidInput):
+    """The request body is too large."""
+
+    status = 413
+
+
+class UnsupportedMediaType(InvalidInput):
+    """The request body's charset or Content-Encoding is not supported."""
+
+    status = 415
 
 
 class Unauthorized(HubError):

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network
 
 import asyncpg
 from aiohttp import web
 
 from hub.config import HubConfig
+from hub.database import DatabaseHealth
 from hub.domain import ApiKeyPrincipal, User
 from hub.metrics import HubMetrics
-from hub.ratelimit import RateLimiter
+from hub.ratelimit import LoginGuard, RateLimiter, SharedRateLimiter
 from hub.services.access import AccessService
 from hub.services.agents import AgentService
 from hub.services.auth import AuthService
 from hub.services.portal import PortalService
+from hub.supervisor import Supervisor
+
+IPNetwork = IPv4Network | IPv6Network
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,8 +36,18 @@ CONFIG: web.AppKey[HubConfig] = web.AppKey("config", HubConfig)
 DB_POOL: web.AppKey[asyncpg.Pool] = web.AppKey("db_pool", asyncpg.Pool)
 METRICS: web.AppKey[HubMetrics] = web.AppKey("metrics", HubMetrics)
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
-RATE_LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter", RateLimiter)
+DB_HEALTH: web.AppKey[DatabaseHealth] = web.AppKey("db_health", DatabaseHealth)
+# Every background task of the hub runs under it (opened/closed in a cleanup context).
+SUPERVISOR: web.AppKey[Supervisor] = web.AppKey("supervisor", Supervisor)
+# Per API key, shared by every hub process through Postgres.
+RATE_LIMITER: web.AppKey[SharedRateLimiter] = web.AppKey("rate_limiter", SharedRateLimiter)
+# Per client address, in this process, before any database or password work.
+CLIENT_LIMITER: web.AppKey[RateLimiter] = web.AppKey("client_limiter", RateLimiter)
+LOGIN_GUARD: web.AppKey[LoginGuard] = web.AppKey("login_guard", LoginGuard)
+# The networks of trusted reverse proxies (HubConfig.trusted_proxies, parsed once).
+TRUSTED_PROXIES: web.AppKey[tuple[IPNetwork, ...]] = web.AppKey("trusted_proxies", tuple)
 
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)
+CLIENT: web.RequestKey[str] = web.RequestKey("client", str)  # the client's address
 TENANT_KEY: web.RequestKey[ApiKeyPrincipal] = web.RequestKey("tenant_key", ApiKeyPrincipal)
 ADMIN: web.RequestKey[User] = web.RequestKey("admin", User)

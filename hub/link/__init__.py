@@ -6,13 +6,13 @@ dispatcher, the registry of this process's agent sockets, a connection that LIST
 and results from other hub processes, and the presence heartbeat. On shutdown the agents'
 sockets are closed (1001) and their presence here released.
 
-Needs ``hub.typedefs.CONFIG``, ``DB_POOL`` and ``METRICS`` set by an earlier cleanup context.
+Needs ``hub.typedefs.CONFIG``, ``DB_POOL``, ``METRICS`` and ``SUPERVISOR`` set by an earlier
+cleanup context; the listener and the presence loop run under the supervisor.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import secrets
@@ -33,7 +33,7 @@ from hub.link.views import enroll, link
 from hub.services.agents import AgentService
 from hub.storage import link as storage
 from hub.storage.agents import CREDENTIAL_CHANNEL
-from hub.typedefs import CONFIG, DB_POOL, METRICS
+from hub.typedefs import CONFIG, DB_POOL, METRICS, SUPERVISOR
 
 __all__ = ["DISPATCHER", "LINK_REGISTRY", "CommandDispatcher", "LinkRegistry", "setup_link"]
 
@@ -49,7 +49,7 @@ def setup_link(app: web.Application) -> None:
 
 
 async def _link_context(app: web.Application) -> AsyncIterator[None]:
-    config, pool, metrics = app[CONFIG], app[DB_POOL], app[METRICS]
+    config, pool, metrics, supervisor = app[CONFIG], app[DB_POOL], app[METRICS], app[SUPERVISOR]
     # Must be unique among live hub processes (presence is keyed by it); the default also
     # keeps two apps in one process apart.
     instance = config.instance_name or (
@@ -70,19 +70,18 @@ async def _link_context(app: web.Application) -> AsyncIterator[None]:
             storage.RESULT_CHANNEL: dispatcher.on_result_notice,
             CREDENTIAL_CHANNEL: watch.on_notice,
         },
+        supervisor,
     )
     await listener.start()
-    presence = asyncio.create_task(
-        _presence_loop(pool, registry, dispatcher, instance, config.agent_heartbeat),
-        name="link-presence",
+    supervisor.start(
+        "link-presence",
+        lambda: _presence_loop(pool, registry, dispatcher, instance, config.agent_heartbeat),
     )
     log.info("agent link ready instance=%s", instance)
     try:
         yield
     finally:
-        presence.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await presence
+        await supervisor.stop("link-presence")
         await listener.stop()
 
 

@@ -2,7 +2,9 @@
 
 Notifications are dispatched as tasks to async handlers taking the payload; a handler's failure
 is logged, never fatal. While the connection is down notifications are lost, which is why the
-dispatcher also sweeps periodically.
+dispatcher also sweeps periodically. The listening loop runs under the hub's supervisor (named
+"link-listener", restarted if it dies of anything unexpected) and each notification's task is
+spawned through it, so no failure vanishes silently.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from collections.abc import Awaitable, Callable, Mapping
 
 import asyncpg
 
+from hub.supervisor import Supervisor
+
 log = logging.getLogger(__name__)
 
 Handler = Callable[[str], Awaitable[None]]
@@ -22,27 +26,29 @@ START_TIMEOUT = 30.0
 
 
 class NotificationListener:
-    def __init__(self, pool: asyncpg.Pool, handlers: Mapping[str, Handler]) -> None:
+    NAME = "link-listener"
+
+    def __init__(
+        self, pool: asyncpg.Pool, handlers: Mapping[str, Handler], supervisor: Supervisor
+    ) -> None:
         self._pool = pool
         self._handlers = dict(handlers)
+        self._supervisor = supervisor
         self._tasks: set[asyncio.Task[None]] = set()
         self._ready = asyncio.Event()
-        self._runner: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Begin listening; returns once the channels are subscribed."""
-        self._runner = asyncio.create_task(self._run(), name="link-listener")
-        ready = asyncio.create_task(self._ready.wait())
-        done, _ = await asyncio.wait(
-            {ready, self._runner}, timeout=START_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
-        )
-        if ready not in done:
-            ready.cancel()
+        self._supervisor.start(self.NAME, self._run)
+        try:
+            await asyncio.wait_for(self._ready.wait(), START_TIMEOUT)
+        except TimeoutError:
             await self.stop()
-            raise RuntimeError("cannot LISTEN for agent link notifications")
+            raise RuntimeError("cannot LISTEN for agent link notifications") from None
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._runner, *self._tasks) if t is not None]
+        await self._supervisor.stop(self.NAME)
+        tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -56,7 +62,8 @@ class NotificationListener:
                     await self._listen(conn)
             except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
                 log.warning("notification listener lost error=%r", exc)
-            self._ready.clear()
+            finally:
+                self._ready.clear()
             await asyncio.sleep(RETRY_SECONDS)
 
     async def _listen(self, conn: asyncpg.Connection) -> None:
@@ -76,7 +83,7 @@ class NotificationListener:
     def _on_notification(
         self, _conn: asyncpg.Connection, _pid: int, channel: str, payload: str
     ) -> None:
-        task = asyncio.create_task(self._dispatch(channel, payload))
+        task = self._supervisor.spawn(f"notification-{channel}", self._dispatch(channel, payload))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

@@ -6,7 +6,6 @@ link does not depend on which middlewares the app has.
 
 from __future__ import annotations
 
-import json
 import logging
 
 from aiohttp import web
@@ -17,6 +16,7 @@ from hub.link.keys import CREDENTIAL_WATCH, DISPATCHER, INSTANCE, LINK_REGISTRY
 from hub.link.session import LinkSession
 from hub.services.agents import CREDENTIAL_REJECTED
 from hub.typedefs import CONFIG, DB_POOL, METRICS, SERVICES
+from hub.web.handlers import json_object
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +30,7 @@ def _error(exc: HubError) -> web.Response:
 async def enroll(request: web.Request) -> web.Response:
     """``POST /agent/v1/enroll``: a one-time token for the agent's long-lived credential."""
     try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        body = None
-    try:
+        body = await json_object(request, not_json="request body must be a JSON object")
         enroll_request = enrollment.parse_enroll_request(body)
         enrolled = await request.app[SERVICES].agents.enroll(enroll_request)
     except HubError as exc:

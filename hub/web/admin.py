@@ -5,22 +5,24 @@ from __future__ import annotations
 from aiohttp import web
 
 from common.timeutil import to_iso
-from hub.errors import InvalidInput, NotFound
+from hub.errors import InvalidInput
 from hub.services.portal import ROUTER_NOT_FOUND
 from hub.typedefs import ADMIN, SERVICES
 from hub.web import bodies
-from hub.web.handlers import json_object, path_id
+from hub.web.handlers import login_attempt, path_id, read_body
+from hub.web.schemas import AdminDisconnectBody, DisconnectBody, LoginBody
 
 routes = web.RouteTableDef()
 
 
 @routes.post("/api/admin/login")
 async def login(request: web.Request) -> web.Response:
-    body = await json_object(request)
-    email, password = body.get("email"), body.get("password")
+    body = await read_body(request, LoginBody)
+    email, password = body.email, body.password
     if not isinstance(email, str) or not isinstance(password, str) or not email or not password:
         raise InvalidInput("email and password are required")
-    token, expires_at = await request.app[SERVICES].auth.admin_login(email, password)
+    async with login_attempt(request, email):  # lockout after repeated failures
+        token, expires_at = await request.app[SERVICES].auth.admin_login(email, password)
     return web.json_response(
         {"success": True, "token": token, "token_type": "Bearer", "expires_at": to_iso(expires_at)}
     )
@@ -36,12 +38,12 @@ async def active_users(request: web.Request) -> web.Response:
 @routes.post(r"/api/admin/routers/{router_id:\d+}/disconnect-user/")
 async def disconnect_user(request: web.Request) -> web.Response:
     router_id = path_id(request, "router_id", ROUTER_NOT_FOUND)
-    body = await json_object(request)
+    body = await read_body(request, DisconnectBody)
     outcome = await request.app[SERVICES].portal.disconnect_user(
         router_id,
         None,
-        username=body.get("username"),
-        mac_address=body.get("mac_address"),
+        username=body.username,
+        mac_address=body.mac_address,
         actor=request[ADMIN].actor,
     )
     return web.json_response(bodies.disconnected_body(outcome))
@@ -66,20 +68,15 @@ async def fleet_health(request: web.Request) -> web.Response:
 @routes.post("/api/admin/mikrotik/disconnect-user/")
 async def disconnect_anywhere(request: web.Request) -> web.Response:
     """Seed 001's admin face: on ``router_id`` when given, else wherever the user has a session."""
-    body = await json_object(request)
+    body = await read_body(request, AdminDisconnectBody)
     actor = request[ADMIN].actor
     portal = request.app[SERVICES].portal
-    router_id = body.get("router_id")
-    if router_id is not None:
-        if isinstance(router_id, bool) or not isinstance(router_id, int):
-            raise InvalidInput("router_id must be an integer")
-        if not 0 < router_id < 2**63:
-            raise NotFound(ROUTER_NOT_FOUND)
+    if body.router_id is not None:
         outcome = await portal.disconnect_user(
-            router_id,
+            body.router_id,
             None,
-            username=body.get("username"),
-            mac_address=body.get("mac_address"),
+            username=body.username,
+            mac_address=body.mac_address,
             actor=actor,
         )
         return web.json_response(
@@ -89,7 +86,7 @@ async def disconnect_anywhere(request: web.Request) -> web.Response:
             }
         )
     username, outcomes = await portal.disconnect_anywhere(
-        username=body.get("username"), mac_address=body.get("mac_address"), actor=actor
+        username=body.username, mac_address=body.mac_address, actor=actor
     )
     status, shaped = bodies.disconnect_anywhere_body(username, outcomes)
     return web.json_response(shaped, status=status)

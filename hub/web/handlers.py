@@ -1,34 +1,246 @@
-"""Request parsing shared by the portal and admin handlers."""
+"""Request parsing shared by every face: bodies, path and query parameters, all bounded here.
+
+Everything a client sends is decoded and validated once, at the edge, into a typed schema
+(hub.web.schemas); whatever is malformed becomes a 4xx naming the problem, never a 500.
+"""
 
 from __future__ import annotations
 
-import json
-from typing import Any
+import codecs
+import contextlib
+import ipaddress
+import re
+from collections.abc import AsyncIterator, Iterable
+from typing import Any, TypeVar
 
+import msgspec
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
-from hub.errors import InvalidInput, NotFound
+from hub.errors import (
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+    Unauthorized,
+    UnsupportedMediaType,
+)
+from hub.services.audit import AuditEntry, audited
+from hub.typedefs import (
+    ADMIN,
+    CLIENT,
+    DB_POOL,
+    LOGIN_GUARD,
+    TENANT_KEY,
+    TRUSTED_PROXIES,
+    IPNetwork,
+)
+from hub.web.schemas import MAX_BIGINT, Body
 
-_MAX_ID = 2**63 - 1  # bigint
+B = TypeVar("B", bound=Body)
+Q = TypeVar("Q", bound=msgspec.Struct)
+
+MAX_BODY_BYTES = 16 * 1024  # every body of the portal and admin faces fits in far less
+AUDITED_BODY_BYTES = 512  # kept of a refused body in its audit row
+# What aiohttp itself decodes (gzip, deflate); anything else cannot be read.
+_CONTENT_ENCODINGS = frozenset({"", "identity", "gzip", "x-gzip", "deflate"})
+_UTF8 = codecs.lookup("utf-8").name
+_AT_FIELD = re.compile(r" - at `\$\.([A-Za-z_][A-Za-z0-9_]*)`")
 
 
 def path_id(request: web.Request, name: str, not_found: str) -> int:
     """A numeric id from the path (the route already checked the digits)."""
-    value = int(request.match_info[name])
-    if value > _MAX_ID:
+    text = request.match_info[name]
+    if len(text) > 19 or int(text) > MAX_BIGINT:  # bigint; cheap on 10,000 digits too
         raise NotFound(not_found)
-    return value
+    return int(text)
 
 
-async def json_object(request: web.Request) -> dict[str, Any]:
-    """The body as a JSON object; an empty body is an empty object."""
-    text = await request.text()
+async def read_bytes(request: web.Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The (decompressed) body, at most ``limit`` bytes; 413 beyond, 400/415 if unreadable."""
+    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    if encoding not in _CONTENT_ENCODINGS:
+        raise UnsupportedMediaType(f"unsupported Content-Encoding {encoding[:40]!r}")
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"request body must be at most {limit} bytes")
+    chunks, size = [], 0
+    try:
+        while chunk := await request.content.read(min(limit + 1 - size, 65536)):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"request body must be at most {limit} bytes")
+    except RequestPayloadError as exc:
+        # The body does not decode as its Content-Encoding says: nothing more can be read.
+        request.content.feed_eof()
+        raise InvalidInput(
+            f"request body does not match its Content-Encoding {encoding!r}"
+        ) from exc
+    return b"".join(chunks)
+
+
+def _body_text(request: web.Request, raw: bytes) -> str:
+    charset = (request.charset or "utf-8").strip().lower()
+    try:
+        codec = codecs.lookup(charset).name
+    except LookupError as exc:
+        raise UnsupportedMediaType(f"unsupported charset {charset[:40]!r}; send UTF-8") from exc
+    try:
+        return raw.decode(codec)
+    except UnicodeDecodeError as exc:
+        what = "UTF-8" if codec == _UTF8 else charset
+        raise InvalidInput(f"request body is not valid {what} text") from exc
+
+
+def validation_error(schema: type[Body], exc: msgspec.ValidationError) -> InvalidInput:
+    """A 400 naming the field, in the schema's own words where it has them."""
+    text = str(exc)
+    match = _AT_FIELD.search(text)
+    if match is None:
+        if text.startswith("Expected `object`"):
+            return InvalidInput("request body must be a JSON object")
+        return InvalidInput(f"invalid request body: {text}")
+    field = match[1]
+    reason = text[: match.start()]
+    messages = schema.type_errors if ", got `" in reason else schema.bound_errors
+    return InvalidInput(messages.get(field) or f"{field} is invalid: {reason}")
+
+
+async def read_body(request: web.Request, schema: type[B], limit: int = MAX_BODY_BYTES) -> B:
+    """The body decoded into ``schema``; an empty body is an empty object.
+
+    A refused body of an audited action (``schema.action``) is audited as "invalid", with what
+    could be read of it, so probing shows in the audit log as it did before the edge checked.
+    """
+    raw = b""
+    try:
+        raw = await read_bytes(request, limit)
+        return _decode(schema, _body_text(request, raw))
+    except InvalidInput as exc:
+        if schema.action is not None:
+            await _audit_refused(request, schema.action, raw, exc)
+        raise
+
+
+def _decode(schema: type[B], text: str) -> B:
+    if not text.strip():
+        text = "{}"
+    try:
+        body = msgspec.json.decode(text, type=schema)
+    except msgspec.ValidationError as exc:
+        raise validation_error(schema, exc) from exc
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise InvalidInput("request body must be valid JSON") from exc
+    body.check()
+    return body
+
+
+async def _audit_refused(request: web.Request, action: str, raw: bytes, exc: InvalidInput) -> None:
+    if TENANT_KEY in request:
+        principal = request[TENANT_KEY]
+        entry = AuditEntry(principal.actor, action, tenant_id=principal.tenant.id)
+    elif ADMIN in request:
+        entry = AuditEntry(request[ADMIN].actor, action)
+    else:
+        return
+    entry.params = {"body": raw[:AUDITED_BODY_BYTES].decode("utf-8", "replace")}
+    for name in ("router_id", "user_id"):
+        if (value := request.match_info.get(name)) is not None:
+            entry.params[name] = value
+    with contextlib.suppress(InvalidInput):
+        async with audited(request.app[DB_POOL], entry):
+            raise exc
+
+
+def read_query(request: web.Request, schema: type[Q]) -> Q:
+    """The query string converted into ``schema`` (text to ints etc.); 400 naming the field.
+
+    A repeated parameter counts once (its first value); unknown parameters are ignored.
+    """
+    values: dict[str, Any] = {}
+    for key, value in request.query.items():
+        values.setdefault(key, value)
+    try:
+        query = msgspec.convert(values, schema, strict=False)
+    except msgspec.ValidationError as exc:
+        if issubclass(schema, Body):
+            raise validation_error(schema, exc) from exc
+        text = str(exc)
+        match = _AT_FIELD.search(text)
+        if match is None:
+            raise InvalidInput(f"invalid query: {text}") from exc
+        raise InvalidInput(f"{match[1]} is invalid: {text[: match.start()]}") from exc
+    if isinstance(query, Body):
+        query.check()
+    return query
+
+
+async def json_object(
+    request: web.Request,
+    limit: int = MAX_BODY_BYTES,
+    not_json: str = "request body must be valid JSON",
+) -> dict[str, Any]:
+    """The body as a bounded JSON object (empty body: empty object); prefer ``read_body``."""
+    text = _body_text(request, await read_bytes(request, limit))
     if not text.strip():
         return {}
     try:
-        body = json.loads(text)
-    except ValueError as exc:
-        raise InvalidInput("request body must be valid JSON") from exc
+        body = msgspec.json.decode(text)
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise InvalidInput(not_json) from exc
     if not isinstance(body, dict):
         raise InvalidInput("request body must be a JSON object")
     return body
+
+
+def trusted_networks(entries: Iterable[str]) -> tuple[IPNetwork, ...]:
+    """HubConfig.trusted_proxies parsed; a wrong entry is refused at startup."""
+    try:
+        return tuple(ipaddress.ip_network(entry.strip(), strict=False) for entry in entries)
+    except ValueError as exc:
+        raise ValueError(f"trusted_proxies: {exc}") from exc
+
+
+def _trusted(address: str, networks: tuple[IPNetwork, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
+def client_address(request: web.Request) -> str:
+    """The client: the peer, or behind a trusted proxy the nearest untrusted X-Forwarded-For hop."""
+    if CLIENT in request:
+        return request[CLIENT]
+    peer = request.remote or "unknown"
+    networks = request.app[TRUSTED_PROXIES]
+    client = peer
+    if networks and _trusted(peer, networks):
+        hops = [
+            hop.strip()
+            for header in request.headers.getall("X-Forwarded-For", ())
+            for hop in header.split(",")
+        ]
+        for hop in reversed(hops):
+            if not _trusted(hop, networks):
+                with contextlib.suppress(ValueError):
+                    client = str(ipaddress.ip_address(hop))
+                break
+    request[CLIENT] = client
+    return client
+
+
+@contextlib.asynccontextmanager
+async def login_attempt(request: web.Request, account: str) -> AsyncIterator[None]:
+    """A password check, refused while the address or the account is locked out (429)."""
+    guard = request.app[LOGIN_GUARD]
+    keys = (f"address:{client_address(request)}", f"account:{account.strip().lower()[:256]}")
+    if wait := guard.retry_after(*keys):
+        raise RateLimited(wait, "Too many failed logins; retry later")
+    try:
+        yield
+    except Unauthorized:
+        guard.failed(*keys)
+        raise
+    guard.succeeded(*keys)

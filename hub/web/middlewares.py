@@ -1,9 +1,11 @@
-"""Request plumbing shared by every face: errors, metrics, authentication, rate limits.
+"""Request plumbing shared by every face: CORS, errors, metrics, authentication, rate limits.
 
-Order (outermost first): ``error_middleware`` turns hub.errors and HTTP errors under /api/ into
-``{"success": false, "error": ...}`` (never a traceback), ``metrics_middleware`` times the
-request by route, ``auth_middleware`` authenticates /api/portal/ (tenant API key, rate
-limited per key) and /api/admin/ (admin bearer token).
+Order (outermost first): ``cors_middleware`` answers browser preflights and adds the
+Access-Control-* headers to every /api/ answer, errors included; ``error_middleware`` turns
+hub.errors and HTTP errors under /api/ into ``{"success": false, "error": ...}`` (never a
+traceback); ``metrics_middleware`` times the request by route; ``auth_middleware``
+authenticates /api/portal/ and /api/hotspot/ (tenant API key, rate limited per key) and
+/api/admin/ (admin bearer token).
 """
 
 from __future__ import annotations
@@ -12,18 +14,91 @@ import logging
 import math
 import time
 import uuid
+from collections.abc import MutableMapping
 
+import asyncpg
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from hub.errors import HubError, RateLimited
-from hub.typedefs import ADMIN, METRICS, RATE_LIMITER, REQUEST_ID, SERVICES, TENANT_KEY
+from hub.database import CONNECTION_ERRORS, UNAVAILABLE
+from hub.errors import DatabaseError, HubError, RateLimited, Unauthorized
+from hub.typedefs import (
+    ADMIN,
+    CLIENT_LIMITER,
+    CONFIG,
+    DB_HEALTH,
+    METRICS,
+    RATE_LIMITER,
+    REQUEST_ID,
+    SERVICES,
+    TENANT_KEY,
+)
+from hub.web.handlers import client_address
 
 log = logging.getLogger(__name__)
 
 PORTAL_PREFIX = "/api/portal/"
+# Faces authenticated by a tenant API key, like the portal (seed 002's stats live here).
+TENANT_KEY_PREFIXES = (PORTAL_PREFIX, "/api/hotspot/")
 ADMIN_PREFIX = "/api/admin/"
 PUBLIC_PATHS = frozenset({"/api/admin/login"})
+API_PREFIX = "/api/"
+CORS_ALLOW_HEADERS = "Authorization, Content-Type, X-Request-Id"
+CORS_EXPOSE_HEADERS = "Retry-After, X-Request-Id"
+
+
+def _allowed_origin(request: web.Request) -> str | None:
+    """The request's Origin when the config lets its pages call the API, else None."""
+    origin = request.headers.get("Origin")
+    if not origin or not request.path.startswith(API_PREFIX):
+        return None
+    allowed = request.app[CONFIG].cors_origins
+    return origin if "*" in allowed or origin in allowed else None
+
+
+def _preflight(request: web.Request, origin: str | None) -> web.StreamResponse | None:
+    """The answer to a browser's preflight, or None when it is not one (or has no route)."""
+    if request.method != "OPTIONS" or "Access-Control-Request-Method" not in request.headers:
+        return None
+    error = request.match_info.http_exception
+    if error is not None and not isinstance(error, web.HTTPMethodNotAllowed):
+        return None  # no such path: the 404 as usual
+    route = request.match_info.route
+    methods = set(error.allowed_methods) if error is not None else {route.method}
+    response = web.Response(status=204)
+    if origin is not None:
+        response.headers["Access-Control-Allow-Methods"] = ", ".join(sorted(methods | {"OPTIONS"}))
+        response.headers["Access-Control-Allow-Headers"] = CORS_ALLOW_HEADERS
+        response.headers["Access-Control-Max-Age"] = str(request.app[CONFIG].cors_max_age)
+    return response
+
+
+def _cors_headers(headers: MutableMapping[str, str], origin: str | None) -> None:
+    vary = headers.get("Vary")
+    if vary is None:
+        headers["Vary"] = "Origin"
+    elif "origin" not in vary.lower():
+        headers["Vary"] = f"{vary}, Origin"
+    if origin is not None:
+        headers["Access-Control-Allow-Origin"] = origin
+        headers["Access-Control-Expose-Headers"] = CORS_EXPOSE_HEADERS
+
+
+@web.middleware
+async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if not request.path.startswith(API_PREFIX):
+        return await handler(request)
+    origin = _allowed_origin(request)
+    response = _preflight(request, origin)
+    if response is None:
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            _cors_headers(exc.headers, origin)
+            raise
+    if not response.prepared:
+        _cors_headers(response.headers, origin)
+    return response
 
 
 def error_body(message: str, **extra: object) -> dict[str, object]:
@@ -45,6 +120,23 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         response = await handler(request)
     except HubError as exc:
         response = _hub_error_response(exc)
+    except CONNECTION_ERRORS as exc:
+        if isinstance(exc, ConnectionResetError | BrokenPipeError):
+            raise  # the client went away mid-request: aiohttp's business, not the database's
+        # Postgres is down or unreachable: 503, logged once per outage (not per request).
+        if DB_HEALTH in request.app:
+            request.app[DB_HEALTH].lost(exc)
+        response = _hub_error_response(DatabaseError(UNAVAILABLE))
+    except (asyncpg.DataError, asyncpg.ProgramLimitExceededError) as exc:
+        # A value Postgres refuses (text it cannot hold, a number out of range, a key over the
+        # index limit) is the client's input that the edge let through: 400, and a warning.
+        log.warning(
+            "input refused by the database request_id=%s path=%s error=%r",
+            request[REQUEST_ID],
+            request.path,
+            exc,
+        )
+        response = web.json_response(error_body("invalid value in request"), status=400)
     except web.HTTPException as exc:
         if not request.path.startswith("/api/") or exc.status < 400:
             raise
@@ -61,6 +153,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         )
         response = web.json_response(error_body("Internal server error"), status=500)
     response.headers["X-Request-Id"] = request[REQUEST_ID]
+    if request.content.exception() is not None:
+        response.force_close()  # the body could not be read: the connection is unusable
     return response
 
 
@@ -88,17 +182,40 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Credentials per face, behind a per-address budget for unauthenticated and failed tries.
+
+    The budget is checked before any database or password work: a login attempt always costs a
+    token, a request with credentials only when they are refused.
+    """
     if request.match_info.http_exception is not None:
         return await handler(request)  # no such route: 404/405 before any credentials
     path = request.path
+    portal = path.startswith(TENANT_KEY_PREFIXES)
+    admin = path.startswith(ADMIN_PREFIX)
+    if not (portal or admin):
+        return await handler(request)
+    limiter = request.app[CLIENT_LIMITER]
+    client = client_address(request)
+    public = admin and path.rstrip("/") in PUBLIC_PATHS
+    wait = limiter.take(client) if public else limiter.check(client)
+    if wait:
+        log.info("throttled before authentication client=%s path=%s", client, path)
+        raise RateLimited(wait, "Too many unauthenticated or failed requests; retry later")
+    if public:
+        return await handler(request)
     authorization = request.headers.get("Authorization")
-    if path.startswith((PORTAL_PREFIX, "/api/hotspot/")):  # seed 002's stats: tenant key too
-        principal = await request.app[SERVICES].auth.authenticate_api_key(authorization)
-        retry_after = request.app[RATE_LIMITER].take(principal.key.id)
+    try:
+        if portal:
+            principal = await request.app[SERVICES].auth.authenticate_api_key(authorization)
+        else:
+            request[ADMIN] = await request.app[SERVICES].auth.authenticate_admin(authorization)
+    except Unauthorized:
+        limiter.take(client)
+        raise
+    if portal:
+        retry_after = await request.app[RATE_LIMITER].take(f"api_key:{principal.key.id}")
         if retry_after:
             log.info("rate limited key=%s", principal.key.prefix)
             raise RateLimited(retry_after, "Rate limit exceeded; retry later")
         request[TENANT_KEY] = principal
-    elif path.startswith(ADMIN_PREFIX) and path.rstrip("/") not in PUBLIC_PATHS:
-        request[ADMIN] = await request.app[SERVICES].auth.authenticate_admin(authorization)
     return await handler(request)

@@ -8,7 +8,8 @@ from prometheus_client.aiohttp import make_aiohttp_handler
 from hub.services.portal import ROUTER_NOT_FOUND, USER_NOT_FOUND
 from hub.typedefs import METRICS, SERVICES, TENANT_KEY
 from hub.web import bodies
-from hub.web.handlers import json_object, path_id
+from hub.web.handlers import path_id, read_body
+from hub.web.schemas import DisconnectBody, GrantBody
 
 routes = web.RouteTableDef()
 
@@ -25,12 +26,12 @@ async def active_users(request: web.Request) -> web.Response:
 async def disconnect_user(request: web.Request) -> web.Response:
     principal = request[TENANT_KEY]
     router_id = path_id(request, "router_id", ROUTER_NOT_FOUND)
-    body = await json_object(request)
+    body = await read_body(request, DisconnectBody)
     outcome = await request.app[SERVICES].portal.disconnect_user(
         router_id,
         principal.tenant.id,
-        username=body.get("username"),
-        mac_address=body.get("mac_address"),
+        username=body.username,
+        mac_address=body.mac_address,
         actor=principal.actor,
     )
     return web.json_response(bodies.disconnected_body(outcome))
@@ -72,13 +73,13 @@ async def disconnect_everywhere(request: web.Request) -> web.Response:
 @routes.post("/api/portal/users/grant-access/")
 async def grant_access(request: web.Request) -> web.Response:
     principal = request[TENANT_KEY]
-    body = await json_object(request)
+    body = await read_body(request, GrantBody)
     grant = await request.app[SERVICES].access.grant(
         principal.tenant,
-        username=body.get("username"),
-        hours=body.get("hours"),
-        mac_address=body.get("mac_address"),
-        router_id=body.get("router_id"),
+        username=body.username,
+        hours=body.hours,
+        mac_address=body.mac_address,
+        router_id=body.router_id,
         actor=principal.actor,
     )
     return web.json_response(bodies.grant_body(grant))

@@ -234,11 +234,14 @@ async def test_disconnect_user_errors_are_exact_and_audited(client, seed, pool):
     assert (await resp.json())["error"] == "Router not found or access denied"
 
     rows = await audit_rows(pool)
+    # The bodies refused at the edge (not JSON, not an object) are audited as invalid too.
     assert [r["result"] for r in rows] == [
         "invalid",
         "invalid",
         "invalid",
         "not_found",
+        "invalid",
+        "invalid",
         "invalid",
         "not_found",
     ]

@@ -1,0 +1,503 @@
+-- The ispfleet hub schema as the migrations in hub/migrations/ produce it (pg_dump, schema only).
+-- Generated, do not edit: python -m hub.schema > hub/schema.sql
+-- Monthly partitions of session_history are left out; the retention task creates them.
+
+SET statement_timeout = 0;
+SET lock_timeout = 0;
+SET idle_in_transaction_session_timeout = 0;
+SET transaction_timeout = 0;
+SET client_encoding = 'UTF8';
+SET standard_conforming_strings = on;
+SELECT pg_catalog.set_config('search_path', '', false);
+SET check_function_bodies = false;
+SET xmloption = content;
+SET client_min_messages = warning;
+SET row_security = off;
+
+SET default_tablespace = '';
+
+SET default_table_access_method = heap;
+
+CREATE TABLE public.admin_tokens (
+    token_hash bytea NOT NULL,
+    user_id bigint NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL
+);
+
+CREATE TABLE public.agents (
+    id bigint NOT NULL,
+    tenant_id bigint NOT NULL,
+    site text NOT NULL,
+    enrollment_token_hash bytea,
+    enrollment_expires_at timestamp with time zone,
+    credential_hash bytea,
+    device_key text,
+    hostname text,
+    agent_version text,
+    wg_address text,
+    connected boolean DEFAULT false NOT NULL,
+    hub_instance text,
+    last_seen_at timestamp with time zone,
+    last_seq bigint DEFAULT 0 NOT NULL,
+    snapshot_seq bigint DEFAULT 0 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    wg_public_key text
+);
+
+CREATE SEQUENCE public.agents_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.agents_id_seq OWNED BY public.agents.id;
+
+CREATE TABLE public.api_keys (
+    id bigint NOT NULL,
+    tenant_id bigint NOT NULL,
+    name text NOT NULL,
+    prefix text NOT NULL,
+    key_hash bytea NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_used_at timestamp with time zone,
+    revoked_at timestamp with time zone
+);
+
+CREATE SEQUENCE public.api_keys_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.api_keys_id_seq OWNED BY public.api_keys.id;
+
+CREATE TABLE public.audit_log (
+    id bigint NOT NULL,
+    at timestamp with time zone DEFAULT now() NOT NULL,
+    actor text NOT NULL,
+    tenant_id bigint,
+    router_id bigint,
+    action text NOT NULL,
+    target text,
+    params jsonb DEFAULT '{}'::jsonb NOT NULL,
+    result text NOT NULL,
+    details jsonb
+);
+
+CREATE SEQUENCE public.audit_log_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.audit_log_id_seq OWNED BY public.audit_log.id;
+
+CREATE TABLE public.commands (
+    id uuid NOT NULL,
+    tenant_id bigint NOT NULL,
+    agent_id bigint NOT NULL,
+    router_id bigint,
+    name text NOT NULL,
+    args jsonb NOT NULL,
+    status text DEFAULT 'pending'::text NOT NULL,
+    result jsonb,
+    error text,
+    requested_by text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    sent_at timestamp with time zone,
+    completed_at timestamp with time zone,
+    deadline timestamp with time zone NOT NULL,
+    latency_ms double precision,
+    CONSTRAINT commands_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'sent'::text, 'done'::text, 'failed'::text, 'expired'::text])))
+);
+
+CREATE TABLE public.current_sessions (
+    router_id bigint NOT NULL,
+    session_id text NOT NULL,
+    kind text NOT NULL,
+    username text NOT NULL,
+    mac_address text,
+    ip_address text,
+    uptime_seconds bigint DEFAULT 0 NOT NULL,
+    idle_seconds bigint,
+    bytes_in bigint DEFAULT 0 NOT NULL,
+    bytes_out bigint DEFAULT 0 NOT NULL,
+    login_by text,
+    server text,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT current_sessions_kind_check CHECK ((kind = ANY (ARRAY['hotspot'::text, 'ppp'::text])))
+);
+
+CREATE TABLE public.customers (
+    id bigint NOT NULL,
+    tenant_id bigint NOT NULL,
+    username text NOT NULL,
+    full_name text,
+    email text,
+    is_active boolean DEFAULT true NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+CREATE SEQUENCE public.customers_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.customers_id_seq OWNED BY public.customers.id;
+
+CREATE TABLE public.entitlements (
+    id bigint NOT NULL,
+    tenant_id bigint NOT NULL,
+    customer_id bigint NOT NULL,
+    router_id bigint,
+    mac_address text,
+    profile text,
+    rate_limit text,
+    on_expiry text DEFAULT 'cut'::text NOT NULL,
+    starts_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    revoked_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT entitlements_check CHECK ((expires_at > starts_at)),
+    CONSTRAINT entitlements_on_expiry_check CHECK ((on_expiry = ANY (ARRAY['cut'::text, 'throttle'::text])))
+);
+
+CREATE SEQUENCE public.entitlements_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.entitlements_id_seq OWNED BY public.entitlements.id;
+
+CREATE UNLOGGED TABLE public.rate_buckets (
+    key text NOT NULL,
+    tokens double precision NOT NULL,
+    updated_at double precision NOT NULL,
+    granted boolean NOT NULL
+);
+
+CREATE TABLE public.router_health (
+    router_id bigint NOT NULL,
+    status text NOT NULL,
+    since timestamp with time zone,
+    error text,
+    identity text,
+    version text,
+    board_name text,
+    cpu_load integer,
+    free_memory bigint,
+    total_memory bigint,
+    uptime_seconds bigint,
+    hotspot_active integer,
+    ppp_active integer,
+    reported_at timestamp with time zone DEFAULT now() NOT NULL,
+    hotspot_users integer,
+    CONSTRAINT router_health_status_check CHECK ((status = ANY (ARRAY['online'::text, 'offline'::text])))
+);
+
+CREATE TABLE public.routers (
+    id bigint NOT NULL,
+    tenant_id bigint NOT NULL,
+    agent_id bigint NOT NULL,
+    name text NOT NULL,
+    host text NOT NULL,
+    port integer DEFAULT 8728 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+CREATE SEQUENCE public.routers_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.routers_id_seq OWNED BY public.routers.id;
+
+CREATE TABLE public.schema_migrations (
+    version text NOT NULL,
+    applied_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+CREATE TABLE public.session_history (
+    id bigint NOT NULL,
+    router_id bigint NOT NULL,
+    session_id text NOT NULL,
+    kind text NOT NULL,
+    username text NOT NULL,
+    mac_address text,
+    ip_address text,
+    uptime_seconds bigint NOT NULL,
+    bytes_in bigint NOT NULL,
+    bytes_out bigint NOT NULL,
+    ended_at timestamp with time zone NOT NULL
+)
+PARTITION BY RANGE (ended_at);
+
+CREATE SEQUENCE public.session_history_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.session_history_id_seq OWNED BY public.session_history.id;
+
+CREATE TABLE public.session_history_default (
+    id bigint DEFAULT nextval('public.session_history_id_seq'::regclass) CONSTRAINT session_history_id_not_null NOT NULL,
+    router_id bigint CONSTRAINT session_history_router_id_not_null NOT NULL,
+    session_id text CONSTRAINT session_history_session_id_not_null NOT NULL,
+    kind text CONSTRAINT session_history_kind_not_null NOT NULL,
+    username text CONSTRAINT session_history_username_not_null NOT NULL,
+    mac_address text,
+    ip_address text,
+    uptime_seconds bigint CONSTRAINT session_history_uptime_seconds_not_null NOT NULL,
+    bytes_in bigint CONSTRAINT session_history_bytes_in_not_null NOT NULL,
+    bytes_out bigint CONSTRAINT session_history_bytes_out_not_null NOT NULL,
+    ended_at timestamp with time zone CONSTRAINT session_history_ended_at_not_null NOT NULL
+);
+
+CREATE TABLE public.site_events (
+    agent_id bigint NOT NULL,
+    seq bigint NOT NULL,
+    router_id bigint,
+    kind text NOT NULL,
+    ts timestamp with time zone NOT NULL,
+    data jsonb NOT NULL
+);
+
+CREATE TABLE public.tenants (
+    id bigint NOT NULL,
+    slug text NOT NULL,
+    name text NOT NULL,
+    default_country text DEFAULT 'TZ'::text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT tenants_slug_check CHECK ((slug ~ '^[a-z0-9][a-z0-9-]{1,62}$'::text))
+);
+
+CREATE SEQUENCE public.tenants_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.tenants_id_seq OWNED BY public.tenants.id;
+
+CREATE TABLE public.users (
+    id bigint NOT NULL,
+    tenant_id bigint,
+    email text NOT NULL,
+    password_hash text NOT NULL,
+    role text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    disabled_at timestamp with time zone,
+    CONSTRAINT users_check CHECK (((role = 'platform_admin'::text) = (tenant_id IS NULL))),
+    CONSTRAINT users_role_check CHECK ((role = ANY (ARRAY['platform_admin'::text, 'owner'::text, 'admin'::text, 'operator'::text, 'viewer'::text])))
+);
+
+CREATE SEQUENCE public.users_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.users_id_seq OWNED BY public.users.id;
+
+ALTER TABLE ONLY public.session_history ATTACH PARTITION public.session_history_default DEFAULT;
+
+ALTER TABLE ONLY public.agents ALTER COLUMN id SET DEFAULT nextval('public.agents_id_seq'::regclass);
+
+ALTER TABLE ONLY public.api_keys ALTER COLUMN id SET DEFAULT nextval('public.api_keys_id_seq'::regclass);
+
+ALTER TABLE ONLY public.audit_log ALTER COLUMN id SET DEFAULT nextval('public.audit_log_id_seq'::regclass);
+
+ALTER TABLE ONLY public.customers ALTER COLUMN id SET DEFAULT nextval('public.customers_id_seq'::regclass);
+
+ALTER TABLE ONLY public.entitlements ALTER COLUMN id SET DEFAULT nextval('public.entitlements_id_seq'::regclass);
+
+ALTER TABLE ONLY public.routers ALTER COLUMN id SET DEFAULT nextval('public.routers_id_seq'::regclass);
+
+ALTER TABLE ONLY public.session_history ALTER COLUMN id SET DEFAULT nextval('public.session_history_id_seq'::regclass);
+
+ALTER TABLE ONLY public.tenants ALTER COLUMN id SET DEFAULT nextval('public.tenants_id_seq'::regclass);
+
+ALTER TABLE ONLY public.users ALTER COLUMN id SET DEFAULT nextval('public.users_id_seq'::regclass);
+
+ALTER TABLE ONLY public.admin_tokens
+    ADD CONSTRAINT admin_tokens_pkey PRIMARY KEY (token_hash);
+
+ALTER TABLE ONLY public.agents
+    ADD CONSTRAINT agents_credential_hash_key UNIQUE (credential_hash);
+
+ALTER TABLE ONLY public.agents
+    ADD CONSTRAINT agents_enrollment_token_hash_key UNIQUE (enrollment_token_hash);
+
+ALTER TABLE ONLY public.agents
+    ADD CONSTRAINT agents_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.agents
+    ADD CONSTRAINT agents_tenant_id_site_key UNIQUE (tenant_id, site);
+
+ALTER TABLE ONLY public.api_keys
+    ADD CONSTRAINT api_keys_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.api_keys
+    ADD CONSTRAINT api_keys_prefix_key UNIQUE (prefix);
+
+ALTER TABLE ONLY public.audit_log
+    ADD CONSTRAINT audit_log_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.commands
+    ADD CONSTRAINT commands_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.current_sessions
+    ADD CONSTRAINT current_sessions_pkey PRIMARY KEY (router_id, session_id);
+
+ALTER TABLE ONLY public.customers
+    ADD CONSTRAINT customers_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.customers
+    ADD CONSTRAINT customers_tenant_id_username_key UNIQUE (tenant_id, username);
+
+ALTER TABLE ONLY public.entitlements
+    ADD CONSTRAINT entitlements_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.rate_buckets
+    ADD CONSTRAINT rate_buckets_pkey PRIMARY KEY (key);
+
+ALTER TABLE ONLY public.router_health
+    ADD CONSTRAINT router_health_pkey PRIMARY KEY (router_id);
+
+ALTER TABLE ONLY public.routers
+    ADD CONSTRAINT routers_agent_id_name_key UNIQUE (agent_id, name);
+
+ALTER TABLE ONLY public.routers
+    ADD CONSTRAINT routers_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.schema_migrations
+    ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
+
+ALTER TABLE ONLY public.session_history
+    ADD CONSTRAINT session_history_pkey PRIMARY KEY (id, ended_at);
+
+ALTER TABLE ONLY public.session_history_default
+    ADD CONSTRAINT session_history_default_pkey PRIMARY KEY (id, ended_at);
+
+ALTER TABLE ONLY public.site_events
+    ADD CONSTRAINT site_events_pkey PRIMARY KEY (agent_id, seq);
+
+ALTER TABLE ONLY public.tenants
+    ADD CONSTRAINT tenants_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.tenants
+    ADD CONSTRAINT tenants_slug_key UNIQUE (slug);
+
+ALTER TABLE ONLY public.users
+    ADD CONSTRAINT users_email_key UNIQUE (email);
+
+ALTER TABLE ONLY public.users
+    ADD CONSTRAINT users_pkey PRIMARY KEY (id);
+
+CREATE INDEX admin_tokens_expires ON public.admin_tokens USING btree (expires_at);
+
+CREATE INDEX agents_hub_instance ON public.agents USING btree (hub_instance) WHERE connected;
+
+CREATE UNIQUE INDEX agents_wg_address ON public.agents USING btree (wg_address) WHERE (wg_address IS NOT NULL);
+
+CREATE INDEX audit_log_at ON public.audit_log USING btree (at);
+
+CREATE INDEX audit_log_tenant_at ON public.audit_log USING btree (tenant_id, at);
+
+CREATE INDEX commands_completed ON public.commands USING btree (completed_at) WHERE (completed_at IS NOT NULL);
+
+CREATE INDEX commands_pending ON public.commands USING btree (agent_id, status) WHERE (status = ANY (ARRAY['pending'::text, 'sent'::text]));
+
+CREATE INDEX current_sessions_user ON public.current_sessions USING btree (username);
+
+CREATE INDEX current_sessions_username ON public.current_sessions USING btree (router_id, username);
+
+CREATE INDEX entitlements_customer ON public.entitlements USING btree (customer_id, expires_at);
+
+CREATE INDEX rate_buckets_updated ON public.rate_buckets USING btree (updated_at);
+
+CREATE INDEX routers_tenant ON public.routers USING btree (tenant_id);
+
+CREATE INDEX session_history_router_user ON ONLY public.session_history USING btree (router_id, username, ended_at);
+
+CREATE INDEX session_history_default_router_id_username_ended_at_idx ON public.session_history_default USING btree (router_id, username, ended_at);
+
+CREATE INDEX site_events_ts ON public.site_events USING btree (ts);
+
+ALTER INDEX public.session_history_pkey ATTACH PARTITION public.session_history_default_pkey;
+
+ALTER INDEX public.session_history_router_user ATTACH PARTITION public.session_history_default_router_id_username_ended_at_idx;
+
+ALTER TABLE ONLY public.admin_tokens
+    ADD CONSTRAINT admin_tokens_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.agents
+    ADD CONSTRAINT agents_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.api_keys
+    ADD CONSTRAINT api_keys_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.audit_log
+    ADD CONSTRAINT audit_log_router_id_fkey FOREIGN KEY (router_id) REFERENCES public.routers(id) ON DELETE SET NULL;
+
+ALTER TABLE ONLY public.audit_log
+    ADD CONSTRAINT audit_log_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(id) ON DELETE SET NULL;
+
+ALTER TABLE ONLY public.commands
+    ADD CONSTRAINT commands_agent_id_fkey FOREIGN KEY (agent_id) REFERENCES public.agents(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.commands
+    ADD CONSTRAINT commands_router_id_fkey FOREIGN KEY (router_id) REFERENCES public.routers(id) ON DELETE SET NULL;
+
+ALTER TABLE ONLY public.commands
+    ADD CONSTRAINT commands_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.current_sessions
+    ADD CONSTRAINT current_sessions_router_id_fkey FOREIGN KEY (router_id) REFERENCES public.routers(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.customers
+    ADD CONSTRAINT customers_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.entitlements
+    ADD CONSTRAINT entitlements_customer_id_fkey FOREIGN KEY (customer_id) REFERENCES public.customers(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.entitlements
+    ADD CONSTRAINT entitlements_router_id_fkey FOREIGN KEY (router_id) REFERENCES public.routers(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.entitlements
+    ADD CONSTRAINT entitlements_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.router_health
+    ADD CONSTRAINT router_health_router_id_fkey FOREIGN KEY (router_id) REFERENCES public.routers(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.routers
+    ADD CONSTRAINT routers_agent_id_fkey FOREIGN KEY (agent_id) REFERENCES public.agents(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.routers
+    ADD CONSTRAINT routers_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(id) ON DELETE CASCADE;
+
+ALTER TABLE public.session_history
+    ADD CONSTRAINT session_history_router_id_fkey FOREIGN KEY (router_id) REFERENCES public.routers(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.site_events
+    ADD CONSTRAINT site_events_agent_id_fkey FOREIGN KEY (agent_id) REFERENCES public.agents(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.site_events
+    ADD CONSTRAINT site_events_router_id_fkey FOREIGN KEY (router_id) REFERENCES public.routers(id) ON DELETE SET NULL;
+
+ALTER TABLE ONLY public.users
+    ADD CONSTRAINT users_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(id) ON DELETE CASCADE;

@@ -1,0 +1,122 @@
+"""HTTP request bodies of every face, as msgspec Structs: each field typed and bounded once.
+
+``hub.web.handlers.read_body`` decodes a body into one of these; a value of the wrong type or out
+of bounds is a 400 naming the field. ``type_errors`` / ``bound_errors`` give the exact text a
+field's 400 carries where the seeds (or existing clients) know one; other fields get
+"<field> is invalid: <reason>". Fields are optional here when the service words the "is
+required" answer itself (and audits it); unknown fields are ignored, as clients send extras.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar
+
+import msgspec
+
+from hub.errors import InvalidInput
+
+MAX_BIGINT = 2**63 - 1
+MAX_HOURS = 24 * 366
+MIN_HOURS = 1 / 3600  # one second: less rounds to no access at all
+# A hotspot or PPP name, a voucher code or an E.164 number; well under Postgres' index limit.
+MAX_USERNAME = 256
+MAX_MAC = 64
+MAX_EMAIL = 254  # RFC 5321 path limit
+MAX_PASSWORD = 1024  # argon2 hashes any length; this bounds the work per attempt
+
+Username = Annotated[str, msgspec.Meta(max_length=MAX_USERNAME)]
+MacText = Annotated[str, msgspec.Meta(max_length=MAX_MAC)]
+RowId = Annotated[int, msgspec.Meta(ge=1, le=MAX_BIGINT)]
+Hours = Annotated[float, msgspec.Meta(gt=0, le=MAX_HOURS)]
+Email = Annotated[str, msgspec.Meta(max_length=MAX_EMAIL)]
+Password = Annotated[str, msgspec.Meta(max_length=MAX_PASSWORD)]
+
+_USERNAME_TOO_LONG = f"username must be at most {MAX_USERNAME} characters"
+_MAC_TYPE = "mac_address must be a string"
+_MAC_TOO_LONG = f"mac_address must be at most {MAX_MAC} characters"
+
+
+class Body(msgspec.Struct, kw_only=True):
+    """Base of request bodies: per-field messages, and a hook for checks across fields."""
+
+    action: ClassVar[str | None] = None  # the audited action a refused body is recorded as
+    type_errors: ClassVar[dict[str, str]] = {}
+    bound_errors: ClassVar[dict[str, str]] = {}
+
+    def check(self) -> None:
+        """Raise InvalidInput for what Meta cannot say; called once after decoding."""
+
+
+class DisconnectBody(Body):
+    """POST .../disconnect-user/ (seed 001)."""
+
+    username: Username | None = None
+    mac_address: MacText | None = None
+
+    action: ClassVar[str | None] = "disconnect_user"
+    type_errors: ClassVar[dict[str, str]] = {
+        "username": "username is required",
+        "mac_address": _MAC_TYPE,
+    }
+    bound_errors: ClassVar[dict[str, str]] = {
+        "username": _USERNAME_TOO_LONG,
+        "mac_address": _MAC_TOO_LONG,
+    }
+
+
+class AdminDisconnectBody(DisconnectBody):
+    """POST /api/admin/mikrotik/disconnect-user/ (seed 001, admin face): router_id optional."""
+
+    router_id: RowId | None = None
+
+    type_errors: ClassVar[dict[str, str]] = {
+        **DisconnectBody.type_errors,
+        "router_id": "router_id must be an integer",
+    }
+    bound_errors: ClassVar[dict[str, str]] = {
+        **DisconnectBody.bound_errors,
+        "router_id": f"router_id must be between 1 and {MAX_BIGINT}",
+    }
+
+
+class GrantBody(Body):
+    """POST /api/portal/users/grant-access/."""
+
+    username: Username | None = None
+    hours: Hours | None = None
+    mac_address: MacText | None = None
+    router_id: RowId | None = None
+
+    action: ClassVar[str | None] = "grant_access"
+    type_errors: ClassVar[dict[str, str]] = {
+        "username": "username is required",
+        "hours": "hours must be a number",
+        "mac_address": _MAC_TYPE,
+        "router_id": "router_id must be an integer",
+    }
+    bound_errors: ClassVar[dict[str, str]] = {
+        "username": _USERNAME_TOO_LONG,
+        "hours": f"hours must be more than 0 and at most {MAX_HOURS}",
+        "mac_address": _MAC_TOO_LONG,
+        "router_id": f"router_id must be between 1 and {MAX_BIGINT}",
+    }
+
+    def check(self) -> None:
+        if self.hours is not None and self.hours < MIN_HOURS:
+            raise InvalidInput("hours must be at least 1/3600 (one second)")
+
+
+class LoginBody(Body):
+    """POST /api/admin/login."""
+
+    email: Email | None = None
+    password: Password | None = None
+
+    type_errors: ClassVar[dict[str, str]] = {
+        "email": "email and password are required",
+        "password": "email and password are required",
+    }
+    bound_errors: ClassVar[dict[str, str]] = {
+        "email": f"email must be at most {MAX_EMAIL} characters",
+        "password": f"password must be at most {MAX_PASSWORD} characters",
+    }
