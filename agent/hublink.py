@@ -20,7 +20,7 @@ import logging
 import random
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import aiohttp
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
@@ -124,26 +124,24 @@ class HubLink:
 
     async def _converse(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         outbox = self.agent.outbox
-        await ws.send_str(
-            wire.encode(
-                "hello",
-                agent_version=agent_version(),
-                last_seq=await outbox.last_seq(),
-                routers=self.agent.router_infos(),
-            )
+        hello = wire.Hello(
+            agent_version=agent_version(),
+            last_seq=await outbox.last_seq(),
+            routers=self.agent.router_infos(),
         )
+        await _send(ws, hello)
         welcome = await self._welcome(ws)
-        acked_seq = welcome["acked_seq"]
+        acked_seq = welcome.acked_seq
         await outbox.ack(acked_seq)
         self.agent.hub_connected = True
         self.connects += 1
         self._down_since_logged = False
         log.info(
-            "hub link up url=%s agent_id=%s acked_seq=%s", self.url, welcome["agent_id"], acked_seq
+            "hub link up url=%s agent_id=%s acked_seq=%s", self.url, welcome.agent_id, acked_seq
         )
 
         as_of_seq, routers = await self.agent.snapshot()
-        await ws.send_str(wire.encode("snapshot", as_of_seq=as_of_seq, routers=routers))
+        await _send(ws, wire.Snapshot(as_of_seq=as_of_seq, routers=routers))
 
         flow = _Flow(last_sent=acked_seq)
         sender = asyncio.create_task(self._send_loop(ws, flow), name="hublink-send")
@@ -160,17 +158,14 @@ class HubLink:
             if (failure := task.exception()) is not None:
                 raise failure
 
-    async def _welcome(self, ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
+    async def _welcome(self, ws: aiohttp.ClientWebSocketResponse) -> wire.Welcome:
         message = await ws.receive(timeout=WELCOME_TIMEOUT)
         if message.type != aiohttp.WSMsgType.TEXT:
             raise LinkLost(f"no welcome from the hub (close code {ws.close_code})")
-        frame = wire.decode(message.data)
-        if frame["type"] != "welcome":
-            raise wire.WireError(f"expected welcome, got {frame['type']!r}")
-        acked_seq = frame.get("acked_seq")
-        if not isinstance(acked_seq, int) or isinstance(acked_seq, bool) or acked_seq < 0:
-            raise wire.WireError("welcome without a valid acked_seq")
-        return frame
+        kind = wire.frame_type(message.data)
+        if kind != "welcome":
+            raise wire.WireError(f"expected welcome, got {kind!r}")
+        return wire.decode_as(message.data, wire.WELCOME)
 
     async def _send_loop(self, ws: aiohttp.ClientWebSocketResponse, flow: _Flow) -> None:
         outbox = self.agent.outbox
@@ -179,13 +174,13 @@ class HubLink:
                 flow.acked.clear()
                 await flow.acked.wait()
             newest = await outbox.last_seq()
-            events = await outbox.read_after(flow.last_sent, self.settings.batch_size)
+            events = await outbox.read_raw_after(flow.last_sent, self.settings.batch_size)
             if not events:
                 if newest > flow.last_sent:
                     flow.last_sent = newest  # those rows were thinned away before sending
                 await outbox.wait_new(flow.last_sent, timeout=self.settings.heartbeat)
                 continue
-            await ws.send_str(wire.encode("events", events=events))
+            await _send(ws, wire.Events(events=events))
             flow.last_sent = events[-1].seq
             flow.in_flight.append(flow.last_sent)
 
@@ -193,24 +188,37 @@ class HubLink:
         async for message in ws:
             if message.type != aiohttp.WSMsgType.TEXT:
                 continue
-            frame = wire.decode(message.data)
-            kind = frame["type"]
+            kind = wire.frame_type(message.data)
             if kind == "ack":
-                seq = frame.get("seq")
-                if not isinstance(seq, int) or isinstance(seq, bool):
-                    raise wire.WireError("ack without a valid seq")
-                await self.agent.outbox.ack(seq)
-                flow.in_flight = [s for s in flow.in_flight if s > seq]
+                ack = wire.decode_as(message.data, wire.ACK)
+                for item in ack.rejected:
+                    # Acknowledged all the same: the row leaves the outbox, logged once here.
+                    log.error("hub refused event seq=%s reason=%s", item.seq, item.reason)
+                await self.agent.outbox.ack(ack.seq)
+                flow.in_flight = [s for s in flow.in_flight if s > ack.seq]
                 flow.acked.set()
             elif kind == "command":
+                frame = wire.decode_as(message.data, wire.RAW_COMMAND_FRAME)
                 try:
-                    command = wire.parse_command(frame.get("command"))
+                    command = wire.parse_command(wire.decode_as(frame.command, wire.ANY_OBJECT))
                 except wire.WireError as exc:
                     log.warning("hub command refused error=%s", exc)
                     continue
                 await self.agent.submit(command)
+            elif kind == "snapshot.rejected":
+                refused = wire.decode_as(message.data, wire.SNAPSHOT_REJECTED)
+                for item in refused.rejected:
+                    log.error(
+                        "hub refused part of the snapshot router=%s reason=%s",
+                        item.router,
+                        item.reason,
+                    )
             else:
                 log.debug("hub frame ignored type=%s", kind)
+
+
+async def _send(ws: aiohttp.ClientWebSocketResponse, frame: wire.Frame) -> None:
+    await ws.send_str(wire.encode_frame(frame).decode())
 
 
 def agent_version() -> str:

@@ -15,6 +15,8 @@ import logging
 import time
 from typing import Any
 
+import msgspec
+
 from common import wire
 
 from .store import Store, Transaction, last_outbox_seq
@@ -67,6 +69,17 @@ class Outbox:
         )
         return [
             wire.Event(seq=s, ts=ts, kind=kind, router=router, data=json.loads(data))
+            for s, ts, kind, router, data in rows
+        ]
+
+    async def read_raw_after(self, seq: int, limit: int = 500) -> list[wire.RawEvent]:
+        """Like ``read_after``, with ``data`` as the JSON stored (encoded once, at append)."""
+        rows = await self.store.fetchall(
+            "SELECT seq, ts, kind, router, data FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+            (seq, limit),
+        )
+        return [
+            wire.RawEvent(seq=s, ts=ts, kind=kind, router=router, data=msgspec.Raw(data.encode()))
             for s, ts, kind, router, data in rows
         ]
 

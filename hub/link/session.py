@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from dataclasses import asdict
 from typing import Any
 
 import aiohttp
@@ -21,7 +20,7 @@ from common import wire
 from common.timeutil import to_iso
 from common.wire import WireError
 from hub.link.dispatcher import CommandDispatcher
-from hub.link.ingest import Ingest, parse_hello
+from hub.link.ingest import Ingest
 from hub.link.registry import AgentConnection, LinkRegistry
 from hub.metrics import HubMetrics
 from hub.storage import link as storage
@@ -66,7 +65,7 @@ class LinkSession:
             hello = await self._receive_hello()
             if hello is None:
                 return
-            acked_seq = await self._ingest.hello(parse_hello(hello), instance=self._instance)
+            acked_seq = await self._ingest.hello(hello, instance=self._instance)
             conn = AgentConnection(
                 agent_id=self.agent_id,
                 tenant_id=self._ingest.tenant_id,
@@ -86,7 +85,7 @@ class LinkSession:
             await self._push_state(conn)
             async for message in self._ws:
                 if message.type == aiohttp.WSMsgType.TEXT:
-                    await self._handle(conn, wire.decode(message.data))
+                    await self._handle(conn, message.data.encode())
                 elif message.type == aiohttp.WSMsgType.BINARY:
                     raise WireError("binary frames are not part of the protocol")
         except WireError as exc:
@@ -99,17 +98,17 @@ class LinkSession:
             if conn is not None:
                 await self._registry.finish(self._release(conn))
 
-    async def _receive_hello(self) -> dict[str, Any] | None:
+    async def _receive_hello(self) -> wire.Hello | None:
         try:
             message = await self._ws.receive(timeout=HELLO_TIMEOUT)
         except TimeoutError:
             raise WireError(f"no hello within {HELLO_TIMEOUT:g} s") from None
         if message.type != aiohttp.WSMsgType.TEXT:
             return None  # closed (or junk) before saying hello
-        frame = wire.decode(message.data)
-        if frame["type"] != "hello":
-            raise WireError(f"expected hello, got {frame['type']!r}")
-        return frame
+        kind = wire.frame_type(message.data)
+        if kind != "hello":
+            raise WireError(f"expected hello, got {kind!r}")
+        return wire.decode_as(message.data, wire.HELLO)
 
     async def _hold(self, conn: AgentConnection) -> None:
         previous = self._registry.add(conn)
@@ -144,15 +143,17 @@ class LinkSession:
                 pending,
             )
 
-    async def _handle(self, conn: AgentConnection, frame: dict[str, Any]) -> None:
-        kind = frame["type"]
+    async def _handle(self, conn: AgentConnection, data: bytes) -> None:
+        kind = wire.frame_type(data)
         if kind == "events":
-            outcome = await self._ingest.events(frame)
+            outcome = await self._ingest.events(data)
             for result in outcome.results:
                 self._dispatcher.resolve(result)
-            await conn.send("ack", seq=outcome.acked_seq)
+            await conn.send_frame(wire.Ack(seq=outcome.acked_seq, rejected=outcome.rejected))
         elif kind == "snapshot":
-            await self._ingest.snapshot(frame)
+            as_of_seq, rejected = await self._ingest.snapshot(data)
+            if rejected:
+                await conn.send_frame(wire.SnapshotRejected(as_of_seq=as_of_seq, rejected=rejected))
         else:
             log.debug("agent frame ignored agent=%s type=%s", self.agent_id, kind)
 
@@ -175,7 +176,9 @@ def entitlement_commands(
             rate_limit=row["rate_limit"],
             on_expiry=row["on_expiry"],
         )
-        commands.append(_sync_command(wire.ENTITLEMENT_PUT, row["router"], asdict(entitlement)))
+        commands.append(
+            _sync_command(wire.ENTITLEMENT_PUT, row["router"], wire.as_dict(entitlement))
+        )
     for row in revoked:
         args = {"username": row["username"], "mac_address": row["mac_address"]}
         commands.append(_sync_command(wire.ENTITLEMENT_DELETE, row["router"], args))

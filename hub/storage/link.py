@@ -9,11 +9,11 @@ Python objects (the hub's pool sets the codec, see hub.database).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import astuple
 from datetime import datetime
 from typing import Any
 
 import asyncpg
+from msgspec.structs import astuple
 
 from common import wire
 from hub.storage import Executor as Db

@@ -213,3 +213,29 @@ async def test_rejected_credential_keeps_retrying_and_says_why(
 def test_link_needs_url_and_credential():
     with pytest.raises(ValueError, match=r"hub\.url and hub\.credential"):
         HubLink(HubSettings(url=None, credential="x"), None)  # type: ignore[arg-type]
+
+
+async def test_a_refused_event_never_blocks_the_ones_behind_it(
+    linked: Agent, pool: asyncpg.Pool, caplog: pytest.LogCaptureFixture
+):
+    """A bad event between good ones in a real outbox: logged once, dropped, the rest stored."""
+    await wait_for(lambda: outbox_drained(linked, pool))
+    caplog.set_level(logging.ERROR, logger="agent.hublink")
+    session = wire.as_dict(wire.Session("*S1", "hotspot", "u1", None, None, 1, 0, 10, 20, "mac"))
+    outbox = linked.outbox
+    first = await outbox.append(wire.SESSION_STARTED, "r1", session)
+    bad = await outbox.append(wire.SESSION_STARTED, "r1", {**session, "username": "x" * 100_000})
+    last = await outbox.append(wire.SESSION_STARTED, "r1", {**session, "session_id": "*S2"})
+    await wait_for(lambda: outbox_drained(linked, pool))
+    assert first < bad < last
+    assert {"*S1", "*S2"} <= {
+        r["session_id"] for r in await pool.fetch("SELECT session_id FROM current_sessions")
+    }
+    refused = [r for r in caplog.records if "hub refused event" in r.getMessage()]
+    assert len(refused) == 1 and f"seq={bad}" in refused[0].getMessage()
+    reason = await pool.fetchval(
+        "SELECT data->>'reason' FROM site_events WHERE seq = $1 AND kind = $2",
+        bad,
+        wire.EVENT_REJECTED,
+    )
+    assert "username" in reason

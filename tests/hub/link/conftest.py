@@ -9,6 +9,7 @@ from typing import Any
 
 import aiohttp
 import asyncpg
+import msgspec
 import pytest
 from aiohttp.test_utils import TestServer
 
@@ -134,8 +135,8 @@ def health(status: str = "online", **changes: Any) -> wire.RouterHealth:
 
 
 def event(seq: int, kind: str, data: Any, router: str | None = "r1") -> wire.Event:
-    if dataclasses.is_dataclass(data):
-        data = dataclasses.asdict(data)
+    if isinstance(data, msgspec.Struct):
+        data = msgspec.structs.asdict(data)
     return wire.Event(seq=seq, ts=to_iso(utcnow()), kind=kind, router=router, data=data)
 
 

@@ -236,7 +236,8 @@ async def test_malformed_event_is_skipped_not_fatal(agent: FakeAgent, pool: asyn
     [
         "not json",
         '{"type": "events", "v": 2, "events": []}',
-        '{"type": "events", "v": 1, "events": [{"seq": 0, "ts": "x", "kind": "k", "data": {}}]}',
+        '{"type": "events", "v": 1, "events": "none"}',
+        '{"type": "events", "v": 1, "events": [{"ts": "x", "kind": "k", "data": {}}]}',
     ],
 )
 async def test_invalid_frame_closes_with_1008(agent: FakeAgent, pool: asyncpg.Pool, frame: str):
@@ -300,3 +301,60 @@ async def test_shutdown_closes_links_going_away(
     await other.close()
     assert await closed == aiohttp.WSCloseCode.GOING_AWAY
     assert not await pool.fetchval("SELECT connected FROM agents WHERE site = 'elsewhere'")
+
+
+async def test_out_of_range_events_are_refused_acked_and_recorded(
+    agent: FakeAgent, pool: asyncpg.Pool
+):
+    """A bad event between good ones: refused with its reason, the rest stored, link kept."""
+    await agent.connect()
+    huge = session("*H", "x" * 1_000_000)
+    await agent.send(
+        "events",
+        events=[
+            event(1, wire.SESSION_STARTED, session("*A1", "+255700000001")),
+            event(2, wire.SESSION_STARTED, huge),
+            {**wire.as_dict(event(3, "x", {})), "seq": 2**63},
+            event(4, wire.SESSION_STARTED, session("*A2", "+255700000002", bytes_in=2**63)),
+            event(5, wire.SESSION_STARTED, session("*A3", "+255700000003")),
+        ],
+    )
+    ack = await agent.expect("ack")
+    assert ack["seq"] == 5
+    reasons = {item["seq"]: item["reason"] for item in ack["rejected"]}
+    assert set(reasons) == {2, 2**63, 4}
+    assert "username" in reasons[2] and "bytes_in" in reasons[4]
+    assert set(await sessions(pool)) == {"*A1", "*A3"}
+    refused = await pool.fetch(
+        "SELECT seq, data FROM site_events WHERE kind = $1 ORDER BY seq", wire.EVENT_REJECTED
+    )
+    assert [r["seq"] for r in refused] == [2, 4]
+    assert refused[0]["data"]["kind"] == wire.SESSION_STARTED
+    assert "username" in refused[0]["data"]["reason"]
+    # Still linked; a resend of the refused event is a duplicate now.
+    assert await agent.send_events(event(2, wire.SESSION_STARTED, huge)) == 5
+
+
+async def test_bad_parts_of_a_snapshot_are_skipped_and_reported(
+    agent: FakeAgent, pool: asyncpg.Pool
+):
+    routers = [*ROUTERS, wire.RouterInfo(name="r2", host="127.0.0.1", port=18728)]
+    await agent.connect(routers=routers)
+    good = wire.as_dict(session("*A1", "+255700000001"))
+    bad = {**good, "session_id": "*B1", "username": "y" * 100_000}
+    await agent.send(
+        "snapshot",
+        as_of_seq=0,
+        routers=[
+            {"router": "r1", "health": wire.as_dict(health()), "sessions": [good, bad]},
+            {"router": "r1", "health": wire.as_dict(health()), "sessions": []},
+            {"router": "r2", "health": {"status": "sideways"}, "sessions": []},
+            {"router": "r9", "health": wire.as_dict(health()), "sessions": []},
+        ],
+    )
+    refused = await agent.expect("snapshot.rejected")
+    reasons = [(item["router"], item["reason"]) for item in refused["rejected"]]
+    assert [router for router, _ in reasons] == ["r1", "r1", "r2", "r9"]
+    assert "username" in reasons[0][1] and "twice" in reasons[1][1]
+    assert await sessions(pool) == {"*A1": ("+255700000001", 1000, 60)}
+    assert await agent.send_events(event(1, "x", {})) == 1  # the link is still up

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 
 import pytest
 
@@ -81,7 +80,7 @@ class ScriptedAgent:
                 error="router unreachable" if data.get("router_unreachable") else None,
             )
             event = wire.Event(
-                self.seq, to_iso(utcnow()), wire.COMMAND_RESULT, ROUTER, asdict(result)
+                self.seq, to_iso(utcnow()), wire.COMMAND_RESULT, ROUTER, wire.as_dict(result)
             )
             await self.ws.send_str(wire.encode("events", events=[event]))
 
