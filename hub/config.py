@@ -41,7 +41,12 @@ class HubConfig:
     instance_name: str | None = None  # default "<hostname>-<pid>"
     command_timeout: float = 10.0  # seconds a portal request waits for an agent's result
     enrollment_ttl_hours: float = 24.0
-    agent_heartbeat: float = 15.0  # WebSocket ping interval
+    agent_heartbeat: float = 15.0  # presence heartbeat and command sweep interval, seconds
+    # Agent link WebSocket ping after this many silent seconds; no pong within half of it and
+    # the agent is gone (its commands fail with 503 at once): a silent agent is known in <= 1.5x.
+    link_heartbeat: float = 1.5
+    # Largest agent link frame accepted (bytes); a 5,000-session snapshot is about 1.6 MB.
+    max_frame_bytes: int = 8 * 1024 * 1024
     agent_offline_after: float = 45.0  # silence after which an agent's routers show offline
     rate_limit_per_minute: int = 120  # per API key, token bucket
     rate_limit_burst: int = 30

@@ -43,6 +43,7 @@ class CommandDispatcher:
         self._metrics = metrics
         self._offline_after = offline_after
         self._waiting: dict[str, asyncio.Future[wire.CommandResult]] = {}
+        self._waiting_agent: dict[str, int] = {}  # command id -> agent id
 
     async def execute(
         self,
@@ -79,6 +80,7 @@ class CommandDispatcher:
         command_id = str(uuid.uuid4())
         future: asyncio.Future[wire.CommandResult] = loop.create_future()
         self._waiting[command_id] = future
+        self._waiting_agent[command_id] = agent_id
         try:
             async with self._pool.acquire() as conn, conn.transaction():
                 deadline = await storage.insert_command(
@@ -102,6 +104,7 @@ class CommandDispatcher:
                 result = await self._expire(command_id, name, router_name, timeout)
         finally:
             self._waiting.pop(command_id, None)
+            self._waiting_agent.pop(command_id, None)
         self._metrics.command_round_trip_seconds.labels(command=name).observe(loop.time() - started)
         log.info(
             "command done id=%s name=%s agent=%s router=%s ok=%s deadline=%s",
@@ -131,10 +134,28 @@ class CommandDispatcher:
                 f"the agent of router {router_name} did not answer {name} within {waited:g} s"
             )
         # The result was recorded in the instant the wait gave up: return it.
-        rows = await storage.finished_commands(self._pool, [command_id])
-        return _result_from_row(rows[0])
+        (row,) = await storage.finished_commands(self._pool, [command_id])
+        if row["status"] == "lost":
+            raise AgentUnavailable(row["error"] or "agent gone")
+        return _result_from_row(row)
 
     # --- results ------------------------------------------------------------------------------
+
+    async def agent_gone(self, agent_id: int, reason: str) -> None:
+        """The agent's link here ended: its unanswered commands fail now, here and elsewhere.
+
+        Waiters in this process get AgentUnavailable at once; the commands become 'lost' (with
+        the reason) and a result notification wakes waiters in other processes the same way.
+        """
+        try:
+            lost = await storage.lose_agent_commands(self._pool, agent_id, reason)
+        finally:
+            for command_id, waiting_agent in list(self._waiting_agent.items()):
+                future = self._waiting.get(command_id)
+                if waiting_agent == agent_id and future is not None and not future.done():
+                    future.set_exception(AgentUnavailable(reason))
+        if lost:
+            log.warning("commands lost with their agent agent=%s count=%s", agent_id, len(lost))
 
     def resolve(self, result: wire.CommandResult) -> None:
         """A result this process ingested itself."""
@@ -151,7 +172,12 @@ class CommandDispatcher:
 
     async def _resolve_finished(self, command_ids: list[str]) -> None:
         for row in await storage.finished_commands(self._pool, command_ids):
-            self.resolve(_result_from_row(row))
+            if row["status"] == "lost":
+                future = self._waiting.get(row["id"])
+                if future is not None and not future.done():
+                    future.set_exception(AgentUnavailable(row["error"] or "agent gone"))
+            else:
+                self.resolve(_result_from_row(row))
 
     # --- sending ------------------------------------------------------------------------------
 

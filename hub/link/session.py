@@ -121,11 +121,24 @@ class LinkSession:
         if not self._registry.remove(conn):
             return  # replaced: the newer connection owns the presence now
         self._metrics.agents_connected.set(len(self._registry))
+        silent = self._ws.close_code == aiohttp.WSCloseCode.ABNORMAL_CLOSURE
+        reason = (
+            f"agent gone: the agent of site {self._site} stopped answering the link heartbeat"
+            if silent
+            else f"agent gone: the agent of site {self._site} left (link closed)"
+        )
         try:
             await storage.end_link(self._pool, agent_id=self.agent_id, instance=self._instance)
+            await self._dispatcher.agent_gone(self.agent_id, reason)
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             log.warning("agent presence not updated agent=%s error=%r", self.agent_id, exc)
-        log.info("agent disconnected agent=%s site=%s", self.agent_id, self._site)
+        log.info(
+            "agent disconnected agent=%s site=%s close_code=%s silent=%s",
+            self.agent_id,
+            self._site,
+            self._ws.close_code,
+            silent,
+        )
 
     async def _push_state(self, conn: AgentConnection) -> None:
         """What the agent must hold: live entitlements, revocations, missed commands."""

@@ -521,14 +521,34 @@ async def expire_command(db: Db, command_id: str) -> bool:
 
 
 async def finished_commands(db: Db, command_ids: Sequence[str]) -> list[asyncpg.Record]:
-    """Results of those commands that have one."""
+    """Results of those commands that have one (or that were lost with their agent)."""
     return await db.fetch(
         """
         SELECT id::text AS id, name, status, result, error, latency_ms FROM commands
-         WHERE id = ANY($1::uuid[]) AND status IN ('done', 'failed')
+         WHERE id = ANY($1::uuid[]) AND status IN ('done', 'failed', 'lost')
         """,
         list(command_ids),
     )
+
+
+async def lose_agent_commands(db: Db, agent_id: int, reason: str) -> list[str]:
+    """The agent's link ended: its unanswered commands are lost, waiters everywhere told."""
+    return [
+        row["id"]
+        for row in await db.fetch(
+            """
+            WITH lost AS (
+                UPDATE commands SET status = 'lost', error = $2, completed_at = now()
+                 WHERE agent_id = $1 AND status IN ('pending', 'sent')
+                RETURNING id::text AS id
+            )
+            SELECT id, pg_notify($3, id) FROM lost
+            """,
+            agent_id,
+            reason,
+            RESULT_CHANNEL,
+        )
+    ]
 
 
 async def active_entitlements(db: Db, agent_id: int) -> list[asyncpg.Record]:

@@ -178,20 +178,45 @@ async def test_result_for_another_agents_command_is_ignored(
     await intruder.close()
 
 
+async def test_agent_leaving_fails_its_command_at_once_and_it_is_not_resent(
+    agent: FakeAgent, hub: TestServer, pool: asyncpg.Pool, tenant_id: int
+):
+    """Gone before answering: the caller gets AgentUnavailable now, not after the timeout, and
+    the command (lost with the agent) does not run later when the agent is back."""
+    agent_id = (await agent.connect())["agent_id"]
+    running = asyncio.create_task(
+        execute(hub, tenant_id, agent_id, await router_of(pool, agent_id), timeout=3600.0)
+    )
+    await agent.command()
+    await agent.close()
+    with pytest.raises(AgentUnavailable, match="agent gone"):
+        await running
+    assert await pool.fetchval("SELECT status FROM commands") == "lost"
+    await agent.connect(last_seq=0)
+    await agent.send_events(wire.Event(1, "2026-01-15T12:00:00Z", "x", None, {}))
+    assert not [f for f in agent.inbox if f["type"] == "command"]
+
+
 async def test_pending_commands_are_pushed_on_reconnect(
     agent: FakeAgent, hub: TestServer, pool: asyncpg.Pool, tenant_id: int
 ):
+    """A command queued for an agent that is between sockets reaches its next one."""
     agent_id = (await agent.connect())["agent_id"]
-    running = asyncio.create_task(
-        execute(hub, tenant_id, agent_id, await router_of(pool, agent_id), timeout=8.0)
+    router_id, _ = await router_of(pool, agent_id)
+    await agent.close()
+    await wait_for(lambda: pool.fetchval("SELECT NOT connected FROM agents"))
+    command_id = str(uuid.uuid4())
+    await pool.execute(
+        "INSERT INTO commands (id, tenant_id, agent_id, router_id, name, args, requested_by,"
+        " deadline) VALUES ($1::uuid, $2, $3, $4, 'ping', $5, 'test', now() + interval '1 min')",
+        command_id,
+        tenant_id,
+        agent_id,
+        router_id,
+        {"address": "127.0.0.1", "count": 1},
     )
-    first = await agent.command()
-    await agent.close()  # gone before answering
     await agent.connect(last_seq=0)
-    again = await agent.command()
-    assert again.id == first.id
-    await agent.send_events(result_event(1, again, session_removed=False))
-    assert (await running).result == {"session_removed": False}
+    assert (await agent.command()).id == command_id
 
 
 async def test_sweep_sends_a_command_whose_notification_was_lost(
