@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import aiohttp
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 
+from agent.commands import ENTITLEMENTS_DIGEST
 from agent.errors import AgentError
 from common import wire
 
@@ -128,6 +129,7 @@ class HubLink:
             agent_version=agent_version(),
             last_seq=await outbox.last_seq(),
             routers=self.agent.router_infos(),
+            entitlements_digest=await self.agent.store.get_meta(ENTITLEMENTS_DIGEST),
         )
         await _send(ws, hello)
         welcome = await self._welcome(ws)

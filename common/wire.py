@@ -59,6 +59,9 @@ GRANT_ACCESS = "grant_access"  # Entitlement fields; also stores the entitlement
 REVOKE_ACCESS = "revoke_access"  # {"username": str, "mac_address": str | None}
 ENTITLEMENT_PUT = "entitlement.put"  # Entitlement
 ENTITLEMENT_DELETE = "entitlement.delete"  # {"username": str, "mac_address": str | None}
+# The whole set the hub wants on the agent, sent on (re)connect when the hello's digest differs:
+# {"digest": str, "entitlements": [SyncedEntitlement], "revoked": [SyncedRevocation]}
+ENTITLEMENTS_SYNC = "entitlements.sync"
 ROUTER_MENU = "router.menu"  # {"menu": str, "action": "print|add|set|remove", "params": {}}
 PING = "ping"  # {"address": str, "count": int}
 MONITOR_TRAFFIC = "monitor_traffic"  # {"interface": str}
@@ -71,6 +74,7 @@ COMMAND_NAMES = frozenset(
         REVOKE_ACCESS,
         ENTITLEMENT_PUT,
         ENTITLEMENT_DELETE,
+        ENTITLEMENTS_SYNC,
         ROUTER_MENU,
         PING,
         MONITOR_TRAFFIC,
@@ -213,6 +217,24 @@ class Entitlement(Struct):
     password: Text | None = None  # hotspot user password; None keeps what the router has
 
 
+class SyncedEntitlement(Entitlement, kw_only=True):
+    """One entry of entitlements.sync: on these routers, or every router of the agent (None)."""
+
+    routers: list[Name] | None = None
+
+
+class SyncedRevocation(Struct, kw_only=True):
+    username: Text
+    mac_address: Text | None = None
+    routers: list[Name] | None = None
+
+
+class EntitlementsSync(Struct, kw_only=True):
+    digest: Text
+    entitlements: list[SyncedEntitlement] = []
+    revoked: list[SyncedRevocation] = []
+
+
 class Rejected(Struct):
     """An event (by seq) or a snapshot part (by router, session) the hub refused, and why."""
 
@@ -338,6 +360,11 @@ def encode_frame(frame: Frame) -> bytes:
         raise WireError(f"not encodable as strict JSON: {exc}") from exc
 
 
+def encode_frame_part(value: Any) -> bytes:
+    """Any wire value (Structs, lists, dicts) as compact JSON, e.g. for a digest."""
+    return _encoder.encode(value)
+
+
 def encoded_size(frame: Frame) -> int:
     return len(encode_frame(frame))
 
@@ -446,6 +473,10 @@ def parse_entitlement(obj: Any) -> Entitlement:
 
 def parse_snapshot(obj: Any) -> RouterSnapshot:
     return _convert(obj, RouterSnapshot, "router snapshot")
+
+
+def parse_entitlements_sync(obj: Any) -> EntitlementsSync:
+    return _convert(obj, EntitlementsSync, "entitlements.sync")
 
 
 def parse_router_info(obj: Any) -> RouterInfo:

@@ -47,6 +47,11 @@ class HubConfig:
     link_heartbeat: float = 1.5
     # Largest agent link frame accepted (bytes); a 5,000-session snapshot is about 1.6 MB.
     max_frame_bytes: int = 8 * 1024 * 1024
+    # A hub process renews its lease this often; agents it holds read offline once its lease
+    # (instance_lease seconds since the last renewal) runs out: a crashed hub's agents in ~6 s.
+    instance_heartbeat: float = 2.0
+    instance_lease: float = 6.0
+    max_routers_per_agent: int = 64  # a hello naming more is refused (the link closes, 1008)
     agent_offline_after: float = 45.0  # silence after which an agent's routers show offline
     rate_limit_per_minute: int = 120  # per API key, token bucket
     rate_limit_burst: int = 30

@@ -24,6 +24,7 @@ import asyncpg
 from aiohttp import web
 
 from common import wire
+from hub.config import HubConfig
 from hub.link.dispatcher import CommandDispatcher
 from hub.link.keys import DISPATCHER, INSTANCE, LINK_REGISTRY
 from hub.link.notify import NotificationListener
@@ -66,10 +67,15 @@ async def _link_context(app: web.Application) -> AsyncIterator[None]:
             storage.RESULT_CHANNEL: dispatcher.on_result_notice,
         },
     )
+    # Presence an earlier process of this name left behind (it crashed) is not ours to keep.
+    cleared = await storage.start_instance(pool, instance, lease_seconds=config.instance_lease)
+    if cleared:
+        log.warning(
+            "agent presence of a previous run cleared instance=%s agents=%s", instance, cleared
+        )
     await listener.start()
     presence = asyncio.create_task(
-        _presence_loop(pool, registry, dispatcher, instance, config.agent_heartbeat),
-        name="link-presence",
+        _presence_loop(pool, registry, dispatcher, instance, config), name="link-presence"
     )
     log.info("agent link ready instance=%s", instance)
     try:
@@ -86,15 +92,24 @@ async def _presence_loop(
     registry: LinkRegistry,
     dispatcher: CommandDispatcher,
     instance: str,
-    interval: float,
+    config: HubConfig,
 ) -> None:
-    """Every interval: one presence UPDATE for all agents held here, then the dispatcher sweep."""
+    """Renew this process's lease every instance_heartbeat; every agent_heartbeat, one presence
+    UPDATE for all agents held here, then the dispatcher sweep."""
+    loop = asyncio.get_running_loop()
+    tick = min(config.instance_heartbeat, config.agent_heartbeat)
+    next_agents = loop.time() + config.agent_heartbeat
     while True:
-        await asyncio.sleep(interval)
+        await asyncio.sleep(tick)
         try:
-            if len(registry):
-                await storage.touch_agents(pool, agent_ids=registry.agent_ids(), instance=instance)
-            await dispatcher.sweep()
+            await storage.renew_instance(pool, instance, lease_seconds=config.instance_lease)
+            if loop.time() >= next_agents:
+                next_agents = loop.time() + config.agent_heartbeat
+                if len(registry):
+                    await storage.touch_agents(
+                        pool, agent_ids=registry.agent_ids(), instance=instance
+                    )
+                await dispatcher.sweep()
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             log.warning("agent presence heartbeat failed instance=%s error=%r", instance, exc)
 
@@ -112,6 +127,7 @@ async def _close_agent_links(app: web.Application) -> None:
     await registry.drain()
     try:
         released = await storage.release_instance(app[DB_POOL], instance)
+        await storage.stop_instance(app[DB_POOL], instance)
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
         log.warning("agent presence not released instance=%s error=%r", instance, exc)
         return

@@ -7,13 +7,14 @@ snapshot -> current state replaced;  events -> stored, deduplicated -> ack {seq}
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import uuid
-from typing import Any
 
 import aiohttp
 import asyncpg
+import msgspec
 from aiohttp import web
 
 from common import wire
@@ -45,6 +46,7 @@ class LinkSession:
         instance: str,
         agent: asyncpg.Record,
         ws: web.WebSocketResponse,
+        max_routers: int = 64,
     ) -> None:
         self._pool = pool
         self._registry = registry
@@ -54,6 +56,7 @@ class LinkSession:
         self._ws = ws
         self._ingest = Ingest(pool, agent_id=agent["id"], tenant_id=agent["tenant_id"])
         self._site = agent["site"]
+        self._max_routers = max_routers
 
     @property
     def agent_id(self) -> int:
@@ -65,6 +68,11 @@ class LinkSession:
             hello = await self._receive_hello()
             if hello is None:
                 return
+            named = len({r.name for r in hello.routers})
+            if named > self._max_routers:
+                raise WireError(
+                    f"hello names {named} routers; this hub allows {self._max_routers} per agent"
+                )
             acked_seq = await self._ingest.hello(hello, instance=self._instance)
             conn = AgentConnection(
                 agent_id=self.agent_id,
@@ -82,7 +90,7 @@ class LinkSession:
                 acked_seq,
                 len(conn.routers),
             )
-            await self._push_state(conn)
+            await self._push_state(conn, hello.entitlements_digest)
             async for message in self._ws:
                 if message.type == aiohttp.WSMsgType.TEXT:
                     await self._handle(conn, message.data.encode())
@@ -140,19 +148,25 @@ class LinkSession:
             silent,
         )
 
-    async def _push_state(self, conn: AgentConnection) -> None:
-        """What the agent must hold: live entitlements, revocations, missed commands."""
+    async def _push_state(self, conn: AgentConnection, digest: str | None) -> None:
+        """What the agent must hold: its entitlements (one sync, only when its digest differs
+        from the set wanted here), then every command it may have missed."""
         active = await storage.active_entitlements(self._pool, self.agent_id)
         revoked = await storage.revoked_entitlements(self._pool, self.agent_id)
-        for command in entitlement_commands(active, revoked):
-            await conn.send_command(command)
+        sync = entitlements_sync(active, revoked, routers=sorted(conn.routers))
+        # Nothing wanted and nothing claimed (a new agent): nothing to say.
+        wanted = bool(sync.entitlements or sync.revoked) or digest is not None
+        synced = wanted and sync.digest != digest and bool(conn.routers)
+        if synced:
+            await conn.send_command(_sync_command(sync, router=min(conn.routers)))
         pending = await self._dispatcher.push_pending(conn)
-        if active or revoked or pending:
+        if synced or pending:
             log.info(
-                "agent state pushed agent=%s entitlements=%s revoked=%s commands=%s",
+                "agent state pushed agent=%s entitlements=%s revoked=%s synced=%s commands=%s",
                 self.agent_id,
                 len(active),
                 len(revoked),
+                synced,
                 pending,
             )
 
@@ -171,37 +185,64 @@ class LinkSession:
             log.debug("agent frame ignored agent=%s type=%s", self.agent_id, kind)
 
 
-def entitlement_commands(
-    active: list[asyncpg.Record], revoked: list[asyncpg.Record]
-) -> list[wire.Command]:
-    """Entitlement sync as commands whose ids follow their content.
+def entitlements_sync(
+    active: list[asyncpg.Record], revoked: list[asyncpg.Record], *, routers: list[str]
+) -> wire.EntitlementsSync:
+    """The whole set wanted on the agent, with a digest of its content.
 
-    The agent runs a command id once, so pushing the same entitlement on every reconnect costs
-    nothing, while a changed one (new expiry, profile, ...) gets a new id and is applied.
+    An entitlement on every router of the agent (a tenant-wide one) is listed once, with
+    ``routers`` None. The digest follows the content only, so an unchanged set has the same
+    digest on every connect and the agent (which echoes it in its hello) is sent nothing.
     """
-    commands = []
+    every = set(routers)
+    grouped: dict[tuple, list[str]] = {}
     for row in active:
-        entitlement = wire.Entitlement(
-            username=row["username"],
-            mac_address=row["mac_address"],
-            expires_at=to_iso(row["expires_at"]),
-            profile=row["profile"],
-            rate_limit=row["rate_limit"],
-            on_expiry=row["on_expiry"],
+        key = (
+            row["username"],
+            row["mac_address"],
+            to_iso(row["expires_at"]),
+            row["profile"],
+            row["rate_limit"],
+            row["on_expiry"],
         )
-        commands.append(
-            _sync_command(wire.ENTITLEMENT_PUT, row["router"], wire.as_dict(entitlement))
-        )
+        grouped.setdefault(key, []).append(row["router"])
+    gone: dict[tuple, list[str]] = {}
     for row in revoked:
-        args = {"username": row["username"], "mac_address": row["mac_address"]}
-        commands.append(_sync_command(wire.ENTITLEMENT_DELETE, row["router"], args))
-    return commands
+        gone.setdefault((row["username"], row["mac_address"]), []).append(row["router"])
+
+    def scope(names: list[str]) -> list[str] | None:
+        return None if set(names) >= every else sorted(set(names))
+
+    entitlements = [
+        wire.SyncedEntitlement(
+            username=username,
+            mac_address=mac,
+            expires_at=expires_at,
+            profile=profile,
+            rate_limit=rate_limit,
+            on_expiry=on_expiry,
+            routers=scope(names),
+        )
+        for (username, mac, expires_at, profile, rate_limit, on_expiry), names in sorted(
+            grouped.items(), key=lambda item: json.dumps(item[0])
+        )
+    ]
+    revocations = [
+        wire.SyncedRevocation(username=username, mac_address=mac, routers=scope(names))
+        for (username, mac), names in sorted(gone.items(), key=lambda item: json.dumps(item[0]))
+    ]
+    body = wire.encode_frame_part([entitlements, revocations, sorted(every)])
+    digest = hashlib.sha256(body).hexdigest()[:32]
+    return wire.EntitlementsSync(digest=digest, entitlements=entitlements, revoked=revocations)
 
 
-def _sync_command(name: str, router: str, args: dict[str, Any]) -> wire.Command:
-    content = json.dumps([name, router, args], sort_keys=True)
+def _sync_command(sync: wire.EntitlementsSync, *, router: str) -> wire.Command:
+    """Its id follows the digest: the agent applies one set once, however often it is sent."""
     return wire.Command(
-        id=str(uuid.uuid5(_SYNC_NAMESPACE, content)), name=name, router=router, args=args
+        id=str(uuid.uuid5(_SYNC_NAMESPACE, sync.digest)),
+        name=wire.ENTITLEMENTS_SYNC,
+        router=router,
+        args=msgspec.to_builtins(sync),
     )
 
 

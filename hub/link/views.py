@@ -67,6 +67,7 @@ async def link(request: web.Request) -> web.StreamResponse:
         instance=app[INSTANCE],
         agent=agent,
         ws=ws,
+        max_routers=config.max_routers_per_agent,
     )
     await session.run()
     return ws

@@ -1,12 +1,13 @@
 -- The agent link: presence held by live hub processes, retired routers, commands lost with
 -- their agent.
 
--- One row per hub process, heartbeated while it runs: an agent is online only while the
--- process holding its link (agents.hub_instance) is live.
+-- One row per hub process, its lease renewed while it runs: an agent held by a process whose
+-- lease ran out (it crashed, or hangs) is offline, whatever agents.connected says.
 CREATE TABLE hub_instances (
     name         text PRIMARY KEY,
     started_at   timestamptz NOT NULL DEFAULT now(),
-    heartbeat_at timestamptz NOT NULL DEFAULT now()
+    heartbeat_at timestamptz NOT NULL DEFAULT now(),
+    expires_at   timestamptz NOT NULL
 );
 
 -- A router its agent no longer lists: kept with its history, left out of portal, health and

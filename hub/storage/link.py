@@ -176,6 +176,47 @@ async def release_instance(db: Db, instance: str) -> int:
     return int(status.split()[-1])
 
 
+# A hub process holds presence only while its lease (hub_instances.expires_at) runs.
+INSTANCE_LIVE = """NOT EXISTS (SELECT 1 FROM hub_instances i
+                    WHERE i.name = a.hub_instance AND i.expires_at <= now())"""
+
+
+async def start_instance(db: Db, instance: str, *, lease_seconds: float) -> int:
+    """A process starting under this name: presence an earlier one left behind is cleared,
+    its lease begins; long-dead instances are forgotten. Returns how many agents it cleared."""
+    released = await release_instance(db, instance)
+    await db.execute(
+        """
+        INSERT INTO hub_instances (name, expires_at)
+        VALUES ($1, now() + make_interval(secs => $2))
+        ON CONFLICT (name) DO UPDATE
+           SET started_at = now(), heartbeat_at = now(), expires_at = EXCLUDED.expires_at
+        """,
+        instance,
+        lease_seconds,
+    )
+    await db.execute("DELETE FROM hub_instances WHERE expires_at < now() - interval '1 day'")
+    return released
+
+
+async def renew_instance(db: Db, instance: str, *, lease_seconds: float) -> None:
+    await db.execute(
+        """
+        INSERT INTO hub_instances (name, expires_at)
+        VALUES ($1, now() + make_interval(secs => $2))
+        ON CONFLICT (name) DO UPDATE
+           SET heartbeat_at = now(), expires_at = EXCLUDED.expires_at
+        """,
+        instance,
+        lease_seconds,
+    )
+
+
+async def stop_instance(db: Db, instance: str) -> None:
+    """Clean shutdown: the process holds nothing any more."""
+    await db.execute("DELETE FROM hub_instances WHERE name = $1", instance)
+
+
 async def upsert_routers(
     conn: asyncpg.Connection,
     *,
@@ -183,22 +224,42 @@ async def upsert_routers(
     agent_id: int,
     routers: Iterable[tuple[str, str, int]],
 ) -> dict[str, int]:
-    """The agent's routers by name (creating or re-addressing them); name -> router id."""
+    """The agent's routers as its hello lists them; name -> router id.
+
+    Listed routers are created, re-addressed or brought back; the agent's other routers are
+    retired (kept with their history, their current sessions cleared): nobody watches them.
+    """
     routers = list(routers)
+    names = [name for name, _, _ in routers]
     await conn.execute(
         """
         INSERT INTO routers (tenant_id, agent_id, name, host, port)
         SELECT $1, $2, r.name, r.host, r.port
           FROM unnest($3::text[], $4::text[], $5::int[]) AS r(name, host, port)
-        ON CONFLICT (agent_id, name) DO UPDATE SET host = EXCLUDED.host, port = EXCLUDED.port
+        ON CONFLICT (agent_id, name) DO UPDATE
+           SET host = EXCLUDED.host, port = EXCLUDED.port, retired_at = NULL
         """,
         tenant_id,
         agent_id,
-        [name for name, _, _ in routers],
+        names,
         [host for _, host, _ in routers],
         [port for _, _, port in routers],
     )
-    rows = await conn.fetch("SELECT id, name FROM routers WHERE agent_id = $1", agent_id)
+    await conn.execute(
+        """
+        WITH retired AS (
+            UPDATE routers SET retired_at = now()
+             WHERE agent_id = $1 AND retired_at IS NULL AND NOT (name = ANY($2::text[]))
+            RETURNING id
+        )
+        DELETE FROM current_sessions WHERE router_id IN (SELECT id FROM retired)
+        """,
+        agent_id,
+        names,
+    )
+    rows = await conn.fetch(
+        "SELECT id, name FROM routers WHERE agent_id = $1 AND retired_at IS NULL", agent_id
+    )
     return {row["name"]: row["id"] for row in rows}
 
 
@@ -415,10 +476,11 @@ async def command_target(
 ) -> asyncpg.Record | None:
     """The agent's presence, if the router belongs to that agent of that tenant."""
     return await db.fetchrow(
-        """
-        SELECT a.connected, a.last_seen_at, now() - a.last_seen_at AS silence
+        f"""
+        SELECT a.connected AND {INSTANCE_LIVE} AS connected, a.last_seen_at,
+               now() - a.last_seen_at AS silence
           FROM agents a JOIN routers r ON r.agent_id = a.id
-         WHERE a.id = $1 AND a.tenant_id = $2 AND r.id = $3
+         WHERE a.id = $1 AND a.tenant_id = $2 AND r.id = $3 AND r.retired_at IS NULL
         """,
         agent_id,
         tenant_id,
@@ -562,7 +624,7 @@ async def active_entitlements(db: Db, agent_id: int) -> list[asyncpg.Record]:
           JOIN entitlements e ON e.tenant_id = r.tenant_id
                              AND (e.router_id = r.id OR e.router_id IS NULL)
           JOIN customers c ON c.id = e.customer_id
-         WHERE r.agent_id = $1 AND e.revoked_at IS NULL
+         WHERE r.agent_id = $1 AND r.retired_at IS NULL AND e.revoked_at IS NULL
            AND e.starts_at <= now() AND e.expires_at > now()
          ORDER BY r.id, c.username, coalesce(e.mac_address, ''), e.expires_at DESC
         """,
@@ -582,7 +644,8 @@ async def revoked_entitlements(db: Db, agent_id: int) -> list[asyncpg.Record]:
           JOIN entitlements e ON e.tenant_id = r.tenant_id
                              AND (e.router_id = r.id OR e.router_id IS NULL)
           JOIN customers c ON c.id = e.customer_id
-         WHERE r.agent_id = $1 AND e.revoked_at IS NOT NULL AND e.expires_at > now()
+         WHERE r.agent_id = $1 AND r.retired_at IS NULL
+           AND e.revoked_at IS NOT NULL AND e.expires_at > now()
            AND NOT EXISTS (
                SELECT 1 FROM entitlements live
                 WHERE live.customer_id = e.customer_id

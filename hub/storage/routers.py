@@ -18,10 +18,11 @@ from hub.domain import ActiveSession, Router, RouterHealth
 from hub.storage import Executor, conflict_on_duplicate, link
 from hub.storage.tenants import tenant_from_row
 
-_ROUTER_SELECT = """
+_ROUTER_SELECT = f"""
 SELECT r.id, r.agent_id, r.name, r.host, r.port, a.site,
        t.id AS t_id, t.slug AS t_slug, t.name AS t_name, t.default_country AS t_default_country,
-       COALESCE(a.connected AND a.last_seen_at > now() - make_interval(secs => $1), false)
+       COALESCE(a.connected AND a.last_seen_at > now() - make_interval(secs => $1)
+                AND {link.INSTANCE_LIVE}, false)
            AS agent_online,
        a.last_seen_at,
        h.status, h.since, h.error, h.identity, h.version, h.board_name, h.cpu_load,
@@ -78,7 +79,9 @@ class RouterRepository:
 
     async def get(self, router_id: int, tenant_id: int | None) -> Router | None:
         row = await self._db.fetchrow(
-            _ROUTER_SELECT + " WHERE r.id = $2 AND ($3::bigint IS NULL OR r.tenant_id = $3)",
+            _ROUTER_SELECT
+            + " WHERE r.id = $2 AND ($3::bigint IS NULL OR r.tenant_id = $3)"
+            + " AND r.retired_at IS NULL",
             self._offline_after,
             router_id,
             tenant_id,
@@ -86,9 +89,11 @@ class RouterRepository:
         return _router(row) if row else None
 
     async def find(self, tenant_id: int | None = None) -> list[Router]:
-        """Every router of a tenant, or of all tenants (None)."""
+        """Every live router of a tenant, or of all tenants (None); retired ones left out."""
         rows = await self._db.fetch(
-            _ROUTER_SELECT + " WHERE ($2::bigint IS NULL OR r.tenant_id = $2) ORDER BY r.id",
+            _ROUTER_SELECT
+            + " WHERE ($2::bigint IS NULL OR r.tenant_id = $2) AND r.retired_at IS NULL"
+            + " ORDER BY r.id",
             self._offline_after,
             tenant_id,
         )
@@ -172,7 +177,8 @@ class ReportRepository:
         """A user's sessions on every router of the tenant."""
         rows = await self._db.fetch(
             "SELECT s.* FROM current_sessions s JOIN routers r ON r.id = s.router_id"
-            " WHERE r.tenant_id = $1 AND s.username = $2 ORDER BY s.router_id, s.session_id",
+            " WHERE r.tenant_id = $1 AND s.username = $2 AND r.retired_at IS NULL"
+            " ORDER BY s.router_id, s.session_id",
             tenant_id,
             username,
         )

@@ -239,3 +239,74 @@ async def test_a_refused_event_never_blocks_the_ones_behind_it(
         wire.EVENT_REJECTED,
     )
     assert "username" in reason
+
+
+async def test_entitlements_sync_once_per_change_not_once_per_reconnect(
+    linked: Agent, hub: TestServer, pool: asyncpg.Pool
+):
+    """Reconnects with an unchanged set send nothing and add no outbox rows; a changed set
+    arrives as one sync and the agent converges on it."""
+    from agent.commands import ENTITLEMENTS_DIGEST
+    from hub.link import LINK_REGISTRY
+
+    router = await pool.fetchrow("SELECT id, name, agent_id, tenant_id FROM routers")
+
+    async def entitle(username: str) -> None:
+        customer_id = await pool.fetchval(
+            "INSERT INTO customers (tenant_id, username) VALUES ($1, $2) RETURNING id",
+            router["tenant_id"],
+            username,
+        )
+        await pool.execute(
+            "INSERT INTO entitlements (tenant_id, customer_id, profile, on_expiry, starts_at,"
+            " expires_at) VALUES ($1, $2, 'paid', 'cut', now() - interval '1 minute',"
+            " now() + interval '1 hour')",
+            router["tenant_id"],
+            customer_id,
+        )
+
+    results: list[int] = []  # seqs of command results the agent appended
+
+    async def on_commit(tx) -> None:
+        results.extend(seq for seq, kind in tx.appended if kind == wire.COMMAND_RESULT)
+
+    linked.store.add_commit_hook(on_commit)
+
+    async def relink() -> None:
+        held = hub.app[LINK_REGISTRY].get(router["agent_id"])
+        await held.ws.close()
+        await wait_for(lambda: hub.app[LINK_REGISTRY].get(router["agent_id"]) not in (None, held))
+
+    async def held_usernames() -> set[str]:
+        return {s.entitlement.username for s in await linked.store.entitlements()}
+
+    await entitle("+255700000011")
+    await relink()
+    await wait_for(lambda: held_usernames())
+    digest = await wait_for(lambda: linked.store.get_meta(ENTITLEMENTS_DIGEST))
+    await wait_for(lambda: len(results) == 1)  # the sync's one result
+
+    for _ in range(3):  # unchanged: nothing sent, nothing re-reported
+        await relink()
+    ping = await hub.app[DISPATCHER].execute(
+        tenant_id=router["tenant_id"],
+        agent_id=router["agent_id"],
+        router_id=router["id"],
+        router_name=router["name"],
+        name=wire.PING,
+        args={"address": "127.0.0.1", "count": 1},
+        requested_by="test",
+        timeout=10.0,
+    )
+    assert ping.name == wire.PING
+    assert len(results) == 2  # the sync result, then the ping's: no sync was re-reported
+
+    await entitle("+255700000012")
+    await relink()
+    await wait_for(lambda: _has_both(linked))
+    assert await linked.store.get_meta(ENTITLEMENTS_DIGEST) != digest
+
+
+async def _has_both(agent: Agent) -> bool:
+    held = {s.entitlement.username for s in await agent.store.entitlements()}
+    return held == {"+255700000011", "+255700000012"}

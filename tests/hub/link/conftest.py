@@ -151,14 +151,14 @@ class FakeAgent:
         self.inbox: list[dict[str, Any]] = []
 
     async def connect(
-        self, *, last_seq: int = 0, routers: list[wire.RouterInfo] = ROUTERS
+        self, *, last_seq: int = 0, routers: list[wire.RouterInfo] = ROUTERS, **hello: Any
     ) -> dict[str, Any]:
         """Dial, say hello, return the welcome."""
         self.inbox = []
         self.ws = await self.http.ws_connect(
             self.url, headers={"Authorization": f"Bearer {self.credential}"}
         )
-        await self.send("hello", agent_version="test", last_seq=last_seq, routers=routers)
+        await self.send("hello", agent_version="test", last_seq=last_seq, routers=routers, **hello)
         return await self.expect("welcome")
 
     async def send(self, message_type: str, **payload: Any) -> None:

@@ -17,7 +17,7 @@ from hub.errors import AgentUnavailable, CommandTimedOut, InvalidInput, NotFound
 from hub.link import DISPATCHER
 from hub.typedefs import DB_POOL, METRICS
 
-from .conftest import FakeAgent, enrolled_agent, result_event, wait_for
+from .conftest import ROUTERS, FakeAgent, enrolled_agent, result_event, wait_for
 
 DISCONNECT_ARGS = {"username": "+255700000001", "mac_address": None}
 
@@ -275,33 +275,44 @@ async def test_entitlements_are_pushed_on_connect(
     await entitle(carol, hours=-1)  # expired: nothing
     await entitle(dave, revoked=True)  # revoked while the agent was away: delete it
 
-    await agent.connect()
-    commands = [await agent.command() for _ in range(3)]
-    puts = {c.args["username"]: c for c in commands if c.name == wire.ENTITLEMENT_PUT}
-    deletes = [c for c in commands if c.name == wire.ENTITLEMENT_DELETE]
+    welcome_routers = [*ROUTERS, wire.RouterInfo(name="r2", host="127.0.0.1", port=18728)]
+    await agent.connect(routers=welcome_routers)
+    sync = await agent.command()  # one command for the whole set
+    assert (sync.name, sync.router) == (wire.ENTITLEMENTS_SYNC, "r1")
+    body = wire.parse_entitlements_sync(sync.args)
+    puts = {e.username: e for e in body.entitlements}
     assert set(puts) == {"+255700000001", "+255700000002"}
-    alice_put = puts["+255700000001"]
-    assert alice_put.router == "r1"
-    assert wire.parse_entitlement(alice_put.args) == wire.Entitlement(
+    alice = puts["+255700000001"]
+    assert alice == wire.SyncedEntitlement(
         username="+255700000001",
         mac_address="AA:BB:CC:DD:EE:01",
-        expires_at=alice_put.args["expires_at"],
+        expires_at=alice.expires_at,
         profile="paid",
         on_expiry="throttle",
+        routers=["r1"],
     )
-    expires = parse_iso(alice_put.args["expires_at"])
+    expires = parse_iso(alice.expires_at)
     assert timedelta(hours=2.9) < expires - now < timedelta(hours=3.1)
-    assert [(c.router, c.args) for c in deletes] == [
-        ("r1", {"username": "+255700000004", "mac_address": None})
+    assert puts["+255700000002"].routers is None  # tenant-wide: once, for every router
+    assert [(r.username, r.mac_address, r.routers) for r in body.revoked] == [
+        ("+255700000004", None, None)
     ]
     with pytest.raises(TimeoutError):
         await agent.expect("command", timeout=0.3)
 
-    # The same entitlements give the same command ids on every connect: the agent runs each once.
+    # An agent holding that set says so in its hello: nothing is sent.
     await agent.close()
-    await agent.connect()
-    again = {(await agent.command()).id for _ in range(3)}
-    assert again == {c.id for c in commands}
+    await agent.connect(routers=welcome_routers, entitlements_digest=body.digest)
+    await agent.send_events(wire.Event(1, "2026-01-15T12:00:00Z", "x", None, {}))
+    assert not [f for f in agent.inbox if f["type"] == "command"]
+
+    # A changed set: one new sync, with a new digest and id.
+    await entitle(carol, hours=5)
+    await agent.close()
+    await agent.connect(routers=welcome_routers, entitlements_digest=body.digest)
+    changed = await agent.command()
+    assert changed.name == wire.ENTITLEMENTS_SYNC and changed.id != sync.id
+    assert wire.parse_entitlements_sync(changed.args).digest != body.digest
 
 
 async def test_command_reaches_agent_on_another_hub_process(

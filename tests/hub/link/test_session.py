@@ -358,3 +358,50 @@ async def test_bad_parts_of_a_snapshot_are_skipped_and_reported(
     assert "username" in reasons[0][1] and "twice" in reasons[1][1]
     assert await sessions(pool) == {"*A1": ("+255700000001", 1000, 60)}
     assert await agent.send_events(event(1, "x", {})) == 1  # the link is still up
+
+
+async def test_router_left_out_of_a_hello_is_retired_with_its_history(
+    agent: FakeAgent, hub: TestServer, pool: asyncpg.Pool, tenant_id: int
+):
+    from hub.storage.routers import RouterRepository
+
+    routers = [*ROUTERS, wire.RouterInfo(name="r2", host="127.0.0.1", port=18728)]
+    await agent.connect(routers=routers)
+    snapshot = [
+        wire.RouterSnapshot("r1", health(), [session("*A1", "u1")]),
+        wire.RouterSnapshot("r2", health(), [session("*B1", "u2")]),
+    ]
+    await agent.send("snapshot", as_of_seq=0, routers=snapshot)
+    ended = session("*B0", "u0")
+    assert await agent.send_events(event(1, wire.SESSION_ENDED, ended, router="r2")) == 1
+    repo = RouterRepository(pool, offline_after=60)
+    await wait_for(lambda: sessions(pool))
+    assert [r.name for r in await repo.find(tenant_id)] == ["r1", "r2"]
+    await agent.close()
+
+    await agent.connect(routers=ROUTERS)  # r2 was removed from the agent's config
+    live = await repo.find(tenant_id)
+    assert [r.name for r in live] == ["r1"]
+    r2 = await pool.fetchrow("SELECT id, retired_at FROM routers WHERE name = 'r2'")
+    assert r2["retired_at"] is not None
+    assert await repo.get(r2["id"], tenant_id) is None
+    assert set(await sessions(pool)) == {"*A1"}
+    assert [h[0] for h in await history(pool)] == ["*B0"]  # its history is kept
+    await agent.close()
+
+    await agent.connect(routers=routers)  # listed again: back, same id
+    assert [r.id for r in await repo.find(tenant_id)] == [live[0].id, r2["id"]]
+
+
+async def test_hello_naming_too_many_routers_is_refused(
+    http: aiohttp.ClientSession, start_hub, tenant_id: int, pool: asyncpg.Pool
+):
+    small = await start_hub(max_routers_per_agent=3)
+    _, credential = await enrolled_agent(http, small, tenant_id, site="big")
+    fake = FakeAgent(http, small, credential)
+    routers = [wire.RouterInfo(name=f"r{i}", host="10.0.0.1", port=8728) for i in range(4)]
+    with pytest.raises(ConnectionError):
+        await fake.connect(routers=routers)
+    assert fake.ws.close_code == aiohttp.WSCloseCode.POLICY_VIOLATION
+    assert await pool.fetchval("SELECT count(*) FROM routers") == 0
+    await fake.close()
