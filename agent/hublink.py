@@ -143,7 +143,8 @@ class HubLink:
         )
 
         as_of_seq, routers = await self.agent.snapshot()
-        await _send(ws, wire.Snapshot(as_of_seq=as_of_seq, routers=routers))
+        for part in wire.split_snapshot(as_of_seq, routers, self.settings.max_frame_bytes):
+            await _send(ws, part)
 
         flow = _Flow(last_sent=acked_seq)
         sender = asyncio.create_task(self._send_loop(ws, flow), name="hublink-send")
@@ -182,9 +183,35 @@ class HubLink:
                     flow.last_sent = newest  # those rows were thinned away before sending
                 await outbox.wait_new(flow.last_sent, timeout=self.settings.heartbeat)
                 continue
+            events = await self._within_frame(events)
+            if not events:
+                continue
             await _send(ws, wire.Events(events=events))
             flow.last_sent = events[-1].seq
             flow.in_flight.append(flow.last_sent)
+
+    async def _within_frame(self, events: list[wire.RawEvent]) -> list[wire.RawEvent]:
+        """The leading events that fit one frame; an event too big for any frame is dropped
+        (logged): the hub could never take it, and it would block every event behind it."""
+        limit = self.settings.max_frame_bytes - wire.FRAME_OVERHEAD
+        size, fitting = 0, []
+        for event in events:
+            item = len(event.data) + len(event.kind) + len(event.router or "") + 128
+            if item > limit and not fitting:
+                log.error(
+                    "event too big for a link frame dropped seq=%s kind=%s bytes=%s limit=%s",
+                    event.seq,
+                    event.kind,
+                    item,
+                    limit,
+                )
+                await self.agent.outbox.drop([event.seq])
+                return []
+            if size + item > limit:
+                break
+            size += item
+            fitting.append(event)
+        return fitting
 
     async def _receive_loop(self, ws: aiohttp.ClientWebSocketResponse, flow: _Flow) -> None:
         async for message in ws:

@@ -92,6 +92,12 @@ class Outbox:
             tx.deleted_events += count
         return count
 
+    async def drop(self, seqs: list[int]) -> None:
+        """Delete rows that can never be delivered (the link logged why)."""
+        async with self.store.transaction() as tx:
+            await tx.db.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in seqs])
+            tx.deleted_events += len(seqs)
+
     async def wait_new(self, after_seq: int, timeout: float) -> bool:
         """True as soon as an event with a sequence number above ``after_seq`` exists."""
         async with self._new:

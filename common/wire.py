@@ -264,8 +264,14 @@ class Welcome(Frame, tag="welcome", kw_only=True):
 
 
 class Snapshot(Frame, tag="snapshot", kw_only=True):
+    """Current state, possibly in parts (each under the frame bound): part 0 replaces the
+    hub's sessions of every router of the agent, later parts add to them, the last one
+    (``last``) makes ``as_of_seq`` the agent's snapshot point. A router may span parts."""
+
     as_of_seq: SeqOrZero
     routers: Annotated[list[RouterSnapshot], Meta(max_length=MAX_ROUTERS_PER_FRAME)]
+    part: SmallCount = 0
+    last: bool = True
 
 
 class RawSnapshot(Struct, kw_only=True):
@@ -274,6 +280,8 @@ class RawSnapshot(Struct, kw_only=True):
     v: int = VERSION
     as_of_seq: SeqOrZero
     routers: Annotated[list[Raw], Meta(max_length=MAX_ROUTERS_PER_FRAME)]
+    part: SmallCount = 0
+    last: bool = True
 
 
 class RawRouterSnapshot(Struct):
@@ -363,6 +371,35 @@ def encode_frame(frame: Frame) -> bytes:
 def encode_frame_part(value: Any) -> bytes:
     """Any wire value (Structs, lists, dicts) as compact JSON, e.g. for a digest."""
     return _encoder.encode(value)
+
+
+FRAME_OVERHEAD = 512  # envelope and per-router fields, generously
+
+
+def split_snapshot(as_of_seq: int, routers: list[RouterSnapshot], max_bytes: int) -> list[Snapshot]:
+    """The snapshot as frames of at most about ``max_bytes`` each (at least one frame)."""
+    parts: list[list[RouterSnapshot]] = [[]]
+    size = FRAME_OVERHEAD
+    for snap in routers:
+        health_size = len(_encoder.encode(snap.health)) + FRAME_OVERHEAD
+        current = RouterSnapshot(snap.router, snap.health, [])
+        if size + health_size > max_bytes and parts[-1]:
+            parts.append([])
+            size = FRAME_OVERHEAD
+        parts[-1].append(current)
+        size += health_size
+        for session in snap.sessions:
+            item = len(_encoder.encode(session)) + 1
+            if size + item > max_bytes and current.sessions:
+                current = RouterSnapshot(snap.router, snap.health, [])
+                parts.append([current])
+                size = FRAME_OVERHEAD + health_size
+            current.sessions.append(session)
+            size += item
+    return [
+        Snapshot(as_of_seq=as_of_seq, routers=part, part=index, last=index == len(parts) - 1)
+        for index, part in enumerate(parts)
+    ]
 
 
 def encoded_size(frame: Frame) -> int:

@@ -45,7 +45,7 @@ class HubConfig:
     # Agent link WebSocket ping after this many silent seconds; no pong within half of it and
     # the agent is gone (its commands fail with 503 at once): a silent agent is known in <= 1.5x.
     link_heartbeat: float = 1.5
-    # Largest agent link frame accepted (bytes); a 5,000-session snapshot is about 1.6 MB.
+    # Largest agent link frame accepted (bytes); a 5,000-session snapshot is about 1.2 MB.
     max_frame_bytes: int = 8 * 1024 * 1024
     # A hub process renews its lease this often; agents it holds read offline once its lease
     # (instance_lease seconds since the last renewal) runs out: a crashed hub's agents in ~6 s.

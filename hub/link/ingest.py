@@ -100,16 +100,23 @@ class Ingest:
             prepared[router_id] = (health, list(sessions.values()))
         async with self._pool.acquire() as conn, conn.transaction():
             await storage.lock_agent_seqs(conn, self.agent_id)
-            await storage.clear_sessions(conn, list(self.routers.values()))
+            if frame.part == 0:
+                await storage.clear_sessions(conn, list(self.routers.values()))
             for router_id, (health, sessions) in prepared.items():
+                if frame.part > 0:  # a router spanning parts: its sessions so far stay
+                    await storage.delete_sessions_of(conn, router_id, [s[0] for s in sessions])
                 await storage.insert_sessions(conn, router_id, sessions)
                 if health is not None:
                     await storage.upsert_health(conn, router_id, health)
-            await storage.set_snapshot_seq(conn, self.agent_id, frame.as_of_seq)
+            if frame.last:
+                await storage.set_snapshot_seq(conn, self.agent_id, frame.as_of_seq)
         log.info(
-            "snapshot stored agent=%s as_of_seq=%s routers=%s sessions=%s rejected=%s",
+            "snapshot stored agent=%s as_of_seq=%s part=%s last=%s routers=%s sessions=%s"
+            " rejected=%s",
             self.agent_id,
             frame.as_of_seq,
+            frame.part,
+            frame.last,
             len(prepared),
             sum(len(s) for _, s in prepared.values()),
             len(rejected),

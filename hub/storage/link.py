@@ -305,6 +305,15 @@ async def clear_sessions(conn: Db, router_ids: Sequence[int]) -> None:
     )
 
 
+async def delete_sessions_of(conn: Db, router_id: int, session_ids: Sequence[str]) -> None:
+    """Make room for sessions about to be inserted (a snapshot part repeating one)."""
+    await conn.execute(
+        "DELETE FROM current_sessions WHERE router_id = $1 AND session_id = ANY($2::text[])",
+        router_id,
+        list(session_ids),
+    )
+
+
 async def insert_sessions(conn: Db, router_id: int, sessions: Sequence[tuple[Any, ...]]) -> None:
     """Rows in SESSION_COLUMNS order; the router's current sessions must be cleared first."""
     await conn.copy_records_to_table(

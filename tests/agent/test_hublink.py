@@ -310,3 +310,41 @@ async def test_entitlements_sync_once_per_change_not_once_per_reconnect(
 async def _has_both(agent: Agent) -> bool:
     held = {s.entitlement.username for s in await agent.store.entitlements()}
     return held == {"+255700000011", "+255700000012"}
+
+
+async def test_events_and_snapshots_are_split_to_fit_the_frame_bound(
+    agent_config: AgentConfig,
+    sim: SimRouter,
+    hub: TestServer,
+    pool: asyncpg.Pool,
+    caplog: pytest.LogCaptureFixture,
+):
+    from hub.link import LINK_REGISTRY
+
+    users = [f"+2557000{i:05d}" for i in range(200)]
+    for i, username in enumerate(users):
+        sim.add_hotspot_user(username, password="pw")
+        sim.hotspot_login(username, mac_address=f"AA:BB:CC:DD:{i // 256:02X}:{i % 256:02X}")
+    settings = dataclasses.replace(agent_config.hub, max_frame_bytes=8 * 1024)  # ~30 sessions
+    caplog.set_level(logging.INFO, logger="hub.link.ingest")
+    async with Agent(agent_config) as agent:
+        link = asyncio.create_task(HubLink(settings, agent).run())
+        try:
+            await wait_for(lambda: agent.hub_connected)
+            (first,) = await wait_for(lambda: list(hub.app[LINK_REGISTRY]))
+            await wait_for(lambda: _count(pool, 200), timeout=20)
+            assert list(hub.app[LINK_REGISTRY]) == [first]  # never closed for a big frame
+            caplog.clear()
+            await first.ws.close()  # relink: the snapshot of 200 sessions goes in parts
+            await wait_for(lambda: [r for r in caplog.records if "last=True" in r.getMessage()])
+            parts = [r.getMessage() for r in caplog.records if "snapshot stored" in r.getMessage()]
+            assert len(parts) > 1 and "part=0" in parts[0]
+            assert await _count(pool, 200)
+        finally:
+            link.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await link
+
+
+async def _count(pool: asyncpg.Pool, expected: int) -> bool:
+    return await pool.fetchval("SELECT count(*) FROM current_sessions") == expected

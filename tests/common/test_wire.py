@@ -391,3 +391,27 @@ def test_typed_decoders_check_bounds_and_replace_nul() -> None:
 def test_frames_encode_with_type_and_version_first() -> None:
     assert wire.encode_frame(wire.Ack(seq=3)) == b'{"type":"ack","v":1,"seq":3,"rejected":[]}'
     assert wire.frame_type(wire.encode_frame(wire.Welcome(agent_id=1, acked_seq=0))) == "welcome"
+
+
+def test_a_big_snapshot_is_split_into_frames_under_the_bound() -> None:
+    sessions_ = [
+        Session(f"*{i:X}", "hotspot", f"+2557{i:08d}", "AA:BB:CC:DD:EE:01", "10.5.50.2",
+                i, 0, i * 10, i * 20, "http-chap", "hotspot1")
+        for i in range(5000)
+    ]  # fmt: skip
+    health = RouterHealth("online", "2026-01-15T12:00:00Z", cpu_load=5)
+    routers = [RouterSnapshot("r1", health, sessions_[:4000]), RouterSnapshot("r2", health, [])]
+    routers.append(RouterSnapshot("r3", health, sessions_[4000:]))
+    whole = len(wire.encode_frame(wire.Snapshot(as_of_seq=9, routers=routers)))
+    assert whole < 8 * 1024 * 1024  # 5,000 sessions fit the hub's default bound
+    parts = wire.split_snapshot(9, routers, 256 * 1024)
+    assert len(parts) > 1
+    assert all(len(wire.encode_frame(p)) <= 256 * 1024 for p in parts)
+    assert [p.part for p in parts] == list(range(len(parts)))
+    assert [p.last for p in parts] == [False] * (len(parts) - 1) + [True]
+    seen = [(r.router, s.session_id) for p in parts for r in p.routers for s in r.sessions]
+    assert seen == [("r1", s.session_id) for s in sessions_[:4000]] + [
+        ("r3", s.session_id) for s in sessions_[4000:]
+    ]
+    assert {r.router for p in parts for r in p.routers} == {"r1", "r2", "r3"}
+    assert wire.split_snapshot(0, [], 1024) == [wire.Snapshot(as_of_seq=0, routers=[])]

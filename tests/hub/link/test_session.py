@@ -405,3 +405,33 @@ async def test_hello_naming_too_many_routers_is_refused(
     assert fake.ws.close_code == aiohttp.WSCloseCode.POLICY_VIOLATION
     assert await pool.fetchval("SELECT count(*) FROM routers") == 0
     await fake.close()
+
+
+async def test_frames_over_the_bound_are_refused_before_decoding(
+    http: aiohttp.ClientSession, start_hub, tenant_id: int, pool: asyncpg.Pool
+):
+    small = await start_hub(max_frame_bytes=64 * 1024)
+    _, credential = await enrolled_agent(http, small, tenant_id, site="chatty")
+    fake = FakeAgent(http, small, credential)
+    await fake.connect()
+    padding = {"comment": "x" * (64 * 1024)}
+    await fake.send("events", events=[event(1, "x", padding)])
+    assert await fake.closed() == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
+    assert await pool.fetchval("SELECT last_seq FROM agents WHERE site = 'chatty'") == 0
+
+
+async def test_a_snapshot_in_parts_replaces_state_once_and_adds_the_rest(
+    agent: FakeAgent, pool: asyncpg.Pool
+):
+    await agent.connect()
+    assert await agent.send_events(event(1, wire.SESSION_STARTED, session("*OLD", "u0"))) == 1
+    parts = wire.split_snapshot(
+        5,
+        [wire.RouterSnapshot("r1", health(), [session(f"*S{i}", f"u{i}") for i in range(40)])],
+        4096,
+    )
+    assert len(parts) > 2
+    for part in parts:
+        await agent.ws.send_str(wire.encode_frame(part).decode())
+    await wait_for(lambda: pool.fetchval("SELECT snapshot_seq = 5 FROM agents"))
+    assert set(await sessions(pool)) == {f"*S{i}" for i in range(40)}
