@@ -115,10 +115,9 @@ async def test_agent_unavailable_at_once(
     await fake.close()
     await wait_for(lambda: pool.fetchval("SELECT NOT connected FROM agents"))
 
-    started = asyncio.get_running_loop().time()
+    # At once: refused before anything is queued (a wait would hang on this timeout).
     with pytest.raises(AgentUnavailable):
-        await execute(hub, tenant_id, agent_id, router)
-    assert asyncio.get_running_loop().time() - started < 1.0
+        await execute(hub, tenant_id, agent_id, router, timeout=3600.0)
     assert await pool.fetchval("SELECT count(*) FROM commands") == 0
 
     # Marked connected by a hub process that went silent (crashed): stale, so unavailable too.
@@ -127,7 +126,8 @@ async def test_agent_unavailable_at_once(
         " last_seen_at = now() - interval '1 minute'"
     )
     with pytest.raises(AgentUnavailable):
-        await execute(hub, tenant_id, agent_id, router)
+        await execute(hub, tenant_id, agent_id, router, timeout=3600.0)
+    assert await pool.fetchval("SELECT count(*) FROM commands") == 0
 
 
 async def test_wrong_tenant_router_or_command_is_refused(
@@ -234,7 +234,7 @@ async def test_sweep_sends_a_command_whose_notification_was_lost(
         router_id,
         {"address": "127.0.0.1", "count": 1},
     )
-    command = await agent.command(timeout=3.0)  # the 0.5 s presence tick sweeps it out
+    command = await agent.command(timeout=30.0)  # the 0.5 s presence tick sweeps it out
     assert (command.id, command.name) == (command_id, wire.PING)
     assert await pool.fetchval("SELECT status FROM commands") == "sent"
 
@@ -297,13 +297,13 @@ async def test_entitlements_are_pushed_on_connect(
     assert [(r.username, r.mac_address, r.routers) for r in body.revoked] == [
         ("+255700000004", None, None)
     ]
-    with pytest.raises(TimeoutError):
-        await agent.expect("command", timeout=0.3)
+    await agent.send_events(wire.Event(1, "2026-01-15T12:00:00Z", "x", None, {}))
+    assert not [f for f in agent.inbox if f["type"] == "command"]  # nothing before the ack
 
     # An agent holding that set says so in its hello: nothing is sent.
     await agent.close()
     await agent.connect(routers=welcome_routers, entitlements_digest=body.digest)
-    await agent.send_events(wire.Event(1, "2026-01-15T12:00:00Z", "x", None, {}))
+    await agent.send_events(wire.Event(2, "2026-01-15T12:00:00Z", "x", None, {}))
     assert not [f for f in agent.inbox if f["type"] == "command"]
 
     # A changed set: one new sync, with a new digest and id.
@@ -318,19 +318,18 @@ async def test_entitlements_are_pushed_on_connect(
 async def test_command_reaches_agent_on_another_hub_process(
     http: aiohttp.ClientSession, start_hub, tenant_id: int
 ):
-    # Presence ticks (and their sweeps) far apart: only LISTEN/NOTIFY can carry the command.
-    first, second = await start_hub(agent_heartbeat=60.0), await start_hub(agent_heartbeat=60.0)
+    # Sweeps an hour apart: only LISTEN/NOTIFY can carry the command (and its result) in time.
+    first = await start_hub(agent_heartbeat=3600.0)
+    second = await start_hub(agent_heartbeat=3600.0)
     agent_id, credential = await enrolled_agent(http, first, tenant_id)
     fake = FakeAgent(http, first, credential)  # its socket is held by the first process
     await fake.connect()
     router = await router_of(second.app[DB_POOL], agent_id)
 
-    started = asyncio.get_running_loop().time()
-    running = asyncio.create_task(execute(second, tenant_id, agent_id, router))
-    command = await fake.command(timeout=2.0)
+    running = asyncio.create_task(execute(second, tenant_id, agent_id, router, timeout=60.0))
+    command = await fake.command(timeout=60.0)
     await fake.send_events(result_event(1, command, session_removed=True))
-    result = await asyncio.wait_for(running, 2.0)
+    result = await running
     assert result.ok and result.result == {"session_removed": True}
     assert result.latency_ms == 12.5
-    assert asyncio.get_running_loop().time() - started < 2.0
     await fake.close()
