@@ -68,7 +68,9 @@ async def _link_context(app: web.Application) -> AsyncIterator[None]:
         },
     )
     # Presence an earlier process of this name left behind (it crashed) is not ours to keep.
-    cleared = await storage.start_instance(pool, instance, lease_seconds=config.instance_lease)
+    cleared = await storage.PresenceRepository(pool).start_instance(
+        instance, lease_seconds=config.instance_lease
+    )
     if cleared:
         log.warning(
             "agent presence of a previous run cleared instance=%s agents=%s", instance, cleared
@@ -102,12 +104,14 @@ async def _presence_loop(
     while True:
         await asyncio.sleep(tick)
         try:
-            await storage.renew_instance(pool, instance, lease_seconds=config.instance_lease)
+            await storage.PresenceRepository(pool).renew_instance(
+                instance, lease_seconds=config.instance_lease
+            )
             if loop.time() >= next_agents:
                 next_agents = loop.time() + config.agent_heartbeat
                 if len(registry):
-                    await storage.touch_agents(
-                        pool, agent_ids=registry.agent_ids(), instance=instance
+                    await storage.PresenceRepository(pool).touch_agents(
+                        agent_ids=registry.agent_ids(), instance=instance
                     )
                 await dispatcher.sweep()
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
@@ -116,6 +120,7 @@ async def _presence_loop(
 
 async def _close_agent_links(app: web.Application) -> None:
     registry, instance = app[LINK_REGISTRY], app[INSTANCE]
+    presence = storage.PresenceRepository(app[DB_POOL])
     links = list(registry)
     await asyncio.gather(
         *(
@@ -126,8 +131,8 @@ async def _close_agent_links(app: web.Application) -> None:
     )
     await registry.drain()
     try:
-        released = await storage.release_instance(app[DB_POOL], instance)
-        await storage.stop_instance(app[DB_POOL], instance)
+        released = await presence.release_instance(instance)
+        await presence.stop_instance(instance)
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
         log.warning("agent presence not released instance=%s error=%r", instance, exc)
         return

@@ -46,15 +46,14 @@ class Ingest:
         """Register the agent's routers and its presence here; returns the acked seq."""
         routers = {r.name: r for r in hello.routers}  # a name given twice: the last one wins
         async with self._pool.acquire() as conn, conn.transaction():
-            await storage.lock_agent_seqs(conn, self.agent_id)
-            self.routers = await storage.upsert_routers(
-                conn,
+            repo = storage.IngestRepository(conn)
+            await repo.lock_agent_seqs(self.agent_id)
+            self.routers = await repo.upsert_routers(
                 tenant_id=self.tenant_id,
                 agent_id=self.agent_id,
                 routers=[(r.name, r.host, r.port) for r in routers.values()],
             )
-            return await storage.begin_link(
-                conn,
+            return await storage.PresenceRepository(conn).begin_link(
                 agent_id=self.agent_id,
                 instance=instance,
                 agent_version=hello.agent_version,
@@ -99,17 +98,18 @@ class Ingest:
                 sessions[s.session_id] = storage.session_row(s)
             prepared[router_id] = (health, list(sessions.values()))
         async with self._pool.acquire() as conn, conn.transaction():
-            await storage.lock_agent_seqs(conn, self.agent_id)
+            repo = storage.IngestRepository(conn)
+            await repo.lock_agent_seqs(self.agent_id)
             if frame.part == 0:
-                await storage.clear_sessions(conn, list(self.routers.values()))
+                await repo.clear_sessions(list(self.routers.values()))
             for router_id, (health, sessions) in prepared.items():
                 if frame.part > 0:  # a router spanning parts: its sessions so far stay
-                    await storage.delete_sessions_of(conn, router_id, [s[0] for s in sessions])
-                await storage.insert_sessions(conn, router_id, sessions)
+                    await repo.delete_sessions_of(router_id, [s[0] for s in sessions])
+                await repo.insert_sessions(router_id, sessions)
                 if health is not None:
-                    await storage.upsert_health(conn, router_id, health)
+                    await repo.upsert_health(router_id, health)
             if frame.last:
-                await storage.set_snapshot_seq(conn, self.agent_id, frame.as_of_seq)
+                await repo.set_snapshot_seq(self.agent_id, frame.as_of_seq)
         log.info(
             "snapshot stored agent=%s as_of_seq=%s part=%s last=%s routers=%s sessions=%s"
             " rejected=%s",
@@ -151,24 +151,25 @@ class Ingest:
             good.setdefault(event.seq, event)
         seqs = sorted(set(good) | set(refused))
         async with self._pool.acquire() as conn, conn.transaction():
-            last_seq, snapshot_seq = await storage.lock_agent_seqs(conn, self.agent_id)
+            repo = storage.IngestRepository(conn)
+            last_seq, snapshot_seq = await repo.lock_agent_seqs(self.agent_id)
             fresh = [seq for seq in seqs if seq > last_seq]
             for seq in fresh:
                 reason = refused.get(seq)
                 event = good.get(seq)
                 if reason is None and event is not None:
                     try:
-                        result = await self._apply(conn, event, history_only=seq <= snapshot_seq)
+                        result = await self._apply(repo, event, history_only=seq <= snapshot_seq)
                     except WireError as exc:
                         reason = str(exc)
                     else:
                         if result is not None:
                             outcome.results.append(result)
                         continue
-                await self._refuse(conn, seq, event, reason or "refused")
+                await self._refuse(repo, seq, event, reason or "refused")
                 outcome.rejected.append(wire.Rejected(reason=reason or "refused", seq=seq))
             if fresh:
-                await storage.set_last_seq(conn, self.agent_id, fresh[-1])
+                await repo.set_last_seq(self.agent_id, fresh[-1])
             outcome.acked_seq = max(last_seq, fresh[-1] if fresh else 0)
         if len(fresh) < len(seqs):
             log.info(
@@ -179,13 +180,12 @@ class Ingest:
         return outcome
 
     async def _refuse(
-        self, conn: asyncpg.Connection, seq: int, event: wire.RawEvent | None, reason: str
+        self, repo: storage.IngestRepository, seq: int, event: wire.RawEvent | None, reason: str
     ) -> None:
         """Keep a refused event where operators look (site_events), with the reason."""
         log.warning("event refused agent=%s seq=%s reason=%s", self.agent_id, seq, reason)
         router_id = self.routers.get(event.router) if event and event.router else None
-        await storage.insert_site_event(
-            conn,
+        await repo.insert_site_event(
             agent_id=self.agent_id,
             seq=seq,
             router_id=router_id,
@@ -195,7 +195,7 @@ class Ingest:
         )
 
     async def _apply(
-        self, conn: asyncpg.Connection, event: wire.RawEvent, *, history_only: bool
+        self, repo: storage.IngestRepository, event: wire.RawEvent, *, history_only: bool
     ) -> wire.CommandResult | None:
         """One event; returns a command result this frame recorded for the first time."""
         ts = _parse_ts(event.ts)
@@ -205,8 +205,7 @@ class Ingest:
             result = wire.decode_as(event.data, wire.RESULT)
             if not _is_uuid_text(result.command_id):
                 raise WireError(f"command id {result.command_id!r} is not one the hub issued")
-            recorded = await storage.complete_command(
-                conn,
+            recorded = await repo.complete_command(
                 command_id=result.command_id,
                 agent_id=self.agent_id,
                 ok=result.ok,
@@ -220,32 +219,30 @@ class Ingest:
                 raise WireError(f"session event for unknown router {event.router!r}")
             session = storage.session_row(wire.decode_as(event.data, wire.SESSION))
             if kind == wire.SESSION_ENDED:
-                await storage.insert_history(conn, router_id, session, ts)
+                await repo.insert_history(router_id, session, ts)
                 if not history_only:
-                    await storage.delete_session(conn, router_id, session[0])
+                    await repo.delete_session(router_id, session[0])
             elif not history_only:
-                await storage.upsert_session(conn, router_id, session)
+                await repo.upsert_session(router_id, session)
             return None
         if kind == wire.ROUTER_HEALTH:
             if router_id is None:
                 raise WireError(f"health of unknown router {event.router!r}")
             health = health_values(wire.decode_as(event.data, wire.HEALTH))
             if not history_only:
-                await storage.upsert_health(conn, router_id, health)
+                await repo.upsert_health(router_id, health)
             return None
         data = wire.decode_as(event.data, wire.ANY_OBJECT)
         if kind in (wire.ROUTER_UP, wire.ROUTER_DOWN) and router_id is not None:
             status = wire.decode_as(event.data, wire.ROUTER_STATUS)
             if not history_only:
-                await storage.set_router_status(
-                    conn,
+                await repo.set_router_status(
                     router_id,
                     status="online" if kind == wire.ROUTER_UP else "offline",
                     since=_parse_ts(status.since) if status.since else ts,
                     error=status.error if kind == wire.ROUTER_DOWN else None,
                 )
-        await storage.insert_site_event(
-            conn,
+        await repo.insert_site_event(
             agent_id=self.agent_id,
             seq=event.seq,
             router_id=router_id,

@@ -20,6 +20,7 @@ from aiohttp import web
 from common import wire
 from common.timeutil import to_iso
 from common.wire import WireError
+from hub.domain import WantedEntitlement, WantedRevocation
 from hub.link.dispatcher import CommandDispatcher
 from hub.link.ingest import Ingest
 from hub.link.registry import AgentConnection, LinkRegistry
@@ -49,6 +50,8 @@ class LinkSession:
         max_routers: int = 64,
     ) -> None:
         self._pool = pool
+        self._commands = storage.CommandRepository(pool)
+        self._presence = storage.PresenceRepository(pool)
         self._registry = registry
         self._dispatcher = dispatcher
         self._metrics = metrics
@@ -136,7 +139,7 @@ class LinkSession:
             else f"agent gone: the agent of site {self._site} left (link closed)"
         )
         try:
-            await storage.end_link(self._pool, agent_id=self.agent_id, instance=self._instance)
+            await self._presence.end_link(agent_id=self.agent_id, instance=self._instance)
             await self._dispatcher.agent_gone(self.agent_id, reason)
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             log.warning("agent presence not updated agent=%s error=%r", self.agent_id, exc)
@@ -151,8 +154,8 @@ class LinkSession:
     async def _push_state(self, conn: AgentConnection, digest: str | None) -> None:
         """What the agent must hold: its entitlements (one sync, only when its digest differs
         from the set wanted here), then every command it may have missed."""
-        active = await storage.active_entitlements(self._pool, self.agent_id)
-        revoked = await storage.revoked_entitlements(self._pool, self.agent_id)
+        active = await self._commands.active_entitlements(self.agent_id)
+        revoked = await self._commands.revoked_entitlements(self.agent_id)
         sync = entitlements_sync(active, revoked, routers=sorted(conn.routers))
         # Nothing wanted and nothing claimed (a new agent): nothing to say.
         wanted = bool(sync.entitlements or sync.revoked) or digest is not None
@@ -186,7 +189,7 @@ class LinkSession:
 
 
 def entitlements_sync(
-    active: list[asyncpg.Record], revoked: list[asyncpg.Record], *, routers: list[str]
+    active: list[WantedEntitlement], revoked: list[WantedRevocation], *, routers: list[str]
 ) -> wire.EntitlementsSync:
     """The whole set wanted on the agent, with a digest of its content.
 
@@ -198,17 +201,17 @@ def entitlements_sync(
     grouped: dict[tuple, list[str]] = {}
     for row in active:
         key = (
-            row["username"],
-            row["mac_address"],
-            to_iso(row["expires_at"]),
-            row["profile"],
-            row["rate_limit"],
-            row["on_expiry"],
+            row.username,
+            row.mac_address,
+            to_iso(row.expires_at),
+            row.profile,
+            row.rate_limit,
+            row.on_expiry,
         )
-        grouped.setdefault(key, []).append(row["router"])
+        grouped.setdefault(key, []).append(row.router)
     gone: dict[tuple, list[str]] = {}
     for row in revoked:
-        gone.setdefault((row["username"], row["mac_address"]), []).append(row["router"])
+        gone.setdefault((row.username, row.mac_address), []).append(row.router)
 
     def scope(names: list[str]) -> list[str] | None:
         return None if set(names) >= every else sorted(set(names))

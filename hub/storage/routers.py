@@ -153,18 +153,22 @@ class ReportRepository:
 
     async def put_health(self, router_id: int, health: wire.RouterHealth) -> None:
         since = parse_iso(health.since) if health.since else None
-        await link.upsert_health(self._db, router_id, link.health_row(health, since))
+        await link.IngestRepository(self._db).upsert_health(
+            router_id, link.health_row(health, since)
+        )
 
     async def put_sessions(self, router_id: int, sessions: Iterable[wire.Session]) -> None:
         """Upsert sessions (session.started / session.updated)."""
         for session in sessions:
-            await link.upsert_session(self._db, router_id, link.session_row(session))
+            await link.IngestRepository(self._db).upsert_session(
+                router_id, link.session_row(session)
+            )
 
     async def replace_sessions(self, router_id: int, sessions: list[wire.Session]) -> None:
         """A snapshot: the router's current sessions become exactly these."""
         rows = {s.session_id: link.session_row(s) for s in sessions}
-        await link.clear_sessions(self._db, [router_id])
-        await link.insert_sessions(self._db, router_id, list(rows.values()))
+        await link.IngestRepository(self._db).clear_sessions([router_id])
+        await link.IngestRepository(self._db).insert_sessions(router_id, list(rows.values()))
 
     async def sessions(self, router_id: int) -> list[ActiveSession]:
         rows = await self._db.fetch(
