@@ -1,7 +1,7 @@
 """One agent's WebSocket conversation with this hub process (protocol in common.wire).
 
-hello -> routers upserted, presence here -> welcome {agent_id, acked_seq}
-      -> entitlements and pending commands pushed
+hello -> routers upserted (unlisted ones retired), presence here -> welcome {agent_id, acked_seq}
+      -> one entitlements.sync if the hello's digest is not the wanted set's, pending commands
 snapshot -> current state replaced;  events -> stored, deduplicated -> ack {seq}
 """
 
@@ -140,9 +140,12 @@ class LinkSession:
         )
         try:
             await self._presence.end_link(agent_id=self.agent_id, instance=self._instance)
-            await self._dispatcher.agent_gone(self.agent_id, reason)
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             log.warning("agent presence not updated agent=%s error=%r", self.agent_id, exc)
+        try:  # its waiters here fail even when the database does not answer
+            await self._dispatcher.agent_gone(self.agent_id, reason)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            log.warning("agent commands not marked lost agent=%s error=%r", self.agent_id, exc)
         log.info(
             "agent disconnected agent=%s site=%s close_code=%s silent=%s",
             self.agent_id,
