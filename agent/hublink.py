@@ -2,10 +2,13 @@
 
 Per connection (protocol in common.wire):
 
-    hello {last_seq, routers} -> welcome {acked_seq}: the outbox drops what the hub stored
-    snapshot {as_of_seq, routers}: the hub replaces its view of current state
-    send loop:    outbox rows after the last sent one, in order, a few frames in flight at most
-    receive loop: ack {seq} -> outbox.ack(seq); command -> agent.submit(command)
+    hello {last_seq, routers, entitlements_digest} -> welcome {acked_seq}: the outbox drops
+        what the hub stored
+    snapshot {as_of_seq, routers} (in parts under max_frame_bytes): the hub replaces its view
+    send loop:    outbox rows after the last sent one, in order, as stored (encoded once), in
+                  frames under max_frame_bytes, a few frames in flight at most
+    receive loop: ack {seq, rejected} -> outbox.ack(seq), each refused event logged once;
+                  command -> agent.submit(command)
 
 Rows leave the outbox only through ``ack``, so a lost connection loses nothing: the next
 welcome says what the hub has, and sending resumes right after it. Reconnects wait a random
