@@ -32,6 +32,7 @@ MAX_PING_COUNT = 20
 MAX_LOG_LINES = 1000
 _PARAM_NAME = re.compile(r"^\.?[a-z0-9][a-z0-9-]*$")
 
+ENTITLEMENTS_DIGEST = "entitlements_digest"  # meta key: the last entitlements.sync applied
 Handler = Callable[[RouterLink, str, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
@@ -140,6 +141,7 @@ class CommandExecutor:
             wire.REVOKE_ACCESS: self._revoke_access,
             wire.ENTITLEMENT_PUT: self._entitlement_put,
             wire.ENTITLEMENT_DELETE: self._entitlement_delete,
+            wire.ENTITLEMENTS_SYNC: self._entitlements_sync,
             wire.ROUTER_MENU: self._router_menu,
             wire.PING: self._ping,
             wire.MONITOR_TRAFFIC: self._monitor_traffic,
@@ -273,6 +275,45 @@ class CommandExecutor:
             removed = await tx.delete_entitlements(router, username, mac)
         self.on_entitlements_changed()
         return {"deleted": removed}
+
+    async def _entitlements_sync(self, link: RouterLink, router: str, args: dict) -> dict:
+        """The whole set the hub wants here, applied in one transaction; unchanged entries keep
+        their state (a manual cut stays suspended). The digest is echoed in the next hello."""
+        try:
+            sync = wire.parse_entitlements_sync(args)
+        except wire.WireError as exc:
+            raise CommandRejected(str(exc)) from None
+        held = {
+            (s.router, s.entitlement.username, s.entitlement.mac_address or ""): s
+            for s in await self.store.entitlements()
+        }
+        stored = deleted = 0
+        skipped: list[str] = []
+        async with self.store.transaction() as tx:
+            for item in sync.entitlements:
+                fields = {k: v for k, v in as_dict(item).items() if k != "routers"}
+                try:
+                    ent, expires_at = entitlement_from_args(fields)
+                except CommandRejected as exc:
+                    skipped.append(f"{item.username}: {exc}")
+                    continue
+                for name in item.routers if item.routers is not None else self.links:
+                    if name not in self.links:
+                        continue
+                    known = held.get((name, ent.username, ent.mac_address or ""))
+                    if known is not None and known.entitlement == ent:
+                        continue
+                    await tx.put_entitlement(StoredEntitlement(name, ent, expires_at))
+                    stored += 1
+            for gone in sync.revoked:
+                for name in gone.routers if gone.routers is not None else self.links:
+                    if name in self.links:
+                        deleted += await tx.delete_entitlements(
+                            name, gone.username, _mac(as_dict(gone))
+                        )
+            await tx.set_meta(ENTITLEMENTS_DIGEST, sync.digest)
+        self.on_entitlements_changed()
+        return {"stored": stored, "deleted": deleted, "skipped": skipped}
 
     async def _store_entitlement(self, stored: StoredEntitlement) -> None:
         async with self.store.transaction() as tx:

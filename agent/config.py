@@ -50,6 +50,9 @@ class HubSettings:
     credential: str | None = field(default=None, repr=False)  # secret: kept out of logs
     heartbeat: float = 15.0
     batch_size: int = 500
+    # Largest link frame this agent sends (bytes): events and snapshots are split to stay under
+    # it. Keep it at or below the hub's max_frame_bytes (8 MiB by default).
+    max_frame_bytes: int = 4 * 1024 * 1024
     backoff_min: float = 2.0
     backoff_max: float = 15.0
 

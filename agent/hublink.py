@@ -2,10 +2,13 @@
 
 Per connection (protocol in common.wire):
 
-    hello {last_seq, routers} -> welcome {acked_seq}: the outbox drops what the hub stored
-    snapshot {as_of_seq, routers}: the hub replaces its view of current state
-    send loop:    outbox rows after the last sent one, in order, a few frames in flight at most
-    receive loop: ack {seq} -> outbox.ack(seq); command -> agent.submit(command)
+    hello {last_seq, routers, entitlements_digest} -> welcome {acked_seq}: the outbox drops
+        what the hub stored
+    snapshot {as_of_seq, routers} (in parts under max_frame_bytes): the hub replaces its view
+    send loop:    outbox rows after the last sent one, in order, as stored (encoded once), in
+                  frames under max_frame_bytes, a few frames in flight at most
+    receive loop: ack {seq, rejected} -> outbox.ack(seq), each refused event logged once;
+                  command -> agent.submit(command)
 
 Rows leave the outbox only through ``ack``, so a lost connection loses nothing: the next
 welcome says what the hub has, and sending resumes right after it. Reconnects wait a random
@@ -20,11 +23,12 @@ import logging
 import random
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import aiohttp
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 
+from agent.commands import ENTITLEMENTS_DIGEST
 from agent.errors import AgentError
 from common import wire
 
@@ -124,26 +128,26 @@ class HubLink:
 
     async def _converse(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         outbox = self.agent.outbox
-        await ws.send_str(
-            wire.encode(
-                "hello",
-                agent_version=agent_version(),
-                last_seq=await outbox.last_seq(),
-                routers=self.agent.router_infos(),
-            )
+        hello = wire.Hello(
+            agent_version=agent_version(),
+            last_seq=await outbox.last_seq(),
+            routers=self.agent.router_infos(),
+            entitlements_digest=await self.agent.store.get_meta(ENTITLEMENTS_DIGEST),
         )
+        await _send(ws, hello)
         welcome = await self._welcome(ws)
-        acked_seq = welcome["acked_seq"]
+        acked_seq = welcome.acked_seq
         await outbox.ack(acked_seq)
         self.agent.hub_connected = True
         self.connects += 1
         self._down_since_logged = False
         log.info(
-            "hub link up url=%s agent_id=%s acked_seq=%s", self.url, welcome["agent_id"], acked_seq
+            "hub link up url=%s agent_id=%s acked_seq=%s", self.url, welcome.agent_id, acked_seq
         )
 
         as_of_seq, routers = await self.agent.snapshot()
-        await ws.send_str(wire.encode("snapshot", as_of_seq=as_of_seq, routers=routers))
+        for part in wire.split_snapshot(as_of_seq, routers, self.settings.max_frame_bytes):
+            await _send(ws, part)
 
         flow = _Flow(last_sent=acked_seq)
         sender = asyncio.create_task(self._send_loop(ws, flow), name="hublink-send")
@@ -160,17 +164,14 @@ class HubLink:
             if (failure := task.exception()) is not None:
                 raise failure
 
-    async def _welcome(self, ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
+    async def _welcome(self, ws: aiohttp.ClientWebSocketResponse) -> wire.Welcome:
         message = await ws.receive(timeout=WELCOME_TIMEOUT)
         if message.type != aiohttp.WSMsgType.TEXT:
             raise LinkLost(f"no welcome from the hub (close code {ws.close_code})")
-        frame = wire.decode(message.data)
-        if frame["type"] != "welcome":
-            raise wire.WireError(f"expected welcome, got {frame['type']!r}")
-        acked_seq = frame.get("acked_seq")
-        if not isinstance(acked_seq, int) or isinstance(acked_seq, bool) or acked_seq < 0:
-            raise wire.WireError("welcome without a valid acked_seq")
-        return frame
+        kind = wire.frame_type(message.data)
+        if kind != "welcome":
+            raise wire.WireError(f"expected welcome, got {kind!r}")
+        return wire.decode_as(message.data, wire.WELCOME)
 
     async def _send_loop(self, ws: aiohttp.ClientWebSocketResponse, flow: _Flow) -> None:
         outbox = self.agent.outbox
@@ -179,38 +180,77 @@ class HubLink:
                 flow.acked.clear()
                 await flow.acked.wait()
             newest = await outbox.last_seq()
-            events = await outbox.read_after(flow.last_sent, self.settings.batch_size)
+            events = await outbox.read_raw_after(flow.last_sent, self.settings.batch_size)
             if not events:
                 if newest > flow.last_sent:
                     flow.last_sent = newest  # those rows were thinned away before sending
                 await outbox.wait_new(flow.last_sent, timeout=self.settings.heartbeat)
                 continue
-            await ws.send_str(wire.encode("events", events=events))
+            events = await self._within_frame(events)
+            if not events:
+                continue
+            await _send(ws, wire.Events(events=events))
             flow.last_sent = events[-1].seq
             flow.in_flight.append(flow.last_sent)
+
+    async def _within_frame(self, events: list[wire.RawEvent]) -> list[wire.RawEvent]:
+        """The leading events that fit one frame; an event too big for any frame is dropped
+        (logged): the hub could never take it, and it would block every event behind it."""
+        limit = self.settings.max_frame_bytes - wire.FRAME_OVERHEAD
+        size, fitting = 0, []
+        for event in events:
+            item = len(event.data) + len(event.kind) + len(event.router or "") + 128
+            if item > limit and not fitting:
+                log.error(
+                    "event too big for a link frame dropped seq=%s kind=%s bytes=%s limit=%s",
+                    event.seq,
+                    event.kind,
+                    item,
+                    limit,
+                )
+                await self.agent.outbox.drop([event.seq])
+                return []
+            if size + item > limit:
+                break
+            size += item
+            fitting.append(event)
+        return fitting
 
     async def _receive_loop(self, ws: aiohttp.ClientWebSocketResponse, flow: _Flow) -> None:
         async for message in ws:
             if message.type != aiohttp.WSMsgType.TEXT:
                 continue
-            frame = wire.decode(message.data)
-            kind = frame["type"]
+            kind = wire.frame_type(message.data)
             if kind == "ack":
-                seq = frame.get("seq")
-                if not isinstance(seq, int) or isinstance(seq, bool):
-                    raise wire.WireError("ack without a valid seq")
-                await self.agent.outbox.ack(seq)
-                flow.in_flight = [s for s in flow.in_flight if s > seq]
+                ack = wire.decode_as(message.data, wire.ACK)
+                for item in ack.rejected:
+                    # Acknowledged all the same: the row leaves the outbox, logged once here.
+                    log.error("hub refused event seq=%s reason=%s", item.seq, item.reason)
+                await self.agent.outbox.ack(ack.seq)
+                flow.in_flight = [s for s in flow.in_flight if s > ack.seq]
                 flow.acked.set()
             elif kind == "command":
+                frame = wire.decode_as(message.data, wire.RAW_COMMAND_FRAME)
                 try:
-                    command = wire.parse_command(frame.get("command"))
+                    command = wire.parse_command(wire.decode_as(frame.command, wire.ANY_OBJECT))
                 except wire.WireError as exc:
                     log.warning("hub command refused error=%s", exc)
                     continue
                 await self.agent.submit(command)
+            elif kind == "snapshot.rejected":
+                refused = wire.decode_as(message.data, wire.SNAPSHOT_REJECTED)
+                for item in refused.rejected:
+                    log.error(
+                        "hub refused part of the snapshot router=%s reason=%s",
+                        item.router,
+                        item.reason,
+                    )
             else:
                 log.debug("hub frame ignored type=%s", kind)
+
+
+async def _send(ws: aiohttp.ClientWebSocketResponse, frame: wire.Frame) -> None:
+    await ws.send_str(wire.encode_frame(frame).decode())
 
 
 def agent_version() -> str:

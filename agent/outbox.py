@@ -15,6 +15,8 @@ import logging
 import time
 from typing import Any
 
+import msgspec
+
 from common import wire
 
 from .store import Store, Transaction, last_outbox_seq
@@ -70,6 +72,17 @@ class Outbox:
             for s, ts, kind, router, data in rows
         ]
 
+    async def read_raw_after(self, seq: int, limit: int = 500) -> list[wire.RawEvent]:
+        """Like ``read_after``, with ``data`` as the JSON stored (encoded once, at append)."""
+        rows = await self.store.fetchall(
+            "SELECT seq, ts, kind, router, data FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+            (seq, limit),
+        )
+        return [
+            wire.RawEvent(seq=s, ts=ts, kind=kind, router=router, data=msgspec.Raw(data.encode()))
+            for s, ts, kind, router, data in rows
+        ]
+
     async def ack(self, seq: int) -> int:
         """The hub stored everything up to ``seq``: delete those rows, return how many."""
         async with self.store.transaction() as tx:
@@ -78,6 +91,12 @@ class Outbox:
             await cursor.close()
             tx.deleted_events += count
         return count
+
+    async def drop(self, seqs: list[int]) -> None:
+        """Delete rows that can never be delivered (the link logged why)."""
+        async with self.store.transaction() as tx:
+            await tx.db.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in seqs])
+            tx.deleted_events += len(seqs)
 
     async def wait_new(self, after_seq: int, timeout: float) -> bool:
         """True as soon as an event with a sequence number above ``after_seq`` exists."""

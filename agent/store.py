@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
+import msgspec
 
 from common import wire
 from common.timeutil import to_iso, utcnow
@@ -75,6 +76,7 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
+_SESSION = msgspec.json.Decoder(wire.Session)
 COMMAND_RETENTION_SECONDS = 30 * 86400
 
 
@@ -89,16 +91,15 @@ class StoredEntitlement:
     suspended: bool = False  # set by a manual disconnect: drift repair leaves it alone
 
 
+_encoder = msgspec.json.Encoder()
+
+
 def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+    """Compact JSON (msgspec: wire Structs and dicts alike), as the hub link sends it."""
+    return _encoder.encode(value).decode()
 
 
-def as_dict(record: Any) -> dict[str, Any]:
-    """A flat wire dataclass (Session, CommandResult, ...) as a dict for JSON.
-
-    A shallow copy: a session diff converts thousands, and ``dataclasses.asdict`` copies deeply.
-    """
-    return {name: getattr(record, name) for name in record.__dataclass_fields__}
+as_dict = wire.as_dict  # a flat wire Struct (Session, CommandResult, ...) as a shallow dict
 
 
 @dataclass(slots=True)
@@ -353,7 +354,7 @@ class Store:
             query += " WHERE router = ?"
             params = (router,)
         rows = await self.fetchall(query + " ORDER BY router, kind, session_id", params)
-        return [(r, k, wire.Session(**json.loads(d))) for r, k, d in rows]
+        return [(r, k, _SESSION.decode(d)) for r, k, d in rows]
 
     async def command_result(self, command_id: str) -> wire.CommandResult | None:
         rows = await self.fetchall("SELECT result FROM commands WHERE id = ?", (command_id,))

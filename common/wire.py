@@ -1,32 +1,35 @@
-"""The hub <-> agent wire schema, version 1.
+"""The hub <-> agent wire schema, version 1, declared once (msgspec) for both programs.
 
 One WebSocket per agent, dialled by the agent to ``GET /agent/v1/link`` with
-``Authorization: Bearer <agent credential>``. Every frame is one JSON text
-message with a ``type``. The conversation:
+``Authorization: Bearer <agent credential>``. Every frame is one JSON text message with a
+``type`` (the tag of the ``Frame`` union below) and ``v``. The conversation:
 
-    agent -> hub   hello      {agent_version, last_seq, routers: [RouterInfo]}
+    agent -> hub   hello      {agent_version, last_seq, routers: [RouterInfo], entitlements_digest}
     hub   -> agent welcome    {agent_id, acked_seq}        agent drops outbox rows <= acked_seq
     agent -> hub   snapshot   {as_of_seq, routers: [RouterSnapshot]}   after every welcome
+    hub   -> agent snapshot.rejected {as_of_seq, rejected: [Rejected]}  sessions it skipped
     agent -> hub   events     {events: [Event]}            outbox rows in seq order, batched
-    hub   -> agent ack        {seq}                        highest seq the hub has stored
+    hub   -> agent ack        {seq, rejected: [Rejected]}  highest seq the hub has dealt with
     hub   -> agent command    {command: Command}           idempotent by command id
     (the agent answers a command with a ``command.result`` Event through its outbox)
 
-Events are delivered at least once; the hub deduplicates by ``(agent, seq)``.
-Sessions in a snapshot replace the hub's current sessions of that router;
-events with ``seq <= as_of_seq`` are history only (the snapshot already holds
-their effect). Unknown message types and unknown event kinds are ignored by
-both sides so either can be upgraded first; a different ``v`` is refused.
+Events are delivered at least once; the hub deduplicates by ``(agent, seq)``. An event the hub
+cannot accept (out of range, malformed data) is acknowledged all the same and listed in the
+ack's ``rejected`` with the reason, so one bad event never blocks the ones behind it; only a
+frame that cannot be parsed at all closes the link (1008). Sessions in a snapshot replace the
+hub's current sessions of that router; events with ``seq <= as_of_seq`` are history only.
+Unknown message types and unknown event kinds are ignored by both sides so either can be
+upgraded first; a different ``v`` is refused. NUL in any decoded string becomes U+FFFD
+(Postgres cannot store it, and a frame the hub cannot store would be resent forever).
 """
 
 from __future__ import annotations
 
-import json
-import types
-import typing
-from dataclasses import asdict, dataclass, field
-from functools import cache
-from typing import Any
+import re
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta, Raw, Struct
 
 VERSION = 1
 LINK_PATH = "/agent/v1/link"
@@ -37,12 +40,15 @@ SESSION_STARTED = "session.started"  # Session
 SESSION_UPDATED = "session.updated"  # Session
 SESSION_ENDED = "session.ended"  # Session (final counters and uptime)
 ROUTER_HEALTH = "router.health"  # RouterHealth
-ROUTER_UP = "router.up"  # {"since": iso}
-ROUTER_DOWN = "router.down"  # {"since": iso, "error": str}
+ROUTER_UP = "router.up"  # RouterStatus {"since": iso}
+ROUTER_DOWN = "router.down"  # RouterStatus {"since": iso, "error": str}
 COMMAND_RESULT = "command.result"  # CommandResult
 ENTITLEMENT_ENFORCED = "entitlement.enforced"  # {"username", "mac_address", "action", "errors"}
 DRIFT_REPAIRED = "drift.repaired"  # {"username", "mac_address", "what": str}
 OUTBOX_THINNED = "outbox.thinned"  # {"dropped": int, "kinds": [str]}
+EVENT_REJECTED = "event.rejected"  # hub-side site event: {"kind", "reason"} of a refused event
+
+SESSION_EVENT_KINDS = frozenset({SESSION_STARTED, SESSION_UPDATED, SESSION_ENDED})
 
 # Only these kinds may be thinned when the outbox is over its bound.
 THINNABLE_KINDS = frozenset({ROUTER_HEALTH, SESSION_UPDATED})
@@ -53,6 +59,9 @@ GRANT_ACCESS = "grant_access"  # Entitlement fields; also stores the entitlement
 REVOKE_ACCESS = "revoke_access"  # {"username": str, "mac_address": str | None}
 ENTITLEMENT_PUT = "entitlement.put"  # Entitlement
 ENTITLEMENT_DELETE = "entitlement.delete"  # {"username": str, "mac_address": str | None}
+# The whole set the hub wants on the agent, sent on (re)connect when the hello's digest differs:
+# {"digest": str, "entitlements": [SyncedEntitlement], "revoked": [SyncedRevocation]}
+ENTITLEMENTS_SYNC = "entitlements.sync"
 ROUTER_MENU = "router.menu"  # {"menu": str, "action": "print|add|set|remove", "params": {}}
 PING = "ping"  # {"address": str, "count": int}
 MONITOR_TRAFFIC = "monitor_traffic"  # {"interface": str}
@@ -65,6 +74,7 @@ COMMAND_NAMES = frozenset(
         REVOKE_ACCESS,
         ENTITLEMENT_PUT,
         ENTITLEMENT_DELETE,
+        ENTITLEMENTS_SYNC,
         ROUTER_MENU,
         PING,
         MONITOR_TRAFFIC,
@@ -75,268 +85,441 @@ COMMAND_NAMES = frozenset(
 # Menus ``router.menu`` may touch; anything else is refused by the agent.
 MENU_ALLOWLIST = frozenset({"/ppp/secret", "/ppp/profile", "/ip/pool", "/queue/simple"})
 
+# --- bounds: what Postgres columns hold and what a real agent sends ---------------------------
+
+BIGINT_MAX = 2**63 - 1
+INTEGER_MAX = 2**31 - 1
+MAX_EVENTS_PER_FRAME = 10_000
+MAX_ROUTERS_PER_FRAME = 1_000  # the hub's own per-agent limit (HubConfig) is lower
+MAX_SESSIONS_PER_ROUTER = 50_000
+
+Seq = Annotated[int, Meta(ge=1, le=BIGINT_MAX)]
+SeqOrZero = Annotated[int, Meta(ge=0, le=BIGINT_MAX)]
+Count = Annotated[int, Meta(ge=0, le=BIGINT_MAX)]
+SmallCount = Annotated[int, Meta(ge=0, le=INTEGER_MAX)]
+Percent = Annotated[int, Meta(ge=0, le=100)]
+Port = Annotated[int, Meta(ge=1, le=65535)]
+Name = Annotated[str, Meta(min_length=1, max_length=128)]  # a router's name in agent.toml
+Text = Annotated[str, Meta(max_length=256)]  # usernames, addresses, identities, profiles
+LongText = Annotated[str, Meta(max_length=4096)]  # error messages
+Time = Annotated[str, Meta(max_length=64)]  # ISO 8601 UTC
+SessionId = Annotated[str, Meta(min_length=1, max_length=64)]
+
 
 class WireError(ValueError):
     """A frame that is not valid JSON of the expected shape or version."""
 
 
-@dataclass(slots=True)
-class RouterInfo:
+# --- payloads -----------------------------------------------------------------------------------
+
+
+class RouterInfo(Struct):
     """A router the agent is configured for, as it introduces itself."""
 
-    name: str
-    host: str
-    port: int
+    name: Name
+    host: Text
+    port: Port
 
 
-@dataclass(slots=True)
-class Session:
-    """One active hotspot or PPP session, values already parsed from RouterOS strings."""
+class Session(Struct):
+    """One active hotspot or PPP session, values already parsed from RouterOS strings.
 
-    session_id: str  # RouterOS .id, e.g. "*C0A80A08" (hotspot) or "*80000077" (ppp)
-    kind: str  # "hotspot" | "ppp"
-    username: str
-    mac_address: str | None  # canonical AA:BB:CC:DD:EE:FF (ppp: caller-id when it is a MAC)
-    ip_address: str | None
-    uptime_seconds: int
-    idle_seconds: int | None
-    bytes_in: int
-    bytes_out: int
-    login_by: str | None  # hotspot "mac", "http-chap", ...; ppp: service ("pppoe")
-    server: str | None = None  # hotspot server or ppp service
+    Mutable: the mirror updates counters in place."""
 
-
-@dataclass(slots=True)
-class RouterHealth:
-    status: str  # "online" | "offline"
-    since: str  # ISO 8601 UTC of the last status change
-    error: str | None = None
-    identity: str | None = None
-    version: str | None = None  # "7.16.2 (stable)"
-    board_name: str | None = None
-    cpu_load: int | None = None  # percent
-    free_memory: int | None = None  # bytes
-    total_memory: int | None = None
-    uptime_seconds: int | None = None
-    hotspot_active: int | None = None
-    ppp_active: int | None = None
-    hotspot_users: int | None = None  # hotspot users configured on the router (seed 002 totalUsers)
+    session_id: SessionId  # RouterOS .id, e.g. "*C0A80A08" (hotspot) or "*80000077" (ppp)
+    kind: Literal["hotspot", "ppp"]
+    username: Text
+    mac_address: Text | None  # canonical AA:BB:CC:DD:EE:FF (ppp: caller-id when it is a MAC)
+    ip_address: Text | None
+    uptime_seconds: Count
+    idle_seconds: Count | None
+    bytes_in: Count
+    bytes_out: Count
+    login_by: Text | None  # hotspot "mac", "http-chap", ...; ppp: service ("pppoe")
+    server: Text | None = None  # hotspot server or ppp service
 
 
-@dataclass(slots=True)
-class RouterSnapshot:
-    router: str
+class RouterHealth(Struct):
+    status: Literal["online", "offline"]
+    since: Time  # ISO 8601 UTC of the last status change
+    error: LongText | None = None
+    identity: Text | None = None
+    version: Text | None = None  # "7.16.2 (stable)"
+    board_name: Text | None = None
+    cpu_load: Percent | None = None
+    free_memory: Count | None = None  # bytes
+    total_memory: Count | None = None
+    uptime_seconds: Count | None = None
+    hotspot_active: SmallCount | None = None
+    ppp_active: SmallCount | None = None
+    hotspot_users: SmallCount | None = None  # hotspot users configured (seed 002 totalUsers)
+
+
+class RouterStatus(Struct):
+    """``data`` of router.up / router.down."""
+
+    since: Time | None = None
+    error: LongText | None = None
+
+
+class RouterSnapshot(Struct):
+    router: Name
     health: RouterHealth
-    sessions: list[Session]
+    sessions: Annotated[list[Session], Meta(max_length=MAX_SESSIONS_PER_ROUTER)]
 
 
-@dataclass(slots=True)
-class Event:
-    seq: int
-    ts: str  # ISO 8601 UTC when the agent observed it
-    kind: str
-    router: str | None
-    data: dict[str, Any]
+class Event(Struct):
+    seq: Seq
+    ts: Time  # ISO 8601 UTC when the agent observed it
+    kind: Text
+    router: Name | None = None
+    data: dict[str, Any] = {}
 
 
-@dataclass(slots=True)
-class Command:
-    id: str  # uuid chosen by the hub; repeating it returns the recorded result
-    name: str
-    router: str
+class RawEvent(Struct):
+    """An Event whose ``data`` is still JSON: the agent sends outbox bytes as stored, and the
+    hub decodes ``data`` into the type its kind names (``event_data``)."""
+
+    seq: Seq
+    ts: Time
+    kind: Text
+    router: Name | None = None
+    data: Raw = Raw(b"{}")
+
+
+class Command(Struct):
+    id: Text  # uuid chosen by the hub; repeating it returns the recorded result
+    name: Text
+    router: Name
     args: dict[str, Any]
-    deadline: str | None = None  # ISO 8601 UTC; the agent skips a command past it
+    deadline: Time | None = None  # ISO 8601 UTC; the agent skips a command past it
 
 
-@dataclass(slots=True)
-class CommandResult:
-    command_id: str
-    name: str
+class CommandResult(Struct):
+    command_id: Text
+    name: Text
     ok: bool
-    result: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
+    result: dict[str, Any] = {}
+    error: LongText | None = None
     latency_ms: float | None = None
 
 
-@dataclass(slots=True)
-class Entitlement:
+class Entitlement(Struct):
     """Paid access the agent enforces locally, with or without the hub."""
 
-    username: str
-    mac_address: str | None
-    expires_at: str  # ISO 8601 UTC
-    profile: str | None = None  # hotspot user profile while entitled
-    rate_limit: str | None = None  # "1M/5M"; informational when a profile is given
-    on_expiry: str = "cut"  # "cut" | "throttle"
-    expired_profile: str = "expired"  # profile used by "throttle"
-    password: str | None = None  # hotspot user password; None keeps what the router has
+    username: Text
+    mac_address: Text | None
+    expires_at: Time  # ISO 8601 UTC
+    profile: Text | None = None  # hotspot user profile while entitled
+    rate_limit: Text | None = None  # "1M/5M"; informational when a profile is given
+    on_expiry: Literal["cut", "throttle"] = "cut"
+    expired_profile: Text = "expired"  # profile used by "throttle"
+    password: Text | None = None  # hotspot user password; None keeps what the router has
 
 
-def _require(obj: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
-    if key not in obj:
-        raise WireError(f"missing field {key!r}")
-    value = obj[key]
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise WireError(f"field {key!r} has the wrong type")
-    return value
+class SyncedEntitlement(Entitlement, kw_only=True):
+    """One entry of entitlements.sync: on these routers, or every router of the agent (None)."""
+
+    routers: list[Name] | None = None
+
+
+class SyncedRevocation(Struct, kw_only=True):
+    username: Text
+    mac_address: Text | None = None
+    routers: list[Name] | None = None
+
+
+class EntitlementsSync(Struct, kw_only=True):
+    digest: Text
+    entitlements: list[SyncedEntitlement] = []
+    revoked: list[SyncedRevocation] = []
+
+
+class Rejected(Struct):
+    """An event (by seq) or a snapshot part (by router, session) the hub refused, and why."""
+
+    reason: LongText
+    seq: int | None = None
+    router: str | None = None
+    session_id: str | None = None
+
+
+# --- frames -------------------------------------------------------------------------------------
+
+
+class Frame(Struct, tag_field="type", kw_only=True):
+    v: int = VERSION
+
+
+class Hello(Frame, tag="hello", kw_only=True):
+    agent_version: Text | None = None
+    last_seq: SeqOrZero = 0
+    routers: Annotated[list[RouterInfo], Meta(max_length=MAX_ROUTERS_PER_FRAME)]
+    entitlements_digest: Text | None = None  # digest of the entitlements the agent holds
+
+
+class Welcome(Frame, tag="welcome", kw_only=True):
+    agent_id: int
+    acked_seq: SeqOrZero
+
+
+class Snapshot(Frame, tag="snapshot", kw_only=True):
+    """Current state, possibly in parts (each under the frame bound): part 0 replaces the
+    hub's sessions of every router of the agent, later parts add to them, the last one
+    (``last``) makes ``as_of_seq`` the agent's snapshot point. A router may span parts."""
+
+    as_of_seq: SeqOrZero
+    routers: Annotated[list[RouterSnapshot], Meta(max_length=MAX_ROUTERS_PER_FRAME)]
+    part: SmallCount = 0
+    last: bool = True
+
+
+class RawSnapshot(Struct, kw_only=True):
+    """A snapshot as the hub reads it: every router and session checked on its own."""
+
+    v: int = VERSION
+    as_of_seq: SeqOrZero
+    routers: Annotated[list[Raw], Meta(max_length=MAX_ROUTERS_PER_FRAME)]
+    part: SmallCount = 0
+    last: bool = True
+
+
+class RawRouterSnapshot(Struct):
+    router: Name
+    health: Raw
+    sessions: Annotated[list[Raw], Meta(max_length=MAX_SESSIONS_PER_ROUTER)]
+
+
+class SnapshotRejected(Frame, tag="snapshot.rejected", kw_only=True):
+    as_of_seq: int
+    rejected: list[Rejected]
+
+
+class Events(Frame, tag="events", kw_only=True):
+    events: list[Any]  # Event or RawEvent (encode only; the hub reads RawEvents)
+
+
+class RawEvents(Struct, kw_only=True):
+    """An events frame as the hub reads it: each event checked on its own."""
+
+    v: int = VERSION
+    events: Annotated[list[Raw], Meta(max_length=MAX_EVENTS_PER_FRAME)]
+
+
+class Ack(Frame, tag="ack", kw_only=True):
+    seq: SeqOrZero
+    rejected: list[Rejected] = []
+
+
+class CommandFrame(Frame, tag="command", kw_only=True):
+    command: Command
+
+
+class RawCommandFrame(Struct, kw_only=True):
+    v: int = VERSION
+    command: Raw
+
+
+class Unknown(Struct, kw_only=True):
+    """A frame of a type this side does not know (a newer peer): ignored."""
+
+    type: str
+    v: int = VERSION
+
+
+class _Envelope(Struct):
+    type: str
+    v: Any = None
+
+
+class _SeqOnly(Struct):
+    seq: int
+
+
+# --- encoding and decoding ----------------------------------------------------------------------
+
+_encoder = msgspec.json.Encoder()
+_envelope = msgspec.json.Decoder(_Envelope)
+_seq_only = msgspec.json.Decoder(_SeqOnly)
+# JSON must escape NUL as \u0000: an odd number of backslashes before "u0000" is one.
+_NUL = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
+
+
+def _without_nul(data: bytes) -> bytes:
+    if b"\\u0000" not in data:
+        return data
+    return _NUL.sub(rb"\1\\ufffd", data)
+
+
+def _bytes(data: str | bytes | Raw) -> bytes:
+    if isinstance(data, str):
+        try:
+            return data.encode()
+        except UnicodeEncodeError as exc:  # lone surrogates
+            raise WireError(f"not JSON: {exc}") from exc
+    return bytes(data)
+
+
+def encode_frame(frame: Frame) -> bytes:
+    """One frame as compact JSON (``type`` first, then ``v``)."""
+    try:
+        return _encoder.encode(frame)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise WireError(f"not encodable as strict JSON: {exc}") from exc
+
+
+def encode_frame_part(value: Any) -> bytes:
+    """Any wire value (Structs, lists, dicts) as compact JSON, e.g. for a digest."""
+    return _encoder.encode(value)
+
+
+FRAME_OVERHEAD = 512  # envelope and per-router fields, generously
+
+
+def split_snapshot(as_of_seq: int, routers: list[RouterSnapshot], max_bytes: int) -> list[Snapshot]:
+    """The snapshot as frames of at most about ``max_bytes`` each (at least one frame)."""
+    parts: list[list[RouterSnapshot]] = [[]]
+    size = FRAME_OVERHEAD
+    for snap in routers:
+        health_size = len(_encoder.encode(snap.health)) + FRAME_OVERHEAD
+        current = RouterSnapshot(snap.router, snap.health, [])
+        if size + health_size > max_bytes and parts[-1]:
+            parts.append([])
+            size = FRAME_OVERHEAD
+        parts[-1].append(current)
+        size += health_size
+        for session in snap.sessions:
+            item = len(_encoder.encode(session)) + 1
+            if size + item > max_bytes and current.sessions:
+                current = RouterSnapshot(snap.router, snap.health, [])
+                parts.append([current])
+                size = FRAME_OVERHEAD + health_size
+            current.sessions.append(session)
+            size += item
+    return [
+        Snapshot(as_of_seq=as_of_seq, routers=part, part=index, last=index == len(parts) - 1)
+        for index, part in enumerate(parts)
+    ]
+
+
+def encoded_size(frame: Frame) -> int:
+    return len(encode_frame(frame))
+
+
+def decode_as(data: str | bytes | Raw, decoder: msgspec.json.Decoder) -> Any:
+    """``data`` through one of this module's decoders; WireError naming the field if not."""
+    try:
+        return decoder.decode(_without_nul(_bytes(data)))
+    except msgspec.ValidationError as exc:
+        raise WireError(str(exc)) from exc
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError) as exc:
+        raise WireError(f"not JSON: {exc}") from exc
+
+
+def frame_type(data: str | bytes) -> str:
+    """The ``type`` of a frame, after checking its envelope and version."""
+    envelope = decode_as(data, _envelope)
+    if type(envelope.v) is not int or envelope.v != VERSION:
+        raise WireError(f"unsupported wire version {envelope.v!r}, expected {VERSION}")
+    return envelope.type
+
+
+def event_seq(data: Raw) -> int | None:
+    """The seq of an event that failed its schema, if it has an integer one."""
+    try:
+        seq = _seq_only.decode(bytes(data)).seq
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+        return None
+    return seq
+
+
+def decoder(kind: Any) -> msgspec.json.Decoder:
+    return msgspec.json.Decoder(kind)
+
+
+# Typed decoders both programs use.
+HELLO = decoder(Hello)
+WELCOME = decoder(Welcome)
+RAW_SNAPSHOT = decoder(RawSnapshot)
+RAW_ROUTER_SNAPSHOT = decoder(RawRouterSnapshot)
+RAW_EVENTS = decoder(RawEvents)
+RAW_EVENT = decoder(RawEvent)
+ACK = decoder(Ack)
+SNAPSHOT_REJECTED = decoder(SnapshotRejected)
+RAW_COMMAND_FRAME = decoder(RawCommandFrame)
+SESSION = decoder(Session)
+HEALTH = decoder(RouterHealth)
+ROUTER_STATUS = decoder(RouterStatus)
+RESULT = decoder(CommandResult)
+COMMAND = decoder(Command)
+ANY_OBJECT = decoder(dict[str, Any])
+
+# --- the generic helpers (tests, tools): frames as plain dicts ---------------------------------
 
 
 def encode(message_type: str, **payload: Any) -> str:
-    """One frame: dataclasses inside ``payload`` become plain JSON objects."""
-
-    def plain(value: Any) -> Any:
-        if hasattr(value, "__dataclass_fields__"):
-            return asdict(value)
-        if isinstance(value, list):
-            return [plain(v) for v in value]
-        if isinstance(value, dict):
-            return {k: plain(v) for k, v in value.items()}
-        return value
-
+    """One frame from keyword fields; Structs (and dataclasses) inside become JSON objects."""
     if "type" in payload or "v" in payload:
         raise WireError("the payload may not override the envelope fields 'type' and 'v'")
-    body = {"type": message_type, "v": VERSION}
-    body.update({k: plain(v) for k, v in payload.items()})
+    body = {"type": message_type, "v": VERSION, **payload}
     try:
-        return json.dumps(body, separators=(",", ":"), allow_nan=False, default=plain)
-    except ValueError as exc:
+        return _encoder.encode(body).decode()
+    except (TypeError, ValueError, OverflowError) as exc:
         raise WireError(f"not encodable as strict JSON: {exc}") from exc
 
 
 def decode(text: str | bytes) -> dict[str, Any]:
-    """Parse a frame and check its envelope; the body is checked by the parse_* helpers."""
+    """Parse a frame into a dict and check its envelope (type, version)."""
+    frame_type(text)
+    return decode_as(text, ANY_OBJECT)
+
+
+def _convert(obj: Any, kind: type, what: str) -> Any:
     try:
-        body = json.loads(text)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise WireError(f"not JSON: {exc}") from exc
-    if not isinstance(body, dict):
-        raise WireError("a frame must be a JSON object")
-    # JSON must escape NUL as \u0000; Postgres text and jsonb refuse it, and a frame the hub
-    # cannot store would be resent forever. Walk the frame only when one is there.
-    if ("\\u0000" if isinstance(text, str) else b"\\u0000") in text:
-        body = _without_nul(body)
-    _require(body, "type", str)
-    version = body.get("v")
-    if type(version) is not int or version != VERSION:
-        raise WireError(f"unsupported wire version {body.get('v')!r}, expected {VERSION}")
-    return body
-
-
-def _without_nul(value: Any) -> Any:
-    if isinstance(value, str):
-        return value.replace("\x00", "\ufffd")
-    if isinstance(value, list):
-        return [_without_nul(v) for v in value]
-    if isinstance(value, dict):
-        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
-    return value
-
-
-def parse_event(obj: Any) -> Event:
-    if not isinstance(obj, dict):
-        raise WireError("an event must be an object")
-    seq = _require(obj, "seq", int)
-    if seq < 1:
-        raise WireError("seq must be >= 1")
-    router = obj.get("router")
-    if router is not None and not isinstance(router, str):
-        raise WireError("field 'router' has the wrong type")
-    return Event(
-        seq=seq,
-        ts=_require(obj, "ts", str),
-        kind=_require(obj, "kind", str),
-        router=router,
-        data=_require(obj, "data", dict),
-    )
-
-
-def parse_command(obj: Any) -> Command:
-    if not isinstance(obj, dict):
-        raise WireError("a command must be an object")
-    name = _require(obj, "name", str)
-    if name not in COMMAND_NAMES:
-        raise WireError(f"unknown command {name!r}")
-    deadline = obj.get("deadline")
-    if deadline is not None and not isinstance(deadline, str):
-        raise WireError("field 'deadline' has the wrong type")
-    return Command(
-        id=_require(obj, "id", str),
-        name=name,
-        router=_require(obj, "router", str),
-        args=_require(obj, "args", dict),
-        deadline=deadline,
-    )
-
-
-def _matches(value: Any, annotation: Any) -> bool:
-    """Whether a JSON value fits a field annotation (str, int, float, bool, unions, list, dict)."""
-    if annotation is Any:
-        return True
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        return any(_matches(value, arm) for arm in typing.get_args(annotation))
-    if annotation is type(None):
-        return value is None
-    if annotation is bool:
-        return isinstance(value, bool)
-    if annotation is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if annotation is float:
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if origin is list:
-        (item,) = typing.get_args(annotation)
-        return isinstance(value, list) and all(_matches(v, item) for v in value)
-    if origin is dict or annotation is dict:
-        return isinstance(value, dict)
-    return isinstance(value, annotation)
-
-
-@cache
-def _field_types(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
-def _from_fields(cls: type, obj: Any, what: str) -> Any:
-    """A dataclass from a JSON object: unknown keys ignored (newer peers), types checked."""
-    if not isinstance(obj, dict):
-        raise WireError(f"{what} must be an object")
-    hints = _field_types(cls)
-    values = {k: v for k, v in obj.items() if k in hints}
-    for key, value in values.items():
-        if not _matches(value, hints[key]):
-            raise WireError(f"bad {what}: field {key!r} has the wrong type")
-    try:
-        return cls(**values)
-    except TypeError as exc:
+        return msgspec.convert(obj, kind)
+    except msgspec.ValidationError as exc:
         raise WireError(f"bad {what}: {exc}") from exc
 
 
+def parse_command(obj: Any) -> Command:
+    command = _convert(obj, Command, "command")
+    if command.name not in COMMAND_NAMES:
+        raise WireError(f"unknown command {command.name!r}")
+    return command
+
+
+def parse_event(obj: Any) -> Event:
+    return _convert(obj, Event, "event")
+
+
 def parse_session(obj: Any) -> Session:
-    return _from_fields(Session, obj, "session")
+    return _convert(obj, Session, "session")
 
 
 def parse_health(obj: Any) -> RouterHealth:
-    return _from_fields(RouterHealth, obj, "router health")
+    return _convert(obj, RouterHealth, "router health")
 
 
 def parse_result(obj: Any) -> CommandResult:
-    return _from_fields(CommandResult, obj, "command result")
+    return _convert(obj, CommandResult, "command result")
 
 
 def parse_entitlement(obj: Any) -> Entitlement:
-    return _from_fields(Entitlement, obj, "entitlement")
+    return _convert(obj, Entitlement, "entitlement")
 
 
 def parse_snapshot(obj: Any) -> RouterSnapshot:
-    if not isinstance(obj, dict):
-        raise WireError("a router snapshot must be an object")
-    sessions = _require(obj, "sessions", list)
-    return RouterSnapshot(
-        router=_require(obj, "router", str),
-        health=parse_health(_require(obj, "health", dict)),
-        sessions=[parse_session(s) for s in sessions],
-    )
+    return _convert(obj, RouterSnapshot, "router snapshot")
+
+
+def parse_entitlements_sync(obj: Any) -> EntitlementsSync:
+    return _convert(obj, EntitlementsSync, "entitlements.sync")
 
 
 def parse_router_info(obj: Any) -> RouterInfo:
-    return _from_fields(RouterInfo, obj, "router info")
+    return _convert(obj, RouterInfo, "router info")
+
+
+def as_dict(record: Struct) -> dict[str, Any]:
+    """A flat Struct as a dict (shallow: a session diff converts thousands)."""
+    return {name: getattr(record, name) for name in record.__struct_fields__}

@@ -42,7 +42,17 @@ class HubConfig:
     instance_name: str | None = None  # default "<hostname>-<pid>"
     command_timeout: float = 10.0  # seconds a portal request waits for an agent's result
     enrollment_ttl_hours: float = 24.0
-    agent_heartbeat: float = 15.0  # WebSocket ping interval
+    agent_heartbeat: float = 15.0  # presence heartbeat and command sweep interval, seconds
+    # Agent link WebSocket ping after this many silent seconds; no pong within half of it and
+    # the agent is gone (its commands fail with 503 at once): a silent agent is known in <= 1.5x.
+    link_heartbeat: float = 1.5
+    # Largest agent link frame accepted (bytes); a 5,000-session snapshot is about 1.2 MB.
+    max_frame_bytes: int = 8 * 1024 * 1024
+    # A hub process renews its lease this often; agents it holds read offline once its lease
+    # (instance_lease seconds since the last renewal) runs out: a crashed hub's agents in ~6 s.
+    instance_heartbeat: float = 2.0
+    instance_lease: float = 6.0
+    max_routers_per_agent: int = 64  # a hello naming more is refused (the link closes, 1008)
     agent_offline_after: float = 45.0  # silence after which an agent's routers show offline
     # Per API key, one token bucket shared by every hub process (Postgres): sized so the seeds'
     # clients (bulkDisconnect at 300 ms pacing, a dashboard loading 50+ locations at once)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,3 +214,61 @@ class Enrollment:
     credential: str = field(repr=False)
     wireguard: WireGuardPeer | None
     new_device: bool
+
+
+# --- the agent link ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AgentPresence:
+    """Whether a live hub process holds the agent of a router, and since when it is quiet."""
+
+    connected: bool  # marked connected by a hub process whose lease is live
+    last_seen_at: datetime | None
+    silence_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedCommand:
+    """A command claimed for sending to its agent."""
+
+    id: str
+    agent_id: int
+    name: str
+    router: str
+    args: dict[str, Any]
+    deadline: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CommandOutcome:
+    """How a command ended: done, failed (the agent's result) or lost with its agent."""
+
+    id: str
+    name: str
+    status: str
+    result: dict[str, Any] | None
+    error: str | None
+    latency_ms: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class WantedEntitlement:
+    """A live entitlement the hub wants enforced on one router of an agent."""
+
+    router: str
+    username: str
+    mac_address: str | None
+    expires_at: datetime
+    profile: str | None
+    rate_limit: str | None
+    on_expiry: str
+
+
+@dataclass(frozen=True, slots=True)
+class WantedRevocation:
+    """A revoked, unexpired entitlement the agent may still enforce: it must drop it."""
+
+    router: str
+    username: str
+    mac_address: str | None

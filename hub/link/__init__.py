@@ -24,6 +24,7 @@ import asyncpg
 from aiohttp import web
 
 from common import wire
+from hub.config import HubConfig
 from hub.link.dispatcher import CommandDispatcher
 from hub.link.enrollment import CredentialWatch
 from hub.link.keys import CREDENTIAL_WATCH, DISPATCHER, INSTANCE, LINK_REGISTRY
@@ -72,10 +73,18 @@ async def _link_context(app: web.Application) -> AsyncIterator[None]:
         },
         supervisor,
     )
+    # Presence an earlier process of this name left behind (it crashed) is not ours to keep.
+    cleared = await storage.PresenceRepository(pool).start_instance(
+        instance, lease_seconds=config.instance_lease
+    )
+    if cleared:
+        log.warning(
+            "agent presence of a previous run cleared instance=%s agents=%s", instance, cleared
+        )
     await listener.start()
     supervisor.start(
         "link-presence",
-        lambda: _presence_loop(pool, registry, dispatcher, instance, config.agent_heartbeat),
+        lambda: _presence_loop(pool, registry, dispatcher, instance, config),
     )
     log.info("agent link ready instance=%s", instance)
     try:
@@ -90,21 +99,33 @@ async def _presence_loop(
     registry: LinkRegistry,
     dispatcher: CommandDispatcher,
     instance: str,
-    interval: float,
+    config: HubConfig,
 ) -> None:
-    """Every interval: one presence UPDATE for all agents held here, then the dispatcher sweep."""
+    """Renew this process's lease every instance_heartbeat; every agent_heartbeat, one presence
+    UPDATE for all agents held here, then the dispatcher sweep."""
+    loop = asyncio.get_running_loop()
+    tick = min(config.instance_heartbeat, config.agent_heartbeat)
+    next_agents = loop.time() + config.agent_heartbeat
     while True:
-        await asyncio.sleep(interval)
+        await asyncio.sleep(tick)
         try:
-            if len(registry):
-                await storage.touch_agents(pool, agent_ids=registry.agent_ids(), instance=instance)
-            await dispatcher.sweep()
+            await storage.PresenceRepository(pool).renew_instance(
+                instance, lease_seconds=config.instance_lease
+            )
+            if loop.time() >= next_agents:
+                next_agents = loop.time() + config.agent_heartbeat
+                if len(registry):
+                    await storage.PresenceRepository(pool).touch_agents(
+                        agent_ids=registry.agent_ids(), instance=instance
+                    )
+                await dispatcher.sweep()
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             log.warning("agent presence heartbeat failed instance=%s error=%r", instance, exc)
 
 
 async def _close_agent_links(app: web.Application) -> None:
     registry, instance = app[LINK_REGISTRY], app[INSTANCE]
+    presence = storage.PresenceRepository(app[DB_POOL])
     links = list(registry)
     await asyncio.gather(
         *(
@@ -115,7 +136,8 @@ async def _close_agent_links(app: web.Application) -> None:
     )
     await registry.drain()
     try:
-        released = await storage.release_instance(app[DB_POOL], instance)
+        released = await presence.release_instance(instance)
+        await presence.stop_instance(instance)
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
         log.warning("agent presence not released instance=%s error=%r", instance, exc)
         return

@@ -19,6 +19,7 @@ import asyncpg
 
 from common import wire
 from common.timeutil import to_iso
+from hub.domain import AgentPresence, CommandOutcome, QueuedCommand
 from hub.errors import AgentUnavailable, CommandTimedOut, InvalidInput, NotFound
 from hub.link.registry import AgentConnection, LinkRegistry
 from hub.metrics import HubMetrics
@@ -39,10 +40,12 @@ class CommandDispatcher:
         offline_after: float,
     ) -> None:
         self._pool = pool
+        self._commands = storage.CommandRepository(pool)
         self._registry = registry
         self._metrics = metrics
         self._offline_after = offline_after
         self._waiting: dict[str, asyncio.Future[wire.CommandResult]] = {}
+        self._waiting_agent: dict[str, int] = {}  # command id -> agent id
 
     async def execute(
         self,
@@ -67,8 +70,8 @@ class CommandDispatcher:
             raise InvalidInput("timeout must be greater than 0")
         loop = asyncio.get_running_loop()
         started = loop.time()
-        target = await storage.command_target(
-            self._pool, tenant_id=tenant_id, agent_id=agent_id, router_id=router_id
+        target = await self._commands.command_target(
+            tenant_id=tenant_id, agent_id=agent_id, router_id=router_id
         )
         if target is None:
             raise NotFound("router not found")
@@ -79,10 +82,10 @@ class CommandDispatcher:
         command_id = str(uuid.uuid4())
         future: asyncio.Future[wire.CommandResult] = loop.create_future()
         self._waiting[command_id] = future
+        self._waiting_agent[command_id] = agent_id
         try:
             async with self._pool.acquire() as conn, conn.transaction():
-                deadline = await storage.insert_command(
-                    conn,
+                deadline = await storage.CommandRepository(conn).insert_command(
                     command_id=command_id,
                     tenant_id=tenant_id,
                     agent_id=agent_id,
@@ -102,6 +105,7 @@ class CommandDispatcher:
                 result = await self._expire(command_id, name, router_name, timeout)
         finally:
             self._waiting.pop(command_id, None)
+            self._waiting_agent.pop(command_id, None)
         self._metrics.command_round_trip_seconds.labels(command=name).observe(loop.time() - started)
         log.info(
             "command done id=%s name=%s agent=%s router=%s ok=%s deadline=%s",
@@ -114,27 +118,41 @@ class CommandDispatcher:
         )
         return result
 
-    def _is_present(self, target: asyncpg.Record) -> bool:
-        silence = target["silence"]
-        return bool(
-            target["connected"]
-            and silence is not None
-            and silence.total_seconds() < self._offline_after
-        )
+    def _is_present(self, target: AgentPresence) -> bool:
+        silence = target.silence_seconds
+        return target.connected and silence is not None and silence < self._offline_after
 
     async def _expire(
         self, command_id: str, name: str, router_name: str, waited: float
     ) -> wire.CommandResult:
-        if await storage.expire_command(self._pool, command_id):
+        if await self._commands.expire_command(command_id):
             log.warning("command expired id=%s name=%s router=%s", command_id, name, router_name)
             raise CommandTimedOut(
                 f"the agent of router {router_name} did not answer {name} within {waited:g} s"
             )
         # The result was recorded in the instant the wait gave up: return it.
-        rows = await storage.finished_commands(self._pool, [command_id])
-        return _result_from_row(rows[0])
+        (outcome,) = await self._commands.finished_commands([command_id])
+        if outcome.status == "lost":
+            raise AgentUnavailable(outcome.error or "agent gone")
+        return _result_of(outcome)
 
     # --- results ------------------------------------------------------------------------------
+
+    async def agent_gone(self, agent_id: int, reason: str) -> None:
+        """The agent's link here ended: its unanswered commands fail now, here and elsewhere.
+
+        Waiters in this process get AgentUnavailable at once; the commands become 'lost' (with
+        the reason) and a result notification wakes waiters in other processes the same way.
+        """
+        try:
+            lost = await self._commands.lose_agent_commands(agent_id, reason)
+        finally:
+            for command_id, waiting_agent in list(self._waiting_agent.items()):
+                future = self._waiting.get(command_id)
+                if waiting_agent == agent_id and future is not None and not future.done():
+                    future.set_exception(AgentUnavailable(reason))
+        if lost:
+            log.warning("commands lost with their agent agent=%s count=%s", agent_id, len(lost))
 
     def resolve(self, result: wire.CommandResult) -> None:
         """A result this process ingested itself."""
@@ -150,8 +168,13 @@ class CommandDispatcher:
         await self._resolve_finished([command_id])
 
     async def _resolve_finished(self, command_ids: list[str]) -> None:
-        for row in await storage.finished_commands(self._pool, command_ids):
-            self.resolve(_result_from_row(row))
+        for outcome in await self._commands.finished_commands(command_ids):
+            if outcome.status == "lost":
+                future = self._waiting.get(outcome.id)
+                if future is not None and not future.done():
+                    future.set_exception(AgentUnavailable(outcome.error or "agent gone"))
+            else:
+                self.resolve(_result_of(outcome))
 
     # --- sending ------------------------------------------------------------------------------
 
@@ -162,7 +185,7 @@ class CommandDispatcher:
 
     async def push_pending(self, conn: AgentConnection) -> int:
         """Send a (re)connected agent every command it may have missed; how many."""
-        records = await storage.reclaim_agent_commands(self._pool, conn.agent_id)
+        records = await self._commands.reclaim_agent_commands(conn.agent_id)
         await self._send_records(records)
         return len(records)
 
@@ -175,38 +198,36 @@ class CommandDispatcher:
             await self._claim_and_send(self._registry.agent_ids(), None)
 
     async def _claim_and_send(self, agent_ids: list[int], command_ids: list[str] | None) -> None:
-        records = await storage.claim_commands(
-            self._pool, agent_ids=agent_ids, command_ids=command_ids
-        )
+        records = await self._commands.claim_commands(agent_ids=agent_ids, command_ids=command_ids)
         await self._send_records(records)
 
-    async def _send_records(self, records: Iterable[asyncpg.Record]) -> None:
+    async def _send_records(self, records: Iterable[QueuedCommand]) -> None:
         for record in records:
             command = wire.Command(
-                id=record["id"],
-                name=record["name"],
-                router=record["router"],
-                args=record["args"],
-                deadline=to_iso(record["deadline"]),
+                id=record.id,
+                name=record.name,
+                router=record.router,
+                args=record.args,
+                deadline=to_iso(record.deadline),
             )
-            conn = self._registry.get(record["agent_id"])
+            conn = self._registry.get(record.agent_id)
             try:
                 if conn is None:
                     raise ConnectionResetError("agent left this process")
                 await conn.send_command(command)
             except (ConnectionError, RuntimeError) as exc:
                 log.warning("command not sent id=%s error=%s", command.id, exc)
-                await storage.unsend_command(self._pool, command.id)
+                await self._commands.unsend_command(command.id)
             else:
-                log.debug("command sent id=%s agent=%s", command.id, record["agent_id"])
+                log.debug("command sent id=%s agent=%s", command.id, record.agent_id)
 
 
-def _result_from_row(row: asyncpg.Record) -> wire.CommandResult:
+def _result_of(outcome: CommandOutcome) -> wire.CommandResult:
     return wire.CommandResult(
-        command_id=row["id"],
-        name=row["name"],
-        ok=row["status"] == "done",
-        result=row["result"] or {},
-        error=row["error"],
-        latency_ms=row["latency_ms"],
+        command_id=outcome.id,
+        name=outcome.name,
+        ok=outcome.status == "done",
+        result=outcome.result or {},
+        error=outcome.error,
+        latency_ms=outcome.latency_ms,
     )

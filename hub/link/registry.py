@@ -30,8 +30,13 @@ class AgentConnection:
         async with self._send_lock:
             await self.ws.send_str(wire.encode(message_type, **payload))
 
+    async def send_frame(self, frame: wire.Frame) -> None:
+        data = wire.encode_frame(frame).decode()
+        async with self._send_lock:
+            await self.ws.send_str(data)
+
     async def send_command(self, command: wire.Command) -> None:
-        await self.send("command", command=command)
+        await self.send_frame(wire.CommandFrame(command=command))
 
 
 class LinkRegistry:

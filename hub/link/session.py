@@ -1,28 +1,28 @@
 """One agent's WebSocket conversation with this hub process (protocol in common.wire).
 
-hello -> routers upserted, presence here -> welcome {agent_id, acked_seq}
-      -> entitlements and pending commands pushed
+hello -> routers upserted (unlisted ones retired), presence here -> welcome {agent_id, acked_seq}
+      -> one entitlements.sync if the hello's digest is not the wanted set's, pending commands
 snapshot -> current state replaced;  events -> stored, deduplicated -> ack {seq}
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import uuid
-from dataclasses import asdict
-from typing import Any
 
 import aiohttp
 import asyncpg
+import msgspec
 from aiohttp import web
 
 from common import wire
 from common.timeutil import to_iso
 from common.wire import WireError
-from hub.domain import Agent
+from hub.domain import Agent, WantedEntitlement, WantedRevocation
 from hub.link.dispatcher import CommandDispatcher
-from hub.link.ingest import Ingest, parse_hello
+from hub.link.ingest import Ingest
 from hub.link.registry import AgentConnection, LinkRegistry
 from hub.metrics import HubMetrics
 from hub.storage import link as storage
@@ -47,8 +47,11 @@ class LinkSession:
         instance: str,
         agent: Agent,
         ws: web.WebSocketResponse,
+        max_routers: int = 64,
     ) -> None:
         self._pool = pool
+        self._commands = storage.CommandRepository(pool)
+        self._presence = storage.PresenceRepository(pool)
         self._registry = registry
         self._dispatcher = dispatcher
         self._metrics = metrics
@@ -56,6 +59,7 @@ class LinkSession:
         self._ws = ws
         self._ingest = Ingest(pool, agent_id=agent.id, tenant_id=agent.tenant_id)
         self._site = agent.site
+        self._max_routers = max_routers
 
     @property
     def agent_id(self) -> int:
@@ -67,7 +71,12 @@ class LinkSession:
             hello = await self._receive_hello()
             if hello is None:
                 return
-            acked_seq = await self._ingest.hello(parse_hello(hello), instance=self._instance)
+            named = len({r.name for r in hello.routers})
+            if named > self._max_routers:
+                raise WireError(
+                    f"hello names {named} routers; this hub allows {self._max_routers} per agent"
+                )
+            acked_seq = await self._ingest.hello(hello, instance=self._instance)
             conn = AgentConnection(
                 agent_id=self.agent_id,
                 tenant_id=self._ingest.tenant_id,
@@ -84,10 +93,10 @@ class LinkSession:
                 acked_seq,
                 len(conn.routers),
             )
-            await self._push_state(conn)
+            await self._push_state(conn, hello.entitlements_digest)
             async for message in self._ws:
                 if message.type == aiohttp.WSMsgType.TEXT:
-                    await self._handle(conn, wire.decode(message.data))
+                    await self._handle(conn, message.data.encode())
                 elif message.type == aiohttp.WSMsgType.BINARY:
                     raise WireError("binary frames are not part of the protocol")
         except WireError as exc:
@@ -100,17 +109,17 @@ class LinkSession:
             if conn is not None:
                 await self._registry.finish(self._release(conn))
 
-    async def _receive_hello(self) -> dict[str, Any] | None:
+    async def _receive_hello(self) -> wire.Hello | None:
         try:
             message = await self._ws.receive(timeout=HELLO_TIMEOUT)
         except TimeoutError:
             raise WireError(f"no hello within {HELLO_TIMEOUT:g} s") from None
         if message.type != aiohttp.WSMsgType.TEXT:
             return None  # closed (or junk) before saying hello
-        frame = wire.decode(message.data)
-        if frame["type"] != "hello":
-            raise WireError(f"expected hello, got {frame['type']!r}")
-        return frame
+        kind = wire.frame_type(message.data)
+        if kind != "hello":
+            raise WireError(f"expected hello, got {kind!r}")
+        return wire.decode_as(message.data, wire.HELLO)
 
     async def _hold(self, conn: AgentConnection) -> None:
         previous = self._registry.add(conn)
@@ -123,70 +132,123 @@ class LinkSession:
         if not self._registry.remove(conn):
             return  # replaced: the newer connection owns the presence now
         self._metrics.agents_connected.set(len(self._registry))
+        silent = self._ws.close_code == aiohttp.WSCloseCode.ABNORMAL_CLOSURE
+        reason = (
+            f"agent gone: the agent of site {self._site} stopped answering the link heartbeat"
+            if silent
+            else f"agent gone: the agent of site {self._site} left (link closed)"
+        )
         try:
-            await storage.end_link(self._pool, agent_id=self.agent_id, instance=self._instance)
+            await self._presence.end_link(agent_id=self.agent_id, instance=self._instance)
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             log.warning("agent presence not updated agent=%s error=%r", self.agent_id, exc)
-        log.info("agent disconnected agent=%s site=%s", self.agent_id, self._site)
+        try:  # its waiters here fail even when the database does not answer
+            await self._dispatcher.agent_gone(self.agent_id, reason)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            log.warning("agent commands not marked lost agent=%s error=%r", self.agent_id, exc)
+        log.info(
+            "agent disconnected agent=%s site=%s close_code=%s silent=%s",
+            self.agent_id,
+            self._site,
+            self._ws.close_code,
+            silent,
+        )
 
-    async def _push_state(self, conn: AgentConnection) -> None:
-        """What the agent must hold: live entitlements, revocations, missed commands."""
-        active = await storage.active_entitlements(self._pool, self.agent_id)
-        revoked = await storage.revoked_entitlements(self._pool, self.agent_id)
-        for command in entitlement_commands(active, revoked):
-            await conn.send_command(command)
+    async def _push_state(self, conn: AgentConnection, digest: str | None) -> None:
+        """What the agent must hold: its entitlements (one sync, only when its digest differs
+        from the set wanted here), then every command it may have missed."""
+        active = await self._commands.active_entitlements(self.agent_id)
+        revoked = await self._commands.revoked_entitlements(self.agent_id)
+        sync = entitlements_sync(active, revoked, routers=sorted(conn.routers))
+        # Nothing wanted and nothing claimed (a new agent): nothing to say.
+        wanted = bool(sync.entitlements or sync.revoked) or digest is not None
+        synced = wanted and sync.digest != digest and bool(conn.routers)
+        if synced:
+            await conn.send_command(_sync_command(sync, router=min(conn.routers)))
         pending = await self._dispatcher.push_pending(conn)
-        if active or revoked or pending:
+        if synced or pending:
             log.info(
-                "agent state pushed agent=%s entitlements=%s revoked=%s commands=%s",
+                "agent state pushed agent=%s entitlements=%s revoked=%s synced=%s commands=%s",
                 self.agent_id,
                 len(active),
                 len(revoked),
+                synced,
                 pending,
             )
 
-    async def _handle(self, conn: AgentConnection, frame: dict[str, Any]) -> None:
-        kind = frame["type"]
+    async def _handle(self, conn: AgentConnection, data: bytes) -> None:
+        kind = wire.frame_type(data)
         if kind == "events":
-            outcome = await self._ingest.events(frame)
+            outcome = await self._ingest.events(data)
             for result in outcome.results:
                 self._dispatcher.resolve(result)
-            await conn.send("ack", seq=outcome.acked_seq)
+            await conn.send_frame(wire.Ack(seq=outcome.acked_seq, rejected=outcome.rejected))
         elif kind == "snapshot":
-            await self._ingest.snapshot(frame)
+            as_of_seq, rejected = await self._ingest.snapshot(data)
+            if rejected:
+                await conn.send_frame(wire.SnapshotRejected(as_of_seq=as_of_seq, rejected=rejected))
         else:
             log.debug("agent frame ignored agent=%s type=%s", self.agent_id, kind)
 
 
-def entitlement_commands(
-    active: list[asyncpg.Record], revoked: list[asyncpg.Record]
-) -> list[wire.Command]:
-    """Entitlement sync as commands whose ids follow their content.
+def entitlements_sync(
+    active: list[WantedEntitlement], revoked: list[WantedRevocation], *, routers: list[str]
+) -> wire.EntitlementsSync:
+    """The whole set wanted on the agent, with a digest of its content.
 
-    The agent runs a command id once, so pushing the same entitlement on every reconnect costs
-    nothing, while a changed one (new expiry, profile, ...) gets a new id and is applied.
+    An entitlement on every router of the agent (a tenant-wide one) is listed once, with
+    ``routers`` None. The digest follows the content only, so an unchanged set has the same
+    digest on every connect and the agent (which echoes it in its hello) is sent nothing.
     """
-    commands = []
+    every = set(routers)
+    grouped: dict[tuple, list[str]] = {}
     for row in active:
-        entitlement = wire.Entitlement(
-            username=row["username"],
-            mac_address=row["mac_address"],
-            expires_at=to_iso(row["expires_at"]),
-            profile=row["profile"],
-            rate_limit=row["rate_limit"],
-            on_expiry=row["on_expiry"],
+        key = (
+            row.username,
+            row.mac_address,
+            to_iso(row.expires_at),
+            row.profile,
+            row.rate_limit,
+            row.on_expiry,
         )
-        commands.append(_sync_command(wire.ENTITLEMENT_PUT, row["router"], asdict(entitlement)))
+        grouped.setdefault(key, []).append(row.router)
+    gone: dict[tuple, list[str]] = {}
     for row in revoked:
-        args = {"username": row["username"], "mac_address": row["mac_address"]}
-        commands.append(_sync_command(wire.ENTITLEMENT_DELETE, row["router"], args))
-    return commands
+        gone.setdefault((row.username, row.mac_address), []).append(row.router)
+
+    def scope(names: list[str]) -> list[str] | None:
+        return None if set(names) >= every else sorted(set(names))
+
+    entitlements = [
+        wire.SyncedEntitlement(
+            username=username,
+            mac_address=mac,
+            expires_at=expires_at,
+            profile=profile,
+            rate_limit=rate_limit,
+            on_expiry=on_expiry,
+            routers=scope(names),
+        )
+        for (username, mac, expires_at, profile, rate_limit, on_expiry), names in sorted(
+            grouped.items(), key=lambda item: json.dumps(item[0])
+        )
+    ]
+    revocations = [
+        wire.SyncedRevocation(username=username, mac_address=mac, routers=scope(names))
+        for (username, mac), names in sorted(gone.items(), key=lambda item: json.dumps(item[0]))
+    ]
+    body = wire.encode_frame_part([entitlements, revocations, sorted(every)])
+    digest = hashlib.sha256(body).hexdigest()[:32]
+    return wire.EntitlementsSync(digest=digest, entitlements=entitlements, revoked=revocations)
 
 
-def _sync_command(name: str, router: str, args: dict[str, Any]) -> wire.Command:
-    content = json.dumps([name, router, args], sort_keys=True)
+def _sync_command(sync: wire.EntitlementsSync, *, router: str) -> wire.Command:
+    """Its id follows the digest: the agent applies one set once, however often it is sent."""
     return wire.Command(
-        id=str(uuid.uuid5(_SYNC_NAMESPACE, content)), name=name, router=router, args=args
+        id=str(uuid.uuid5(_SYNC_NAMESPACE, sync.digest)),
+        name=wire.ENTITLEMENTS_SYNC,
+        router=router,
+        args=msgspec.to_builtins(sync),
     )
 
 

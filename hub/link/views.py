@@ -20,8 +20,6 @@ from hub.web.handlers import json_object
 
 log = logging.getLogger(__name__)
 
-MAX_FRAME_BYTES = 64 * 1024 * 1024  # a snapshot of a few thousand sessions is a few MB
-
 
 def _error(exc: HubError) -> web.Response:
     return web.json_response({"success": False, "error": exc.message}, status=exc.status)
@@ -45,7 +43,9 @@ async def link(request: web.Request) -> web.StreamResponse:
         agent = await app[SERVICES].agents.authenticate(request.headers.get("Authorization"))
     except HubError as exc:
         return _error(exc)
-    ws = web.WebSocketResponse(heartbeat=app[CONFIG].agent_heartbeat, max_msg_size=MAX_FRAME_BYTES)
+    config = app[CONFIG]
+    # Pinged after link_heartbeat s without traffic, dropped when no pong in half of that.
+    ws = web.WebSocketResponse(heartbeat=config.link_heartbeat, max_msg_size=config.max_frame_bytes)
     if not ws.can_prepare(request).ok:
         return web.json_response(
             {"success": False, "error": "expected a WebSocket upgrade"}, status=400
@@ -66,6 +66,7 @@ async def link(request: web.Request) -> web.StreamResponse:
             instance=app[INSTANCE],
             agent=agent,
             ws=ws,
+            max_routers=config.max_routers_per_agent,
         )
         await session.run()
     return ws

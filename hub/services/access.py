@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import timedelta
 
 import asyncpg
@@ -156,7 +156,7 @@ class AccessService:
     ) -> Delivery:
         if self._dispatcher is None or not router.online:
             return Delivery(router, "pending")
-        args = asdict(
+        args = wire.as_dict(
             wire.Entitlement(
                 username=customer.username,
                 mac_address=entitlement.mac_address,

@@ -1,21 +1,29 @@
 """SQL of the agent link: presence, ingest of agent reports, commands.
 
-Plain asyncpg with ``$n`` parameters, one function per statement. Every function takes a
-connection or the pool (``Db``, hub.storage.Executor); callers that need several statements
-in one transaction pass a connection inside ``conn.transaction()``. jsonb values travel as
-Python objects (the hub's pool sets the codec, see hub.database).
+Plain asyncpg with ``$n`` parameters, one method per statement, in repositories built on a
+connection or the pool (``Db``, hub.storage.Executor) and returning hub.domain types; callers
+that need several statements in one transaction build the repository on a connection inside
+``conn.transaction()``. jsonb values travel as Python objects (the hub's pool sets the codec,
+see hub.database). The enrollment statements are still free functions (moving to
+hub/storage/agents.py with the enrollment service).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import astuple
 from datetime import datetime
 from typing import Any
 
-import asyncpg
+from msgspec.structs import astuple
 
 from common import wire
+from hub.domain import (
+    AgentPresence,
+    CommandOutcome,
+    QueuedCommand,
+    WantedEntitlement,
+    WantedRevocation,
+)
 from hub.storage import Executor as Db
 
 COMMAND_CHANNEL = "ispfleet_command"
@@ -23,122 +31,8 @@ RESULT_CHANNEL = "ispfleet_command_result"
 
 # --- presence ----------------------------------------------------------------------------------
 
-
-async def begin_link(
-    conn: asyncpg.Connection,
-    *,
-    agent_id: int,
-    instance: str,
-    agent_version: str | None,
-    agent_last_seq: int,
-) -> int:
-    """Mark the agent connected here; returns the seq the hub has stored (the welcome's ack).
-
-    An agent whose own sequence is behind the hub's lost its state (a re-flashed box that kept
-    its credential): its numbers start again, so the hub's dedup point starts again too.
-    """
-    return await conn.fetchval(
-        """
-        UPDATE agents
-           SET connected = true, hub_instance = $2, last_seen_at = now(),
-               agent_version = coalesce($3, agent_version),
-               last_seq = CASE WHEN $4 < last_seq THEN 0 ELSE last_seq END,
-               snapshot_seq = CASE WHEN $4 < last_seq THEN 0 ELSE snapshot_seq END
-         WHERE id = $1
-        RETURNING last_seq
-        """,
-        agent_id,
-        instance,
-        agent_version,
-        agent_last_seq,
-    )
-
-
-async def end_link(db: Db, *, agent_id: int, instance: str) -> None:
-    """The agent left this process (unless it already came back through another one)."""
-    await db.execute(
-        """
-        UPDATE agents SET connected = false, last_seen_at = now()
-         WHERE id = $1 AND hub_instance = $2
-        """,
-        agent_id,
-        instance,
-    )
-
-
-async def touch_agents(db: Db, *, agent_ids: Sequence[int], instance: str) -> None:
-    """One presence heartbeat for every agent this process holds."""
-    await db.execute(
-        """
-        UPDATE agents SET last_seen_at = now(), connected = true
-         WHERE id = ANY($1::bigint[]) AND hub_instance = $2
-        """,
-        list(agent_ids),
-        instance,
-    )
-
-
-async def release_instance(db: Db, instance: str) -> int:
-    """Every agent this process held is disconnected now (shutdown)."""
-    status = await db.execute(
-        """
-        UPDATE agents SET connected = false, last_seen_at = now()
-         WHERE hub_instance = $1 AND connected
-        """,
-        instance,
-    )
-    return int(status.split()[-1])
-
-
-async def upsert_routers(
-    conn: asyncpg.Connection,
-    *,
-    tenant_id: int,
-    agent_id: int,
-    routers: Iterable[tuple[str, str, int]],
-) -> dict[str, int]:
-    """The agent's routers by name (creating or re-addressing them); name -> router id."""
-    routers = list(routers)
-    await conn.execute(
-        """
-        INSERT INTO routers (tenant_id, agent_id, name, host, port)
-        SELECT $1, $2, r.name, r.host, r.port
-          FROM unnest($3::text[], $4::text[], $5::int[]) AS r(name, host, port)
-        ON CONFLICT (agent_id, name) DO UPDATE SET host = EXCLUDED.host, port = EXCLUDED.port
-        """,
-        tenant_id,
-        agent_id,
-        [name for name, _, _ in routers],
-        [host for _, host, _ in routers],
-        [port for _, _, port in routers],
-    )
-    rows = await conn.fetch("SELECT id, name FROM routers WHERE agent_id = $1", agent_id)
-    return {row["name"]: row["id"] for row in rows}
-
-
-# --- ingest ------------------------------------------------------------------------------------
-
-
-async def lock_agent_seqs(conn: asyncpg.Connection, agent_id: int) -> tuple[int, int]:
-    """(last_seq, snapshot_seq), the agent row locked until the transaction ends."""
-    row = await conn.fetchrow(
-        "SELECT last_seq, snapshot_seq FROM agents WHERE id = $1 FOR UPDATE", agent_id
-    )
-    return row["last_seq"], row["snapshot_seq"]
-
-
-async def set_last_seq(conn: asyncpg.Connection, agent_id: int, seq: int) -> None:
-    await conn.execute(
-        "UPDATE agents SET last_seq = greatest(last_seq, $2), last_seen_at = now() WHERE id = $1",
-        agent_id,
-        seq,
-    )
-
-
-async def set_snapshot_seq(conn: asyncpg.Connection, agent_id: int, seq: int) -> None:
-    await conn.execute(
-        "UPDATE agents SET snapshot_seq = $2, last_seen_at = now() WHERE id = $1", agent_id, seq
-    )
+INSTANCE_LIVE = """NOT EXISTS (SELECT 1 FROM hub_instances i
+                    WHERE i.name = a.hub_instance AND i.expires_at <= now())"""
 
 
 SESSION_COLUMNS = (
@@ -152,70 +46,6 @@ def session_row(session: wire.Session) -> tuple[Any, ...]:
     return astuple(session)
 
 
-async def clear_sessions(conn: Db, router_ids: Sequence[int]) -> None:
-    await conn.execute(
-        "DELETE FROM current_sessions WHERE router_id = ANY($1::bigint[])", list(router_ids)
-    )
-
-
-async def insert_sessions(conn: Db, router_id: int, sessions: Sequence[tuple[Any, ...]]) -> None:
-    """Rows in SESSION_COLUMNS order; the router's current sessions must be cleared first."""
-    await conn.copy_records_to_table(
-        "current_sessions",
-        records=[(router_id, *session) for session in sessions],
-        columns=["router_id", *(c.strip() for c in SESSION_COLUMNS.split(","))],
-    )
-
-
-async def upsert_session(conn: Db, router_id: int, session: tuple[Any, ...]) -> None:
-    await conn.execute(
-        f"""
-        INSERT INTO current_sessions (router_id, {SESSION_COLUMNS})
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-        ON CONFLICT (router_id, session_id) DO UPDATE
-           SET kind = EXCLUDED.kind, username = EXCLUDED.username,
-               mac_address = EXCLUDED.mac_address, ip_address = EXCLUDED.ip_address,
-               uptime_seconds = EXCLUDED.uptime_seconds, idle_seconds = EXCLUDED.idle_seconds,
-               bytes_in = EXCLUDED.bytes_in, bytes_out = EXCLUDED.bytes_out,
-               login_by = EXCLUDED.login_by, server = EXCLUDED.server, updated_at = now()
-        """,
-        router_id,
-        *session,
-    )
-
-
-async def delete_session(conn: asyncpg.Connection, router_id: int, session_id: str) -> None:
-    await conn.execute(
-        "DELETE FROM current_sessions WHERE router_id = $1 AND session_id = $2",
-        router_id,
-        session_id,
-    )
-
-
-async def insert_history(
-    conn: asyncpg.Connection, router_id: int, session: tuple[Any, ...], ended_at: datetime
-) -> None:
-    """A finished session; ``session`` in SESSION_COLUMNS order."""
-    session_id, kind, username, mac, ip, uptime, _idle, bytes_in, bytes_out, *_ = session
-    await conn.execute(
-        """
-        INSERT INTO session_history (router_id, session_id, kind, username, mac_address,
-                                     ip_address, uptime_seconds, bytes_in, bytes_out, ended_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-        """,
-        router_id,
-        session_id,
-        kind,
-        username,
-        mac,
-        ip,
-        uptime,
-        bytes_in,
-        bytes_out,
-        ended_at,
-    )
-
-
 HEALTH_COLUMNS = (
     "status, since, error, identity, version, board_name, cpu_load, free_memory, total_memory,"
     " uptime_seconds, hotspot_active, ppp_active, hotspot_users"
@@ -227,154 +57,6 @@ def health_row(health: wire.RouterHealth, since: datetime | None) -> tuple[Any, 
     return (health.status, since, *astuple(health)[2:])
 
 
-async def upsert_health(conn: Db, router_id: int, health: tuple[Any, ...]) -> None:
-    """The router's latest health; ``health`` in HEALTH_COLUMNS order."""
-    await conn.execute(
-        f"""
-        INSERT INTO router_health (router_id, {HEALTH_COLUMNS})
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-        ON CONFLICT (router_id) DO UPDATE
-           SET status = EXCLUDED.status, since = EXCLUDED.since, error = EXCLUDED.error,
-               identity = EXCLUDED.identity, version = EXCLUDED.version,
-               board_name = EXCLUDED.board_name, cpu_load = EXCLUDED.cpu_load,
-               free_memory = EXCLUDED.free_memory, total_memory = EXCLUDED.total_memory,
-               uptime_seconds = EXCLUDED.uptime_seconds,
-               hotspot_active = EXCLUDED.hotspot_active, ppp_active = EXCLUDED.ppp_active,
-               hotspot_users = EXCLUDED.hotspot_users, reported_at = now()
-        """,
-        router_id,
-        *health,
-    )
-
-
-async def set_router_status(
-    conn: asyncpg.Connection, router_id: int, *, status: str, since: datetime, error: str | None
-) -> None:
-    """A router went up or down; the rest of its health stays as last reported."""
-    await conn.execute(
-        """
-        INSERT INTO router_health (router_id, status, since, error) VALUES ($1, $2, $3, $4)
-        ON CONFLICT (router_id) DO UPDATE
-           SET status = EXCLUDED.status, since = EXCLUDED.since, error = EXCLUDED.error,
-               reported_at = now()
-        """,
-        router_id,
-        status,
-        since,
-        error,
-    )
-
-
-async def insert_site_event(
-    conn: asyncpg.Connection,
-    *,
-    agent_id: int,
-    seq: int,
-    router_id: int | None,
-    kind: str,
-    ts: datetime,
-    data: dict[str, Any],
-) -> None:
-    await conn.execute(
-        """
-        INSERT INTO site_events (agent_id, seq, router_id, kind, ts, data)
-        VALUES ($1, $2, $3, $4, $5, $6)
-        ON CONFLICT (agent_id, seq) DO NOTHING
-        """,
-        agent_id,
-        seq,
-        router_id,
-        kind,
-        ts,
-        data,
-    )
-
-
-async def complete_command(
-    conn: asyncpg.Connection,
-    *,
-    command_id: str,
-    agent_id: int,
-    ok: bool,
-    result: dict[str, Any],
-    error: str | None,
-    latency_ms: float | None,
-) -> bool:
-    """Record an agent's result (the first one wins) and tell every hub process about it."""
-    status = await conn.execute(
-        """
-        UPDATE commands
-           SET status = CASE WHEN $3 THEN 'done' ELSE 'failed' END,
-               result = $4, error = $5, latency_ms = $6, completed_at = now()
-         WHERE id = $1::uuid AND agent_id = $2 AND status NOT IN ('done', 'failed')
-        """,
-        command_id,
-        agent_id,
-        ok,
-        result,
-        error,
-        latency_ms,
-    )
-    if status == "UPDATE 0":
-        return False
-    await conn.execute("SELECT pg_notify($1, $2)", RESULT_CHANNEL, command_id)
-    return True
-
-
-# --- commands ----------------------------------------------------------------------------------
-
-
-async def command_target(
-    db: Db, *, tenant_id: int, agent_id: int, router_id: int
-) -> asyncpg.Record | None:
-    """The agent's presence, if the router belongs to that agent of that tenant."""
-    return await db.fetchrow(
-        """
-        SELECT a.connected, a.last_seen_at, now() - a.last_seen_at AS silence
-          FROM agents a JOIN routers r ON r.agent_id = a.id
-         WHERE a.id = $1 AND a.tenant_id = $2 AND r.id = $3
-        """,
-        agent_id,
-        tenant_id,
-        router_id,
-    )
-
-
-async def insert_command(
-    conn: asyncpg.Connection,
-    *,
-    command_id: str,
-    tenant_id: int,
-    agent_id: int,
-    router_id: int,
-    name: str,
-    args: dict[str, Any],
-    requested_by: str,
-    timeout_seconds: float,
-    notify: bool,
-) -> datetime:
-    """A pending command (deadline = now + timeout); ``notify`` wakes the process holding it."""
-    deadline = await conn.fetchval(
-        """
-        INSERT INTO commands (id, tenant_id, agent_id, router_id, name, args, requested_by,
-                              deadline)
-        VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, now() + make_interval(secs => $8))
-        RETURNING deadline
-        """,
-        command_id,
-        tenant_id,
-        agent_id,
-        router_id,
-        name,
-        args,
-        requested_by,
-        timeout_seconds,
-    )
-    if notify:
-        await conn.execute("SELECT pg_notify($1, $2)", COMMAND_CHANNEL, command_id)
-    return deadline
-
-
 _CLAIMED = """
     SELECT c.id::text AS id, c.agent_id, c.name, c.args, c.deadline, r.name AS router
       FROM claimed c JOIN routers r ON r.id = c.router_id
@@ -382,107 +64,527 @@ _CLAIMED = """
 """
 
 
-async def claim_commands(
-    db: Db, *, agent_ids: Sequence[int], command_ids: Sequence[str] | None = None
-) -> list[asyncpg.Record]:
-    """Mark pending, unexpired commands of these agents sent; only one process gets each."""
-    return await db.fetch(
-        f"""
-        WITH claimed AS (
-            UPDATE commands SET status = 'sent', sent_at = now()
-             WHERE agent_id = ANY($1::bigint[]) AND status = 'pending' AND deadline > now()
-               AND ($2::uuid[] IS NULL OR id = ANY($2::uuid[]))
-            RETURNING *
-        ) {_CLAIMED}
-        """,
-        list(agent_ids),
-        None if command_ids is None else list(command_ids),
-    )
+class PresenceRepository:
+    """Which hub process holds which agent, and whether that process is alive."""
 
+    def __init__(self, db: Db) -> None:
+        self._db = db
 
-async def reclaim_agent_commands(db: Db, agent_id: int) -> list[asyncpg.Record]:
-    """Everything a (re)connecting agent may not have received yet, still within its deadline."""
-    return await db.fetch(
-        f"""
-        WITH claimed AS (
-            UPDATE commands SET status = 'sent', sent_at = now()
-             WHERE agent_id = $1 AND status IN ('pending', 'sent') AND deadline > now()
-            RETURNING *
-        ) {_CLAIMED}
-        """,
-        agent_id,
-    )
+    async def begin_link(
+        self,
+        *,
+        agent_id: int,
+        instance: str,
+        agent_version: str | None,
+        agent_last_seq: int,
+    ) -> int:
+        """Mark the agent connected here; returns the seq the hub has stored (the welcome's ack).
 
-
-async def unsend_command(db: Db, command_id: str) -> None:
-    """The socket failed under the send: leave it for the next connection to pick up."""
-    await db.execute(
-        "UPDATE commands SET status = 'pending' WHERE id = $1::uuid AND status = 'sent'",
-        command_id,
-    )
-
-
-async def expire_command(db: Db, command_id: str) -> bool:
-    """True if the command had no result yet and is now expired."""
-    status = await db.execute(
+        An agent whose own sequence is behind the hub's lost its state (a re-flashed box that kept
+        its credential): its numbers start again, so the hub's dedup point starts again too.
         """
-        UPDATE commands SET status = 'expired', completed_at = now()
-         WHERE id = $1::uuid AND status IN ('pending', 'sent')
-        """,
-        command_id,
-    )
-    return status != "UPDATE 0"
+        return await self._db.fetchval(
+            """
+            UPDATE agents
+               SET connected = true, hub_instance = $2, last_seen_at = now(),
+                   agent_version = coalesce($3, agent_version),
+                   last_seq = CASE WHEN $4 < last_seq THEN 0 ELSE last_seq END,
+                   snapshot_seq = CASE WHEN $4 < last_seq THEN 0 ELSE snapshot_seq END
+             WHERE id = $1
+            RETURNING last_seq
+            """,
+            agent_id,
+            instance,
+            agent_version,
+            agent_last_seq,
+        )
+
+    async def end_link(self, *, agent_id: int, instance: str) -> None:
+        """The agent left this process (unless it already came back through another one)."""
+        await self._db.execute(
+            """
+            UPDATE agents SET connected = false, last_seen_at = now()
+             WHERE id = $1 AND hub_instance = $2
+            """,
+            agent_id,
+            instance,
+        )
+
+    async def touch_agents(self, *, agent_ids: Sequence[int], instance: str) -> None:
+        """One presence heartbeat for every agent this process holds."""
+        await self._db.execute(
+            """
+            UPDATE agents SET last_seen_at = now(), connected = true
+             WHERE id = ANY($1::bigint[]) AND hub_instance = $2
+            """,
+            list(agent_ids),
+            instance,
+        )
+
+    async def release_instance(self, instance: str) -> int:
+        """Every agent this process held is disconnected now (shutdown)."""
+        status = await self._db.execute(
+            """
+            UPDATE agents SET connected = false, last_seen_at = now()
+             WHERE hub_instance = $1 AND connected
+            """,
+            instance,
+        )
+        return int(status.split()[-1])
+
+    # A hub process holds presence only while its lease (hub_instances.expires_at) runs.
+
+    async def start_instance(self, instance: str, *, lease_seconds: float) -> int:
+        """A process starting under this name: presence an earlier one left behind is cleared,
+        its lease begins; long-dead instances are forgotten. Returns how many agents it cleared."""
+        released = await self.release_instance(instance)
+        await self._db.execute(
+            """
+            INSERT INTO hub_instances (name, expires_at)
+            VALUES ($1, now() + make_interval(secs => $2))
+            ON CONFLICT (name) DO UPDATE
+               SET started_at = now(), heartbeat_at = now(), expires_at = EXCLUDED.expires_at
+            """,
+            instance,
+            lease_seconds,
+        )
+        await self._db.execute(
+            "DELETE FROM hub_instances WHERE expires_at < now() - interval '1 day'"
+        )
+        return released
+
+    async def renew_instance(self, instance: str, *, lease_seconds: float) -> None:
+        await self._db.execute(
+            """
+            INSERT INTO hub_instances (name, expires_at)
+            VALUES ($1, now() + make_interval(secs => $2))
+            ON CONFLICT (name) DO UPDATE
+               SET heartbeat_at = now(), expires_at = EXCLUDED.expires_at
+            """,
+            instance,
+            lease_seconds,
+        )
+
+    async def stop_instance(self, instance: str) -> None:
+        """Clean shutdown: the process holds nothing any more."""
+        await self._db.execute("DELETE FROM hub_instances WHERE name = $1", instance)
 
 
-async def finished_commands(db: Db, command_ids: Sequence[str]) -> list[asyncpg.Record]:
-    """Results of those commands that have one."""
-    return await db.fetch(
+class IngestRepository:
+    """What an agent reports: its routers, sessions, health, events and results.
+
+    Callers that need several statements in one transaction pass a connection inside
+    ``conn.transaction()``."""
+
+    def __init__(self, db: Db) -> None:
+        self._db = db
+
+    async def upsert_routers(
+        self,
+        *,
+        tenant_id: int,
+        agent_id: int,
+        routers: Iterable[tuple[str, str, int]],
+    ) -> dict[str, int]:
+        """The agent's routers as its hello lists them; name -> router id.
+
+        Listed routers are created, re-addressed or brought back; the agent's other routers are
+        retired (kept with their history, their current sessions cleared): nobody watches them.
         """
-        SELECT id::text AS id, name, status, result, error, latency_ms FROM commands
-         WHERE id = ANY($1::uuid[]) AND status IN ('done', 'failed')
-        """,
-        list(command_ids),
-    )
+        routers = list(routers)
+        names = [name for name, _, _ in routers]
+        await self._db.execute(
+            """
+            INSERT INTO routers (tenant_id, agent_id, name, host, port)
+            SELECT $1, $2, r.name, r.host, r.port
+              FROM unnest($3::text[], $4::text[], $5::int[]) AS r(name, host, port)
+            ON CONFLICT (agent_id, name) DO UPDATE
+               SET host = EXCLUDED.host, port = EXCLUDED.port, retired_at = NULL
+            """,
+            tenant_id,
+            agent_id,
+            names,
+            [host for _, host, _ in routers],
+            [port for _, _, port in routers],
+        )
+        await self._db.execute(
+            """
+            WITH retired AS (
+                UPDATE routers SET retired_at = now()
+                 WHERE agent_id = $1 AND retired_at IS NULL AND NOT (name = ANY($2::text[]))
+                RETURNING id
+            )
+            DELETE FROM current_sessions WHERE router_id IN (SELECT id FROM retired)
+            """,
+            agent_id,
+            names,
+        )
+        rows = await self._db.fetch(
+            "SELECT id, name FROM routers WHERE agent_id = $1 AND retired_at IS NULL", agent_id
+        )
+        return {row["name"]: row["id"] for row in rows}
+
+    async def lock_agent_seqs(self, agent_id: int) -> tuple[int, int]:
+        """(last_seq, snapshot_seq), the agent row locked until the transaction ends."""
+        row = await self._db.fetchrow(
+            "SELECT last_seq, snapshot_seq FROM agents WHERE id = $1 FOR UPDATE", agent_id
+        )
+        return row["last_seq"], row["snapshot_seq"]
+
+    async def set_last_seq(self, agent_id: int, seq: int) -> None:
+        await self._db.execute(
+            "UPDATE agents SET last_seq = greatest(last_seq, $2), last_seen_at = now()"
+            " WHERE id = $1",
+            agent_id,
+            seq,
+        )
+
+    async def set_snapshot_seq(self, agent_id: int, seq: int) -> None:
+        await self._db.execute(
+            "UPDATE agents SET snapshot_seq = $2, last_seen_at = now() WHERE id = $1", agent_id, seq
+        )
+
+    async def clear_sessions(self, router_ids: Sequence[int]) -> None:
+        await self._db.execute(
+            "DELETE FROM current_sessions WHERE router_id = ANY($1::bigint[])", list(router_ids)
+        )
+
+    async def delete_sessions_of(self, router_id: int, session_ids: Sequence[str]) -> None:
+        """Make room for sessions about to be inserted (a snapshot part repeating one)."""
+        await self._db.execute(
+            "DELETE FROM current_sessions WHERE router_id = $1 AND session_id = ANY($2::text[])",
+            router_id,
+            list(session_ids),
+        )
+
+    async def insert_sessions(self, router_id: int, sessions: Sequence[tuple[Any, ...]]) -> None:
+        """Rows in SESSION_COLUMNS order; the router's current sessions must be cleared first."""
+        await self._db.copy_records_to_table(
+            "current_sessions",
+            records=[(router_id, *session) for session in sessions],
+            columns=["router_id", *(c.strip() for c in SESSION_COLUMNS.split(","))],
+        )
+
+    async def upsert_session(self, router_id: int, session: tuple[Any, ...]) -> None:
+        await self._db.execute(
+            f"""
+            INSERT INTO current_sessions (router_id, {SESSION_COLUMNS})
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+            ON CONFLICT (router_id, session_id) DO UPDATE
+               SET kind = EXCLUDED.kind, username = EXCLUDED.username,
+                   mac_address = EXCLUDED.mac_address, ip_address = EXCLUDED.ip_address,
+                   uptime_seconds = EXCLUDED.uptime_seconds, idle_seconds = EXCLUDED.idle_seconds,
+                   bytes_in = EXCLUDED.bytes_in, bytes_out = EXCLUDED.bytes_out,
+                   login_by = EXCLUDED.login_by, server = EXCLUDED.server, updated_at = now()
+            """,
+            router_id,
+            *session,
+        )
+
+    async def delete_session(self, router_id: int, session_id: str) -> None:
+        await self._db.execute(
+            "DELETE FROM current_sessions WHERE router_id = $1 AND session_id = $2",
+            router_id,
+            session_id,
+        )
+
+    async def insert_history(
+        self, router_id: int, session: tuple[Any, ...], ended_at: datetime
+    ) -> None:
+        """A finished session; ``session`` in SESSION_COLUMNS order."""
+        session_id, kind, username, mac, ip, uptime, _idle, bytes_in, bytes_out, *_ = session
+        await self._db.execute(
+            """
+            INSERT INTO session_history (router_id, session_id, kind, username, mac_address,
+                                         ip_address, uptime_seconds, bytes_in, bytes_out, ended_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+            """,
+            router_id,
+            session_id,
+            kind,
+            username,
+            mac,
+            ip,
+            uptime,
+            bytes_in,
+            bytes_out,
+            ended_at,
+        )
+
+    async def upsert_health(self, router_id: int, health: tuple[Any, ...]) -> None:
+        """The router's latest health; ``health`` in HEALTH_COLUMNS order."""
+        await self._db.execute(
+            f"""
+            INSERT INTO router_health (router_id, {HEALTH_COLUMNS})
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+            ON CONFLICT (router_id) DO UPDATE
+               SET status = EXCLUDED.status, since = EXCLUDED.since, error = EXCLUDED.error,
+                   identity = EXCLUDED.identity, version = EXCLUDED.version,
+                   board_name = EXCLUDED.board_name, cpu_load = EXCLUDED.cpu_load,
+                   free_memory = EXCLUDED.free_memory, total_memory = EXCLUDED.total_memory,
+                   uptime_seconds = EXCLUDED.uptime_seconds,
+                   hotspot_active = EXCLUDED.hotspot_active, ppp_active = EXCLUDED.ppp_active,
+                   hotspot_users = EXCLUDED.hotspot_users, reported_at = now()
+            """,
+            router_id,
+            *health,
+        )
+
+    async def set_router_status(
+        self, router_id: int, *, status: str, since: datetime, error: str | None
+    ) -> None:
+        """A router went up or down; the rest of its health stays as last reported."""
+        await self._db.execute(
+            """
+            INSERT INTO router_health (router_id, status, since, error) VALUES ($1, $2, $3, $4)
+            ON CONFLICT (router_id) DO UPDATE
+               SET status = EXCLUDED.status, since = EXCLUDED.since, error = EXCLUDED.error,
+                   reported_at = now()
+            """,
+            router_id,
+            status,
+            since,
+            error,
+        )
+
+    async def insert_site_event(
+        self,
+        *,
+        agent_id: int,
+        seq: int,
+        router_id: int | None,
+        kind: str,
+        ts: datetime,
+        data: dict[str, Any],
+    ) -> None:
+        await self._db.execute(
+            """
+            INSERT INTO site_events (agent_id, seq, router_id, kind, ts, data)
+            VALUES ($1, $2, $3, $4, $5, $6)
+            ON CONFLICT (agent_id, seq) DO NOTHING
+            """,
+            agent_id,
+            seq,
+            router_id,
+            kind,
+            ts,
+            data,
+        )
+
+    async def complete_command(
+        self,
+        *,
+        command_id: str,
+        agent_id: int,
+        ok: bool,
+        result: dict[str, Any],
+        error: str | None,
+        latency_ms: float | None,
+    ) -> bool:
+        """Record an agent's result (the first one wins) and tell every hub process about it."""
+        status = await self._db.execute(
+            """
+            UPDATE commands
+               SET status = CASE WHEN $3 THEN 'done' ELSE 'failed' END,
+                   result = $4, error = $5, latency_ms = $6, completed_at = now()
+             WHERE id = $1::uuid AND agent_id = $2 AND status NOT IN ('done', 'failed')
+            """,
+            command_id,
+            agent_id,
+            ok,
+            result,
+            error,
+            latency_ms,
+        )
+        if status == "UPDATE 0":
+            return False
+        await self._db.execute("SELECT pg_notify($1, $2)", RESULT_CHANNEL, command_id)
+        return True
 
 
-async def active_entitlements(db: Db, agent_id: int) -> list[asyncpg.Record]:
-    """The newest live entitlement per (router, username, MAC) for every router of the agent."""
-    return await db.fetch(
+class CommandRepository:
+    """Commands to agents, and the entitlements an agent must hold."""
+
+    def __init__(self, db: Db) -> None:
+        self._db = db
+
+    async def command_target(
+        self, *, tenant_id: int, agent_id: int, router_id: int
+    ) -> AgentPresence | None:
+        """The agent's presence, if the router belongs to that agent of that tenant."""
+        row = await self._db.fetchrow(
+            f"""
+            SELECT a.connected AND {INSTANCE_LIVE} AS connected, a.last_seen_at,
+                   extract(epoch FROM now() - a.last_seen_at)::float8 AS silence
+              FROM agents a JOIN routers r ON r.agent_id = a.id
+             WHERE a.id = $1 AND a.tenant_id = $2 AND r.id = $3 AND r.retired_at IS NULL
+            """,
+            agent_id,
+            tenant_id,
+            router_id,
+        )
+        if row is None:
+            return None
+        return AgentPresence(
+            connected=bool(row["connected"]),
+            last_seen_at=row["last_seen_at"],
+            silence_seconds=row["silence"],
+        )
+
+    async def insert_command(
+        self,
+        *,
+        command_id: str,
+        tenant_id: int,
+        agent_id: int,
+        router_id: int,
+        name: str,
+        args: dict[str, Any],
+        requested_by: str,
+        timeout_seconds: float,
+        notify: bool,
+    ) -> datetime:
+        """A pending command (deadline = now + timeout); ``notify`` wakes the process holding it."""
+        deadline = await self._db.fetchval(
+            """
+            INSERT INTO commands (id, tenant_id, agent_id, router_id, name, args, requested_by,
+                                  deadline)
+            VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, now() + make_interval(secs => $8))
+            RETURNING deadline
+            """,
+            command_id,
+            tenant_id,
+            agent_id,
+            router_id,
+            name,
+            args,
+            requested_by,
+            timeout_seconds,
+        )
+        if notify:
+            await self._db.execute("SELECT pg_notify($1, $2)", COMMAND_CHANNEL, command_id)
+        return deadline
+
+    async def claim_commands(
+        self, *, agent_ids: Sequence[int], command_ids: Sequence[str] | None = None
+    ) -> list[QueuedCommand]:
+        """Mark pending, unexpired commands of these agents sent; only one process gets each."""
+        rows = await self._db.fetch(
+            f"""
+            WITH claimed AS (
+                UPDATE commands SET status = 'sent', sent_at = now()
+                 WHERE agent_id = ANY($1::bigint[]) AND status = 'pending' AND deadline > now()
+                   AND ($2::uuid[] IS NULL OR id = ANY($2::uuid[]))
+                RETURNING *
+            ) {_CLAIMED}
+            """,
+            list(agent_ids),
+            None if command_ids is None else list(command_ids),
+        )
+        return [QueuedCommand(**dict(row)) for row in rows]
+
+    async def reclaim_agent_commands(self, agent_id: int) -> list[QueuedCommand]:
+        """Everything a (re)connecting agent may not have received yet, within its deadline."""
+        rows = await self._db.fetch(
+            f"""
+            WITH claimed AS (
+                UPDATE commands SET status = 'sent', sent_at = now()
+                 WHERE agent_id = $1 AND status IN ('pending', 'sent') AND deadline > now()
+                RETURNING *
+            ) {_CLAIMED}
+            """,
+            agent_id,
+        )
+        return [QueuedCommand(**dict(row)) for row in rows]
+
+    async def unsend_command(self, command_id: str) -> None:
+        """The socket failed under the send: leave it for the next connection to pick up."""
+        await self._db.execute(
+            "UPDATE commands SET status = 'pending' WHERE id = $1::uuid AND status = 'sent'",
+            command_id,
+        )
+
+    async def expire_command(self, command_id: str) -> bool:
+        """True if the command had no result yet and is now expired."""
+        status = await self._db.execute(
+            """
+            UPDATE commands SET status = 'expired', completed_at = now()
+             WHERE id = $1::uuid AND status IN ('pending', 'sent')
+            """,
+            command_id,
+        )
+        return status != "UPDATE 0"
+
+    async def finished_commands(self, command_ids: Sequence[str]) -> list[CommandOutcome]:
+        """Results of those commands that have one (or that were lost with their agent)."""
+        rows = await self._db.fetch(
+            """
+            SELECT id::text AS id, name, status, result, error, latency_ms FROM commands
+             WHERE id = ANY($1::uuid[]) AND status IN ('done', 'failed', 'lost')
+            """,
+            list(command_ids),
+        )
+        return [CommandOutcome(**dict(row)) for row in rows]
+
+    async def lose_agent_commands(self, agent_id: int, reason: str) -> list[str]:
+        """The agent's link ended: its unanswered commands are lost, waiters everywhere told."""
+        return [
+            row["id"]
+            for row in await self._db.fetch(
+                """
+                WITH lost AS (
+                    UPDATE commands SET status = 'lost', error = $2, completed_at = now()
+                     WHERE agent_id = $1 AND status IN ('pending', 'sent')
+                    RETURNING id::text AS id
+                )
+                SELECT id, pg_notify($3, id) FROM lost
+                """,
+                agent_id,
+                reason,
+                RESULT_CHANNEL,
+            )
+        ]
+
+    async def active_entitlements(self, agent_id: int) -> list[WantedEntitlement]:
+        """The newest live entitlement per (router, username, MAC) for every router of the agent."""
+        rows = await self._db.fetch(
+            """
+            SELECT DISTINCT ON (r.id, c.username, coalesce(e.mac_address, ''))
+                   r.name AS router, c.username, e.mac_address, e.expires_at, e.profile,
+                   e.rate_limit, e.on_expiry
+              FROM routers r
+              JOIN entitlements e ON e.tenant_id = r.tenant_id
+                                 AND (e.router_id = r.id OR e.router_id IS NULL)
+              JOIN customers c ON c.id = e.customer_id
+             WHERE r.agent_id = $1 AND r.retired_at IS NULL AND e.revoked_at IS NULL
+               AND e.starts_at <= now() AND e.expires_at > now()
+             ORDER BY r.id, c.username, coalesce(e.mac_address, ''), e.expires_at DESC
+            """,
+            agent_id,
+        )
+        return [WantedEntitlement(**dict(row)) for row in rows]
+
+    async def revoked_entitlements(self, agent_id: int) -> list[WantedRevocation]:
+        """Revoked, otherwise still running entitlements with no live one replacing them.
+
+        The revoke may have happened while the agent was away; it still enforces its copy.
         """
-        SELECT DISTINCT ON (r.id, c.username, coalesce(e.mac_address, ''))
-               r.name AS router, c.username, e.mac_address, e.expires_at, e.profile,
-               e.rate_limit, e.on_expiry
-          FROM routers r
-          JOIN entitlements e ON e.tenant_id = r.tenant_id
-                             AND (e.router_id = r.id OR e.router_id IS NULL)
-          JOIN customers c ON c.id = e.customer_id
-         WHERE r.agent_id = $1 AND e.revoked_at IS NULL
-           AND e.starts_at <= now() AND e.expires_at > now()
-         ORDER BY r.id, c.username, coalesce(e.mac_address, ''), e.expires_at DESC
-        """,
-        agent_id,
-    )
-
-
-async def revoked_entitlements(db: Db, agent_id: int) -> list[asyncpg.Record]:
-    """Revoked, otherwise still running entitlements with no live one replacing them.
-
-    The revoke may have happened while the agent was away; it still enforces its copy.
-    """
-    return await db.fetch(
-        """
-        SELECT DISTINCT r.name AS router, c.username, e.mac_address
-          FROM routers r
-          JOIN entitlements e ON e.tenant_id = r.tenant_id
-                             AND (e.router_id = r.id OR e.router_id IS NULL)
-          JOIN customers c ON c.id = e.customer_id
-         WHERE r.agent_id = $1 AND e.revoked_at IS NOT NULL AND e.expires_at > now()
-           AND NOT EXISTS (
-               SELECT 1 FROM entitlements live
-                WHERE live.customer_id = e.customer_id
-                  AND live.mac_address IS NOT DISTINCT FROM e.mac_address
-                  AND (live.router_id = r.id OR live.router_id IS NULL)
-                  AND live.revoked_at IS NULL AND live.expires_at > now())
-        """,
-        agent_id,
-    )
+        rows = await self._db.fetch(
+            """
+            SELECT DISTINCT r.name AS router, c.username, e.mac_address
+              FROM routers r
+              JOIN entitlements e ON e.tenant_id = r.tenant_id
+                                 AND (e.router_id = r.id OR e.router_id IS NULL)
+              JOIN customers c ON c.id = e.customer_id
+             WHERE r.agent_id = $1 AND r.retired_at IS NULL
+               AND e.revoked_at IS NOT NULL AND e.expires_at > now()
+               AND NOT EXISTS (
+                   SELECT 1 FROM entitlements live
+                    WHERE live.customer_id = e.customer_id
+                      AND live.mac_address IS NOT DISTINCT FROM e.mac_address
+                      AND (live.router_id = r.id OR live.router_id IS NULL)
+                      AND live.revoked_at IS NULL AND live.expires_at > now())
+            """,
+            agent_id,
+        )
+        return [WantedRevocation(**dict(row)) for row in rows]

@@ -18,10 +18,11 @@ from hub.domain import ActiveSession, Router, RouterActivity, RouterHealth
 from hub.storage import Executor, conflict_on_duplicate, link
 from hub.storage.tenants import tenant_from_row
 
-_ROUTER_SELECT = """
+_ROUTER_SELECT = f"""
 SELECT r.id, r.agent_id, r.name, r.host, r.port, a.site,
        t.id AS t_id, t.slug AS t_slug, t.name AS t_name, t.default_country AS t_default_country,
-       COALESCE(a.connected AND a.last_seen_at > now() - make_interval(secs => $1), false)
+       COALESCE(a.connected AND a.last_seen_at > now() - make_interval(secs => $1)
+                AND {link.INSTANCE_LIVE}, false)
            AS agent_online,
        a.last_seen_at,
        h.status, h.since, h.error, h.identity, h.version, h.board_name, h.cpu_load,
@@ -78,7 +79,9 @@ class RouterRepository:
 
     async def get(self, router_id: int, tenant_id: int | None) -> Router | None:
         row = await self._db.fetchrow(
-            _ROUTER_SELECT + " WHERE r.id = $2 AND ($3::bigint IS NULL OR r.tenant_id = $3)",
+            _ROUTER_SELECT
+            + " WHERE r.id = $2 AND ($3::bigint IS NULL OR r.tenant_id = $3)"
+            + " AND r.retired_at IS NULL",
             self._offline_after,
             router_id,
             tenant_id,
@@ -86,9 +89,11 @@ class RouterRepository:
         return _router(row) if row else None
 
     async def find(self, tenant_id: int | None = None) -> list[Router]:
-        """Every router of a tenant, or of all tenants (None)."""
+        """Every live router of a tenant, or of all tenants (None); retired ones left out."""
         rows = await self._db.fetch(
-            _ROUTER_SELECT + " WHERE ($2::bigint IS NULL OR r.tenant_id = $2) ORDER BY r.id",
+            _ROUTER_SELECT
+            + " WHERE ($2::bigint IS NULL OR r.tenant_id = $2) AND r.retired_at IS NULL"
+            + " ORDER BY r.id",
             self._offline_after,
             tenant_id,
         )
@@ -173,18 +178,22 @@ class ReportRepository:
 
     async def put_health(self, router_id: int, health: wire.RouterHealth) -> None:
         since = parse_iso(health.since) if health.since else None
-        await link.upsert_health(self._db, router_id, link.health_row(health, since))
+        await link.IngestRepository(self._db).upsert_health(
+            router_id, link.health_row(health, since)
+        )
 
     async def put_sessions(self, router_id: int, sessions: Iterable[wire.Session]) -> None:
         """Upsert sessions (session.started / session.updated)."""
         for session in sessions:
-            await link.upsert_session(self._db, router_id, link.session_row(session))
+            await link.IngestRepository(self._db).upsert_session(
+                router_id, link.session_row(session)
+            )
 
     async def replace_sessions(self, router_id: int, sessions: list[wire.Session]) -> None:
         """A snapshot: the router's current sessions become exactly these."""
         rows = {s.session_id: link.session_row(s) for s in sessions}
-        await link.clear_sessions(self._db, [router_id])
-        await link.insert_sessions(self._db, router_id, list(rows.values()))
+        await link.IngestRepository(self._db).clear_sessions([router_id])
+        await link.IngestRepository(self._db).insert_sessions(router_id, list(rows.values()))
 
     async def sessions(self, router_id: int) -> list[ActiveSession]:
         rows = await self._db.fetch(
@@ -197,7 +206,8 @@ class ReportRepository:
         """A user's sessions on every router of the tenant."""
         rows = await self._db.fetch(
             "SELECT s.* FROM current_sessions s JOIN routers r ON r.id = s.router_id"
-            " WHERE r.tenant_id = $1 AND s.username = $2 ORDER BY s.router_id, s.session_id",
+            " WHERE r.tenant_id = $1 AND s.username = $2 AND r.retired_at IS NULL"
+            " ORDER BY s.router_id, s.session_id",
             tenant_id,
             username,
         )

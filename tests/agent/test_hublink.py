@@ -207,3 +207,133 @@ async def test_rejected_credential_keeps_retrying_and_says_why(
 def test_link_needs_url_and_credential():
     with pytest.raises(ValueError, match=r"hub\.url and hub\.credential"):
         HubLink(HubSettings(url=None, credential="x"), None)  # type: ignore[arg-type]
+
+
+async def test_a_refused_event_never_blocks_the_ones_behind_it(
+    linked: Agent, pool: asyncpg.Pool, caplog: pytest.LogCaptureFixture
+):
+    """A bad event between good ones in a real outbox: logged once, dropped, the rest stored."""
+    await wait_for(lambda: outbox_drained(linked, pool))
+    caplog.set_level(logging.ERROR, logger="agent.hublink")
+    session = wire.as_dict(wire.Session("*S1", "hotspot", "u1", None, None, 1, 0, 10, 20, "mac"))
+    outbox = linked.outbox
+    first = await outbox.append(wire.SESSION_STARTED, "r1", session)
+    bad = await outbox.append(wire.SESSION_STARTED, "r1", {**session, "username": "x" * 100_000})
+    last = await outbox.append(wire.SESSION_STARTED, "r1", {**session, "session_id": "*S2"})
+    await wait_for(lambda: outbox_drained(linked, pool))
+    assert first < bad < last
+    assert {"*S1", "*S2"} <= {
+        r["session_id"] for r in await pool.fetch("SELECT session_id FROM current_sessions")
+    }
+    refused = [r for r in caplog.records if "hub refused event" in r.getMessage()]
+    assert len(refused) == 1 and f"seq={bad}" in refused[0].getMessage()
+    reason = await pool.fetchval(
+        "SELECT data->>'reason' FROM site_events WHERE seq = $1 AND kind = $2",
+        bad,
+        wire.EVENT_REJECTED,
+    )
+    assert "username" in reason
+
+
+async def test_entitlements_sync_once_per_change_not_once_per_reconnect(
+    linked: Agent, hub: TestServer, pool: asyncpg.Pool
+):
+    """Reconnects with an unchanged set send nothing and add no outbox rows; a changed set
+    arrives as one sync and the agent converges on it."""
+    from agent.commands import ENTITLEMENTS_DIGEST
+    from hub.link import LINK_REGISTRY
+
+    router = await pool.fetchrow("SELECT id, name, agent_id, tenant_id FROM routers")
+
+    async def entitle(username: str) -> None:
+        customer_id = await pool.fetchval(
+            "INSERT INTO customers (tenant_id, username) VALUES ($1, $2) RETURNING id",
+            router["tenant_id"],
+            username,
+        )
+        await pool.execute(
+            "INSERT INTO entitlements (tenant_id, customer_id, profile, on_expiry, starts_at,"
+            " expires_at) VALUES ($1, $2, 'paid', 'cut', now() - interval '1 minute',"
+            " now() + interval '1 hour')",
+            router["tenant_id"],
+            customer_id,
+        )
+
+    results: list[int] = []  # seqs of command results the agent appended
+
+    async def on_commit(tx) -> None:
+        results.extend(seq for seq, kind in tx.appended if kind == wire.COMMAND_RESULT)
+
+    linked.store.add_commit_hook(on_commit)
+
+    async def relink() -> None:
+        held = hub.app[LINK_REGISTRY].get(router["agent_id"])
+        await held.ws.close()
+        await wait_for(lambda: hub.app[LINK_REGISTRY].get(router["agent_id"]) not in (None, held))
+
+    async def held_usernames() -> set[str]:
+        return {s.entitlement.username for s in await linked.store.entitlements()}
+
+    await entitle("+255700000011")
+    await relink()
+    await wait_for(lambda: held_usernames())
+    digest = await wait_for(lambda: linked.store.get_meta(ENTITLEMENTS_DIGEST))
+    await wait_for(lambda: len(results) == 1)  # the sync's one result
+
+    for _ in range(3):  # unchanged: nothing sent, nothing re-reported
+        await relink()
+    ping = await hub.app[DISPATCHER].execute(
+        tenant_id=router["tenant_id"],
+        agent_id=router["agent_id"],
+        router_id=router["id"],
+        router_name=router["name"],
+        name=wire.PING,
+        args={"address": "127.0.0.1", "count": 1},
+        requested_by="test",
+        timeout=10.0,
+    )
+    assert ping.name == wire.PING
+    assert len(results) == 2  # the sync result, then the ping's: no sync was re-reported
+
+    await entitle("+255700000012")
+    await relink()
+    await wait_for(lambda: _has_both(linked))
+    assert await linked.store.get_meta(ENTITLEMENTS_DIGEST) != digest
+
+
+async def _has_both(agent: Agent) -> bool:
+    held = {s.entitlement.username for s in await agent.store.entitlements()}
+    return held == {"+255700000011", "+255700000012"}
+
+
+async def test_events_and_snapshots_are_split_to_fit_the_frame_bound(
+    agent_config: AgentConfig,
+    sim: SimRouter,
+    hub: TestServer,
+    pool: asyncpg.Pool,
+    caplog: pytest.LogCaptureFixture,
+):
+    from hub.link import LINK_REGISTRY
+
+    users = [f"+2557000{i:05d}" for i in range(200)]
+    for i, username in enumerate(users):
+        sim.add_hotspot_user(username, password="pw")
+        sim.hotspot_login(username, mac_address=f"AA:BB:CC:DD:{i // 256:02X}:{i % 256:02X}")
+    # ~30 sessions a frame; the Agent starts its HubLink with these settings
+    agent_config.hub = dataclasses.replace(agent_config.hub, max_frame_bytes=8 * 1024)
+    caplog.set_level(logging.INFO, logger="hub.link.ingest")
+    async with Agent(agent_config) as agent:
+        await wait_for(lambda: agent.hub_connected)
+        (first,) = await wait_for(lambda: list(hub.app[LINK_REGISTRY]))
+        await wait_for(lambda: _count(pool, 200), timeout=20)
+        assert list(hub.app[LINK_REGISTRY]) == [first]  # never closed for a big frame
+        caplog.clear()
+        await first.ws.close()  # relink: the snapshot of 200 sessions goes in parts
+        await wait_for(lambda: [r for r in caplog.records if "last=True" in r.getMessage()])
+        parts = [r.getMessage() for r in caplog.records if "snapshot stored" in r.getMessage()]
+        assert len(parts) > 1 and "part=0" in parts[0]
+        assert await _count(pool, 200)
+
+
+async def _count(pool: asyncpg.Pool, expected: int) -> bool:
+    return await pool.fetchval("SELECT count(*) FROM current_sessions") == expected

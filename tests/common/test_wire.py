@@ -4,12 +4,12 @@ anything else is refused with WireError."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from msgspec.structs import asdict
 
 from common import wire
 from common.wire import (
@@ -35,7 +35,10 @@ from common.wire import (
 )
 
 # NUL is replaced on decode (Postgres cannot store it): see the test near the end.
-text = st.text(st.characters(exclude_characters="\x00"), max_size=20)
+# Lone surrogates are not text (no UTF-8 for them): the encoder refuses them.
+chars = st.characters(exclude_characters="\x00", exclude_categories=("Cs",))
+text = st.text(chars, max_size=20)
+name = st.text(chars, min_size=1, max_size=20)
 maybe_text = st.none() | text
 count = st.integers(min_value=0, max_value=2**53)
 maybe_count = st.none() | count
@@ -47,10 +50,10 @@ json_values = st.recursive(
 )
 json_objects = st.dictionaries(text, json_values, max_size=4)
 
-router_infos = st.builds(RouterInfo, name=text, host=text, port=st.integers(0, 65535))
+router_infos = st.builds(RouterInfo, name=name, host=text, port=st.integers(1, 65535))
 sessions = st.builds(
     Session,
-    session_id=text,
+    session_id=name,
     kind=st.sampled_from(["hotspot", "ppp"]),
     username=text,
     mac_address=maybe_text,
@@ -74,25 +77,25 @@ healths = st.builds(
     free_memory=maybe_count,
     total_memory=maybe_count,
     uptime_seconds=maybe_count,
-    hotspot_active=maybe_count,
-    ppp_active=maybe_count,
+    hotspot_active=st.none() | st.integers(0, 2**31 - 1),
+    ppp_active=st.none() | st.integers(0, 2**31 - 1),
 )
 snapshots = st.builds(
-    RouterSnapshot, router=text, health=healths, sessions=st.lists(sessions, max_size=3)
+    RouterSnapshot, router=name, health=healths, sessions=st.lists(sessions, max_size=3)
 )
 events = st.builds(
     Event,
-    seq=st.integers(min_value=1, max_value=2**63),
+    seq=st.integers(min_value=1, max_value=2**63 - 1),
     ts=text,
     kind=text,
-    router=maybe_text,
+    router=st.none() | name,
     data=json_objects,
 )
 commands = st.builds(
     Command,
     id=text,
     name=st.sampled_from(sorted(wire.COMMAND_NAMES)),
-    router=text,
+    router=name,
     args=json_objects,
     deadline=maybe_text,
 )
@@ -245,7 +248,7 @@ GOOD_EVENT = {"seq": 1, "ts": "t", "kind": "k", "router": "r", "data": {}}
         {"router": 5},
         {"data": []},
         {"seq": ...},
-        {"data": ...},
+        {"seq": 2**63},  # beyond Postgres bigint
     ],
 )
 def test_bad_events_are_refused(change: dict[str, Any]) -> None:
@@ -339,3 +342,76 @@ def test_nul_characters_are_replaced_so_the_hub_can_store_every_frame(as_bytes: 
 def test_escaped_backslash_u0000_text_survives_when_no_nul_is_present() -> None:
     body = decode(encode("hello", note="\\u0000 is how JSON spells NUL"))
     assert body["note"] == "\\u0000 is how JSON spells NUL"
+
+
+def test_event_data_may_be_absent() -> None:
+    obj = {k: v for k, v in GOOD_EVENT.items() if k != "data"}
+    assert parse_event(obj).data == {}
+
+
+SESSION = {
+    "session_id": "*1",
+    "kind": "hotspot",
+    "username": "u",
+    "mac_address": None,
+    "ip_address": None,
+    "uptime_seconds": 1,
+    "idle_seconds": None,
+    "bytes_in": 1,
+    "bytes_out": 1,
+    "login_by": None,
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"username": "x" * 1_000_000}, "username"),
+        ({"bytes_in": 2**63}, "bytes_in"),
+        ({"uptime_seconds": -1}, "uptime_seconds"),
+        ({"session_id": ""}, "session_id"),
+        ({"kind": "telnet"}, "kind"),
+        ({"bytes_out": True}, "bytes_out"),
+    ],
+)
+def test_session_bounds_name_the_field(change: dict[str, Any], field: str) -> None:
+    with pytest.raises(WireError, match=field):
+        parse_session({**SESSION, **change})
+
+
+def test_typed_decoders_check_bounds_and_replace_nul() -> None:
+    raw = encode("events", events=[{"seq": 1, "ts": "t", "kind": "k", "data": {"a": "\x00"}}])
+    (event,) = wire.decode_as(raw, wire.RAW_EVENTS).events
+    decoded = wire.decode_as(event, wire.RAW_EVENT)
+    assert wire.decode_as(decoded.data, wire.ANY_OBJECT) == {"a": "\ufffd"}
+    with pytest.raises(WireError, match="cpu_load"):
+        wire.decode_as(b'{"status":"online","since":"t","cpu_load":101}', wire.HEALTH)
+
+
+def test_frames_encode_with_type_and_version_first() -> None:
+    assert wire.encode_frame(wire.Ack(seq=3)) == b'{"type":"ack","v":1,"seq":3,"rejected":[]}'
+    assert wire.frame_type(wire.encode_frame(wire.Welcome(agent_id=1, acked_seq=0))) == "welcome"
+
+
+def test_a_big_snapshot_is_split_into_frames_under_the_bound() -> None:
+    sessions_ = [
+        Session(f"*{i:X}", "hotspot", f"+2557{i:08d}", "AA:BB:CC:DD:EE:01", "10.5.50.2",
+                i, 0, i * 10, i * 20, "http-chap", "hotspot1")
+        for i in range(5000)
+    ]  # fmt: skip
+    health = RouterHealth("online", "2026-01-15T12:00:00Z", cpu_load=5)
+    routers = [RouterSnapshot("r1", health, sessions_[:4000]), RouterSnapshot("r2", health, [])]
+    routers.append(RouterSnapshot("r3", health, sessions_[4000:]))
+    whole = len(wire.encode_frame(wire.Snapshot(as_of_seq=9, routers=routers)))
+    assert whole < 8 * 1024 * 1024  # 5,000 sessions fit the hub's default bound
+    parts = wire.split_snapshot(9, routers, 256 * 1024)
+    assert len(parts) > 1
+    assert all(len(wire.encode_frame(p)) <= 256 * 1024 for p in parts)
+    assert [p.part for p in parts] == list(range(len(parts)))
+    assert [p.last for p in parts] == [False] * (len(parts) - 1) + [True]
+    seen = [(r.router, s.session_id) for p in parts for r in p.routers for s in r.sessions]
+    assert seen == [("r1", s.session_id) for s in sessions_[:4000]] + [
+        ("r3", s.session_id) for s in sessions_[4000:]
+    ]
+    assert {r.router for p in parts for r in p.routers} == {"r1", "r2", "r3"}
+    assert wire.split_snapshot(0, [], 1024) == [wire.Snapshot(as_of_seq=0, routers=[])]

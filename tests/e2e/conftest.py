@@ -3,7 +3,8 @@
 Two ways to run a hub: ``HubProcess`` (``python -m hub.cli serve`` on a port of its own, as in
 production) and ``hub_server`` (the app from ``create_app`` on a real loopback port in this
 process, when a test wants the hub's pool and services at hand). Agents are always enrolled the
-operator's way (``agent.enroll.enroll``) and run as ``Agent`` + ``HubLink`` (``RunningAgent``).
+operator's way (``agent.enroll.enroll``) and run as an ``Agent``, which starts its
+``HubLink`` (``RunningAgent``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from aiohttp.test_utils import TestServer
 from librouteros import async_connect
 
 from agent.config import AgentConfig, parse_agent_config
-from agent.hublink import HubLink
 from agent.service import Agent
 from hub.app import create_app
 from hub.config import HubConfig
@@ -169,7 +169,7 @@ def enrolled_agent_config(config_path: Path, routers: list[SimRouter]) -> AgentC
 
 
 class RunningAgent:
-    """An ``Agent`` and its ``HubLink`` in this process, as ``ispfleet-agent run`` runs them.
+    """An ``Agent`` (which starts its own ``HubLink``) in this process, as ``ispfleet-agent run``.
 
     ``stop()`` is what a site losing power looks like to the hub: the link's socket closes.
     """
@@ -182,19 +182,11 @@ class RunningAgent:
     async def start(self) -> None:
         agent = await self._stack.enter_async_context(Agent(self.config))
         self.agent = agent
-        link = asyncio.create_task(HubLink(self.config.hub, agent).run(), name="hublink")
-        self._stack.push_async_callback(_cancel, link)  # the link goes first, then the agent
         await wait_for(lambda: agent.hub_connected)
 
     async def stop(self) -> None:
         await self._stack.aclose()
         self.agent = None
-
-
-async def _cancel(task: asyncio.Task[Any]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
 
 
 async def router_rows(sim: SimRouter, menu: str) -> list[dict[str, Any]]:

@@ -7,10 +7,11 @@ services and repositories, so the API tests read exactly what production would s
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
 
 import asyncpg
+import msgspec
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
@@ -108,7 +109,7 @@ def health(status: str = "online", **fields) -> wire.RouterHealth:
         hotspot_active=2,
         ppp_active=0,
     )
-    return replace(base, **fields)
+    return msgspec.structs.replace(base, **fields)
 
 
 class Seeder:

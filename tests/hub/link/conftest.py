@@ -9,6 +9,7 @@ from typing import Any
 
 import aiohttp
 import asyncpg
+import msgspec
 import pytest
 from aiohttp.test_utils import TestServer
 
@@ -134,8 +135,8 @@ def health(status: str = "online", **changes: Any) -> wire.RouterHealth:
 
 
 def event(seq: int, kind: str, data: Any, router: str | None = "r1") -> wire.Event:
-    if dataclasses.is_dataclass(data):
-        data = dataclasses.asdict(data)
+    if isinstance(data, msgspec.Struct):
+        data = msgspec.structs.asdict(data)
     return wire.Event(seq=seq, ts=to_iso(utcnow()), kind=kind, router=router, data=data)
 
 
@@ -150,14 +151,14 @@ class FakeAgent:
         self.inbox: list[dict[str, Any]] = []
 
     async def connect(
-        self, *, last_seq: int = 0, routers: list[wire.RouterInfo] = ROUTERS
+        self, *, last_seq: int = 0, routers: list[wire.RouterInfo] = ROUTERS, **hello: Any
     ) -> dict[str, Any]:
         """Dial, say hello, return the welcome."""
         self.inbox = []
         self.ws = await self.http.ws_connect(
             self.url, headers={"Authorization": f"Bearer {self.credential}"}
         )
-        await self.send("hello", agent_version="test", last_seq=last_seq, routers=routers)
+        await self.send("hello", agent_version="test", last_seq=last_seq, routers=routers, **hello)
         return await self.expect("welcome")
 
     async def send(self, message_type: str, **payload: Any) -> None:

@@ -236,7 +236,8 @@ async def test_malformed_event_is_skipped_not_fatal(agent: FakeAgent, pool: asyn
     [
         "not json",
         '{"type": "events", "v": 2, "events": []}',
-        '{"type": "events", "v": 1, "events": [{"seq": 0, "ts": "x", "kind": "k", "data": {}}]}',
+        '{"type": "events", "v": 1, "events": "none"}',
+        '{"type": "events", "v": 1, "events": [{"ts": "x", "kind": "k", "data": {}}]}',
     ],
 )
 async def test_invalid_frame_closes_with_1008(agent: FakeAgent, pool: asyncpg.Pool, frame: str):
@@ -300,3 +301,137 @@ async def test_shutdown_closes_links_going_away(
     await other.close()
     assert await closed == aiohttp.WSCloseCode.GOING_AWAY
     assert not await pool.fetchval("SELECT connected FROM agents WHERE site = 'elsewhere'")
+
+
+async def test_out_of_range_events_are_refused_acked_and_recorded(
+    agent: FakeAgent, pool: asyncpg.Pool
+):
+    """A bad event between good ones: refused with its reason, the rest stored, link kept."""
+    await agent.connect()
+    huge = session("*H", "x" * 1_000_000)
+    await agent.send(
+        "events",
+        events=[
+            event(1, wire.SESSION_STARTED, session("*A1", "+255700000001")),
+            event(2, wire.SESSION_STARTED, huge),
+            {**wire.as_dict(event(3, "x", {})), "seq": 2**63},
+            event(4, wire.SESSION_STARTED, session("*A2", "+255700000002", bytes_in=2**63)),
+            event(5, wire.SESSION_STARTED, session("*A3", "+255700000003")),
+        ],
+    )
+    ack = await agent.expect("ack")
+    assert ack["seq"] == 5
+    reasons = {item["seq"]: item["reason"] for item in ack["rejected"]}
+    assert set(reasons) == {2, 2**63, 4}
+    assert "username" in reasons[2] and "bytes_in" in reasons[4]
+    assert set(await sessions(pool)) == {"*A1", "*A3"}
+    refused = await pool.fetch(
+        "SELECT seq, data FROM site_events WHERE kind = $1 ORDER BY seq", wire.EVENT_REJECTED
+    )
+    assert [r["seq"] for r in refused] == [2, 4]
+    assert refused[0]["data"]["kind"] == wire.SESSION_STARTED
+    assert "username" in refused[0]["data"]["reason"]
+    # Still linked; a resend of the refused event is a duplicate now.
+    assert await agent.send_events(event(2, wire.SESSION_STARTED, huge)) == 5
+
+
+async def test_bad_parts_of_a_snapshot_are_skipped_and_reported(
+    agent: FakeAgent, pool: asyncpg.Pool
+):
+    routers = [*ROUTERS, wire.RouterInfo(name="r2", host="127.0.0.1", port=18728)]
+    await agent.connect(routers=routers)
+    good = wire.as_dict(session("*A1", "+255700000001"))
+    bad = {**good, "session_id": "*B1", "username": "y" * 100_000}
+    await agent.send(
+        "snapshot",
+        as_of_seq=0,
+        routers=[
+            {"router": "r1", "health": wire.as_dict(health()), "sessions": [good, bad]},
+            {"router": "r1", "health": wire.as_dict(health()), "sessions": []},
+            {"router": "r2", "health": {"status": "sideways"}, "sessions": []},
+            {"router": "r9", "health": wire.as_dict(health()), "sessions": []},
+        ],
+    )
+    refused = await agent.expect("snapshot.rejected")
+    reasons = [(item["router"], item["reason"]) for item in refused["rejected"]]
+    assert [router for router, _ in reasons] == ["r1", "r1", "r2", "r9"]
+    assert "username" in reasons[0][1] and "twice" in reasons[1][1]
+    assert await sessions(pool) == {"*A1": ("+255700000001", 1000, 60)}
+    assert await agent.send_events(event(1, "x", {})) == 1  # the link is still up
+
+
+async def test_router_left_out_of_a_hello_is_retired_with_its_history(
+    agent: FakeAgent, hub: TestServer, pool: asyncpg.Pool, tenant_id: int
+):
+    from hub.storage.routers import RouterRepository
+
+    routers = [*ROUTERS, wire.RouterInfo(name="r2", host="127.0.0.1", port=18728)]
+    await agent.connect(routers=routers)
+    snapshot = [
+        wire.RouterSnapshot("r1", health(), [session("*A1", "u1")]),
+        wire.RouterSnapshot("r2", health(), [session("*B1", "u2")]),
+    ]
+    await agent.send("snapshot", as_of_seq=0, routers=snapshot)
+    ended = session("*B0", "u0")
+    assert await agent.send_events(event(1, wire.SESSION_ENDED, ended, router="r2")) == 1
+    repo = RouterRepository(pool, offline_after=60)
+    await wait_for(lambda: sessions(pool))
+    assert [r.name for r in await repo.find(tenant_id)] == ["r1", "r2"]
+    await agent.close()
+
+    await agent.connect(routers=ROUTERS)  # r2 was removed from the agent's config
+    live = await repo.find(tenant_id)
+    assert [r.name for r in live] == ["r1"]
+    r2 = await pool.fetchrow("SELECT id, retired_at FROM routers WHERE name = 'r2'")
+    assert r2["retired_at"] is not None
+    assert await repo.get(r2["id"], tenant_id) is None
+    assert set(await sessions(pool)) == {"*A1"}
+    assert [h[0] for h in await history(pool)] == ["*B0"]  # its history is kept
+    await agent.close()
+
+    await agent.connect(routers=routers)  # listed again: back, same id
+    assert [r.id for r in await repo.find(tenant_id)] == [live[0].id, r2["id"]]
+
+
+async def test_hello_naming_too_many_routers_is_refused(
+    http: aiohttp.ClientSession, start_hub, tenant_id: int, pool: asyncpg.Pool
+):
+    small = await start_hub(max_routers_per_agent=3)
+    _, credential = await enrolled_agent(http, small, tenant_id, site="big")
+    fake = FakeAgent(http, small, credential)
+    routers = [wire.RouterInfo(name=f"r{i}", host="10.0.0.1", port=8728) for i in range(4)]
+    with pytest.raises(ConnectionError):
+        await fake.connect(routers=routers)
+    assert fake.ws.close_code == aiohttp.WSCloseCode.POLICY_VIOLATION
+    assert await pool.fetchval("SELECT count(*) FROM routers") == 0
+    await fake.close()
+
+
+async def test_frames_over_the_bound_are_refused_before_decoding(
+    http: aiohttp.ClientSession, start_hub, tenant_id: int, pool: asyncpg.Pool
+):
+    small = await start_hub(max_frame_bytes=64 * 1024)
+    _, credential = await enrolled_agent(http, small, tenant_id, site="chatty")
+    fake = FakeAgent(http, small, credential)
+    await fake.connect()
+    padding = {"comment": "x" * (64 * 1024)}
+    await fake.send("events", events=[event(1, "x", padding)])
+    assert await fake.closed() == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
+    assert await pool.fetchval("SELECT last_seq FROM agents WHERE site = 'chatty'") == 0
+
+
+async def test_a_snapshot_in_parts_replaces_state_once_and_adds_the_rest(
+    agent: FakeAgent, pool: asyncpg.Pool
+):
+    await agent.connect()
+    assert await agent.send_events(event(1, wire.SESSION_STARTED, session("*OLD", "u0"))) == 1
+    parts = wire.split_snapshot(
+        5,
+        [wire.RouterSnapshot("r1", health(), [session(f"*S{i}", f"u{i}") for i in range(40)])],
+        4096,
+    )
+    assert len(parts) > 2
+    for part in parts:
+        await agent.ws.send_str(wire.encode_frame(part).decode())
+    await wait_for(lambda: pool.fetchval("SELECT snapshot_seq = 5 FROM agents"))
+    assert set(await sessions(pool)) == {f"*S{i}" for i in range(40)}

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 
 import pytest
 
@@ -90,7 +89,7 @@ class ScriptedAgent:
                 ),
             )
             event = wire.Event(
-                self.seq, to_iso(utcnow()), wire.COMMAND_RESULT, ROUTER, asdict(result)
+                self.seq, to_iso(utcnow()), wire.COMMAND_RESULT, ROUTER, wire.as_dict(result)
             )
             await self.ws.send_str(wire.encode("events", events=[event]))
 
