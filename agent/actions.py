@@ -224,13 +224,13 @@ async def disconnect_user(
         users = {u[".id"] for u in seen.users}
         if not users and any(s.username == username for s in hotspot):
             users = {username}
-        if await _disable(link, const.HOTSPOT_USER, users, "hotspot user", errors):
+        if await _disable(link, const.HOTSPOT_USER, users, "hotspot user", errors, username):
             result["user_disabled"] = True
             if mirror is not None:
                 mirror.note_users_disabled(users)
     if disable_user and mac is None:
         secrets = {s[".id"] for s in seen.secrets} or ({username} if ppp else set())
-        if await _disable(link, const.PPP_SECRET, secrets, "PPP secret", errors):
+        if await _disable(link, const.PPP_SECRET, secrets, "PPP secret", errors, username):
             result["ppp_secret_disabled"] = True
             if mirror is not None:
                 mirror.note_secrets_disabled(secrets)
@@ -328,7 +328,12 @@ async def _remove_all(
 
 
 async def _disable(
-    link: RouterLink, menu: str, ids: set[str], what: str, errors: list[str]
+    link: RouterLink,
+    menu: str,
+    ids: set[str],
+    what: str,
+    errors: list[str],
+    name: str | None = None,
 ) -> bool:
     """``disabled=yes`` on these items (ids or a name) in one round trip; True if done.
     An item already gone is not there to disable; any other refusal goes to ``errors``."""
@@ -339,7 +344,11 @@ async def _disable(
     except RouterCommandError as exc:
         if not _missing(exc):
             errors.append(f"could not disable {what}: {exc.message}")
-        return False
+            return False
+        if name is None or ids == {name}:
+            return False
+        # The cached id is gone (removed and made again by hand, say): once more by name.
+        return await _disable(link, menu, {name}, what, errors)
     return True
 
 

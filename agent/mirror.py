@@ -112,6 +112,8 @@ class RouterMirror:
         self.listen_failures: dict[str, int] = {kind: 0 for kind in SESSION_KINDS}
         self.listen_ceilings: dict[str, list[float]] = {kind: [] for kind in SESSION_KINDS}
         self._config_fresh: set[str] = set()
+        self._bindings_live = False  # the ip-binding listen is open: ``bindings`` follows it
+        self._binding_journal: list[Row] | None = None  # listen rows during a bindings print
         self._config_generation = 0
         self._config_wake = asyncio.Event()
         self._printed: set[str] = set()  # session kinds printed since the last connect
@@ -222,6 +224,7 @@ class RouterMirror:
         async with asyncio.TaskGroup() as tg:
             for kind in SESSION_KINDS:
                 tg.create_task(self._listen_loop(kind), name=f"listen:{self.name}:{kind}")
+            tg.create_task(self._bindings_listen_loop(), name=f"listen:{self.name}:bindings")
             # PPP sessions take their byte counters from their dynamic interfaces: read the
             # interfaces just before them.
             tg.create_task(
@@ -386,6 +389,9 @@ class RouterMirror:
 
     def _note_gone(self, kind: str, sid: str) -> None:
         self._login_at.pop((kind, sid), None)
+        self._note_dead(kind, sid)
+
+    def _note_dead(self, kind: str, sid: str) -> None:
         now = time.monotonic()
         self._dead_at[(kind, sid)] = now
         if len(self._dead_at) > 4096:
@@ -508,6 +514,10 @@ class RouterMirror:
         sid = row.get(".id")
         if not sid:
             return
+        if is_true(row.get(".dead")):
+            # The router says it is gone: a disconnect waiting on it need not wait for the
+            # cache and outbox write below (an fsync).
+            self._note_dead(kind, sid)
         async with self._lock:
             self._touched[(kind, sid)] = time.monotonic()
             cached = self.sessions[kind]
@@ -546,9 +556,58 @@ class RouterMirror:
         return self._printed >= set(SESSION_KINDS) and self.listening >= set(SESSION_KINDS)
 
     def config_trusted(self) -> bool:
-        """Users, bindings and PPP secrets were printed since the last connect and the agent
-        changed none of them since (``config_changed``)."""
-        return self._config_fresh >= CONFIG_PARTS
+        """Users, bindings and PPP secrets were printed since the last connect, the agent
+        changed none of them since (``config_changed``), and the ip-binding listen keeps
+        ``bindings`` live (a binding made by hand counts at once). Users and secrets made by
+        hand since are found by name (see ``actions.disconnect_user``)."""
+        return self._bindings_live and self._config_fresh >= CONFIG_PARTS
+
+    async def _bindings_listen_loop(self) -> None:
+        """Follow ``/ip/hotspot/ip-binding`` so the disconnect never misses a binding."""
+        menu = const.HOTSPOT_BINDING
+        failures = 0
+        while True:
+            opened = None
+            try:
+                async with self.link.listener(menu) as listener:
+                    opened = time.monotonic()
+                    self._bindings_live = True
+                    # What changed while no listen was open: print the bindings again.
+                    self._config_fresh.discard("bindings")
+                    self._config_wake.set()
+                    try:
+                        while True:
+                            self._on_binding(await listener.next())
+                            failures = 0
+                    finally:
+                        self._bindings_live = False
+            except RouterCommandError as exc:
+                log.info("listen unavailable router=%s menu=%s error=%s", self.name, menu, exc)
+                await asyncio.sleep(self.settings.reconcile_interval)
+            except RouterUnavailable as exc:
+                log.debug("listen interrupted router=%s menu=%s error=%s", self.name, menu, exc)
+                settings = self.link.settings
+                if opened is not None and time.monotonic() - opened >= settings.backoff_max:
+                    failures = 0
+                failures += 1
+                ceiling = min(settings.backoff_max, settings.backoff_min * 2 ** (failures - 1))
+                await asyncio.sleep(random.uniform(0, ceiling))
+
+    def _on_binding(self, row: Row) -> None:
+        if not row.get(".id"):
+            return
+        if self._binding_journal is not None:
+            self._binding_journal.append(row)
+        self._apply_binding(row)
+
+    def _apply_binding(self, row: Row) -> None:
+        item = row[".id"]
+        rest = [b for b in self.bindings if b.get(".id") != item]
+        if is_true(row.get(".dead")):
+            self.bindings = rest
+        else:
+            old = next((b for b in self.bindings if b.get(".id") == item), {})
+            self.bindings = [*rest, {**old, **row}]
 
     def config_changed(self) -> None:
         """The agent changed users or bindings in a way the cache cannot follow: print anew."""
@@ -634,15 +693,23 @@ class RouterMirror:
         for user in users:
             by_name.setdefault(user.get("name", ""), []).append(user)
         self.users = by_name
-        bindings = await self.link.call(
-            f"{const.HOTSPOT_BINDING}/print", **{".proplist": const.BINDING_PROPLIST}
-        )
+        self._binding_journal = []
+        try:
+            bindings = await self.link.call(
+                f"{const.HOTSPOT_BINDING}/print", **{".proplist": const.BINDING_PROPLIST}
+            )
+        except BaseException:
+            self._binding_journal = None
+            raise
         by_type: dict[str, int] = {}
         for binding in bindings:
             kind = binding.get("type", "regular")
             by_type[kind] = by_type.get(kind, 0) + 1
         self.ip_bindings = by_type
         self.bindings = bindings
+        journal, self._binding_journal = self._binding_journal or [], None
+        for row in journal:  # the listen saw these during the print: they may be newer
+            self._apply_binding(row)
         if generation == self._config_generation:
             self._config_fresh |= {"users", "bindings"}
 

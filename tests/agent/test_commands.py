@@ -45,8 +45,9 @@ async def _user(ros, name: str) -> dict:
 
 
 async def _mirror_has_config(agent: Agent, sim) -> None:
-    """Bindings made by hand reach the mirror at its next config print (reconcile_interval),
-    and a disconnect reads them from there: wait for it, as an operator's change would."""
+    """The mirror follows ip-bindings with a listen, and a disconnect reads them from there:
+    a binding made in the very instant of the disconnect may not be there yet, so tests that
+    make one by hand wait until the listen has delivered it."""
     mirror = agent.mirrors["r1"]
     wanted = {row[".id"] for row in sim.rows("/ip/hotspot/ip-binding")}
 
