@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 
 SESSION_KINDS = ("hotspot", "ppp")
 STATUS_META = "router_status:{router}"
+# The router clock (its uptime, seconds) when the cached sessions of a kind were last
+# written: with each cached uptime it gives the login times again after an agent restart.
+CLOCK_META = "router_clock:{router}:{kind}"
 # A session seen again after the mirror was blind is another login when its login time (router
 # clock minus uptime) is later than the one recorded by more than this: uptime is whole
 # seconds, and the router clock between health polls is extrapolated.
@@ -137,10 +140,26 @@ class RouterMirror:
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def load(self) -> None:
-        """Fill the in-memory mirror from the SQLite cache (what the last run saw)."""
+        """Fill the in-memory mirror from the SQLite cache (what the last run saw).
+
+        The sessions' login times come back from the router clock stored with them, and the
+        mirror starts blind: the first print reads the clock, so a client that logged out and
+        in while the agent was away shows as a new session even under the same id.
+        """
         for _, kind, session in await self.store.sessions(self.name):
             self.sessions.setdefault(kind, {})[session.session_id] = session
         self._recorded_status = await self.store.get_meta(STATUS_META.format(router=self.name))
+        for kind in SESSION_KINDS:
+            stored = await self.store.get_meta(CLOCK_META.format(router=self.name, kind=kind))
+            try:
+                clock = float(stored) if stored is not None else None
+            except ValueError:
+                clock = None
+            if clock is None:
+                continue
+            for sid, session in self.sessions[kind].items():
+                self._login_at[(kind, sid)] = clock - session.uptime_seconds
+        self._blind.update(SESSION_KINDS)
 
     async def run(self) -> None:
         """Forever: connect with backoff, mirror until the router is lost, repeat."""
@@ -375,12 +394,13 @@ class RouterMirror:
         self._resource_at = time.monotonic()
         return seconds
 
-    def router_clock(self) -> float | None:
-        """The router's uptime, extrapolated from the last health poll (no round trip)."""
+    def router_clock(self, at: float | None = None) -> float | None:
+        """The router's uptime at monotonic time ``at`` (now), extrapolated from the last
+        health poll (no round trip)."""
         res = self.resource
         if res is None or res.uptime_seconds is None:
             return None
-        return res.uptime_seconds + (time.monotonic() - self._resource_at)
+        return res.uptime_seconds + ((at or time.monotonic()) - self._resource_at)
 
     def _note_login(self, kind: str, session: wire.Session, clock: float | None) -> None:
         clock = clock if clock is not None else self.router_clock()
@@ -448,16 +468,23 @@ class RouterMirror:
             events = [(wire.SESSION_ENDED, self.name, as_dict(s)) for s in ended]
             events += [(wire.SESSION_STARTED, self.name, as_dict(s)) for s in started]
             events += [(wire.SESSION_UPDATED, self.name, as_dict(s)) for s in updated]
+            print_clock = clock if clock is not None else self.router_clock(poll_started)
             async with self.store.transaction() as tx:
                 await tx.delete_sessions(self.name, kind, [s.session_id for s in gone])
                 await tx.put_sessions(self.name, kind, started + changed)
                 await tx.append_events(events)
+                if print_clock is not None and (started or changed):
+                    meta = CLOCK_META.format(router=self.name, kind=kind)
+                    await tx.set_meta(meta, f"{print_clock:.3f}")
             for session in ended:
                 self._note_gone(kind, session.session_id)
             for session in gone:
                 del cached[session.session_id]
             for session in started:
                 self._note_login(kind, session, clock)
+            for session in changed:  # first seen before the router clock was known
+                if (kind, session.session_id) not in self._login_at:
+                    self._note_login(kind, session, clock)
             for session in started + changed:
                 cached[session.session_id] = session
 
@@ -542,11 +569,15 @@ class RouterMirror:
                 return
             if kind == "ppp":
                 self._ppp_counters(new)
+            clock = self.router_clock()
             async with self.store.transaction() as tx:
                 await tx.put_sessions(self.name, kind, [new])
                 await tx.append_event(wire.SESSION_STARTED, self.name, as_dict(new))
+                if clock is not None:
+                    meta = CLOCK_META.format(router=self.name, kind=kind)
+                    await tx.set_meta(meta, f"{clock:.3f}")
             cached[sid] = new
-            self._note_login(kind, new, None)
+            self._note_login(kind, new, clock)
 
     # -- what a disconnect reads from memory ---------------------------------------------------
 

@@ -306,3 +306,28 @@ async def test_failing_listen_backs_off_and_resets(tmp_path, sim):
         sim.hotspot_login(USER, mac_address="AA:BB:CC:DD:EE:01")
         await wait_for(lambda: events(agent, wire.SESSION_STARTED))
         await wait_for(lambda: mirror.listen_failures["hotspot"] == 0)
+
+
+async def test_session_id_reused_while_agent_was_stopped(config, sim):
+    # The same as above across an agent restart: the login time comes back from the cache.
+    mac = "AA:BB:CC:DD:EE:01"
+    sim.add_hotspot_user(USER, password="pw")
+    sid = sim.hotspot_login(USER, mac_address=mac)
+    async with Agent(config) as agent:
+        mirror = agent.mirrors["r1"]
+        await wait_for(lambda: mirror.resource is not None)
+        sim.step(1.0)  # a print after the router clock is known sees the session change
+        await wait_for(lambda: mirror.sessions["hotspot"][sid].uptime_seconds == 1)
+
+    sim.step(60.0)
+    sim.logout(sid)
+    assert sim.hotspot_login(USER, mac_address=mac) == sid
+    sim.step(30.0)
+
+    async with Agent(config) as agent:
+
+        async def both():
+            started, ended = _started_ended(await events(agent))
+            return started[sid] == 2 and ended[sid] == 1
+
+        await wait_for(both)
