@@ -102,6 +102,7 @@ class Seen:
     bindings: list[Row] = field(default_factory=list)  # every ip-binding
     secrets: list[Row] = field(default_factory=list)  # PPP secrets of that name
     from_mirror: bool = False  # sessions from the mirror, whose listen verifies removals
+    config_cached: bool = False  # users and secrets from the mirror's last print, not now
 
 
 def _parsed(kind: str, rows: list[Row]) -> list[wire.Session]:
@@ -151,6 +152,7 @@ async def look(link: RouterLink, username: str, mirror: RouterMirror | None) -> 
     else:
         seen.hotspot, seen.ppp = await _print_sessions(link, username)
     if mirror is not None and mirror.config_trusted():
+        seen.config_cached = True
         seen.users = [dict(u) for u in mirror.users.get(username, [])]
         seen.bindings = list(mirror.bindings)
         seen.secrets = [dict(s) for s in mirror.secrets.get(username, [])]
@@ -219,17 +221,21 @@ async def disconnect_user(
     # Disabled first, bindings next, sessions last: nothing can slip straight back in. Set
     # even where the cache says disabled: someone may have enabled it since the last print.
     # A user the cache does not know (made by hand since) is named: RouterOS takes a name
-    # for ``.id``; only when its sessions show it exists, so a round trip is never wasted.
+    # for ``.id``. A disconnect does so when its sessions show the user exists; a cut
+    # (expiry, revoke: ``cut_without_session``) always, at the price of a round trip.
     if disable_user:
         users = {u[".id"] for u in seen.users}
-        if not users and any(s.username == username for s in hotspot):
+        exists = cut_without_session or any(s.username == username for s in hotspot)
+        if not users and seen.config_cached and exists:
             users = {username}
         if await _disable(link, const.HOTSPOT_USER, users, "hotspot user", errors, username):
             result["user_disabled"] = True
             if mirror is not None:
                 mirror.note_users_disabled(users)
     if disable_user and mac is None:
-        secrets = {s[".id"] for s in seen.secrets} or ({username} if ppp else set())
+        secrets = {s[".id"] for s in seen.secrets}
+        if not secrets and seen.config_cached and (cut_without_session or ppp):
+            secrets = {username}
         if await _disable(link, const.PPP_SECRET, secrets, "PPP secret", errors, username):
             result["ppp_secret_disabled"] = True
             if mirror is not None:

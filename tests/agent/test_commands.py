@@ -399,3 +399,29 @@ async def test_grant_then_revoke_access(agent, sim, ros):
     assert (stored.state, stored.entitlement.on_expiry) == ("enforced", "cut")
     with pytest.raises(LoginRefused):
         sim.mac_login(MAC1)
+
+
+async def test_user_and_secret_made_by_hand_since_the_last_print_are_disabled(tmp_path, sim):
+    # Config prints 10 minutes apart: the mirror has not seen these; they are named instead.
+    config = make_config(tmp_path, [sim], agent={"reconcile_interval": 600.0}, listen_timeout=600.0)
+    async with Agent(config) as agent:
+        mirror = agent.mirrors["r1"]
+        await wait_for(lambda: mirror.sessions_trusted() and mirror.config_trusted())
+        ros = Ros(sim)
+        sim.add_hotspot_user(USER, password="pw")
+        await ros.add("/ppp/secret", name=OTHER, password="pw", service="pppoe")
+        sim.hotspot_login(USER, mac_address=MAC1)
+        sim.ppp_login(OTHER, caller_id=MAC2)
+        await wait_for(lambda: mirror.sessions["hotspot"] and mirror.sessions["ppp"])
+        assert USER not in mirror.users and OTHER not in mirror.secrets
+
+        hotspot = await run_command(agent, wire.DISCONNECT, {"username": USER})
+        ppp = await run_command(agent, wire.DISCONNECT, {"username": OTHER})
+
+        assert hotspot.ok and ppp.ok, (hotspot.error, ppp.error)
+        assert hotspot.result["user_disabled"] is True
+        assert ppp.result["ppp_secret_disabled"] is True
+        assert (await _user(ros, USER))["disabled"] is True
+        (secret,) = await ros.rows("/ppp/secret")
+        assert secret["disabled"] is True
+        assert sim.rows("/ip/hotspot/active") == sim.rows("/ppp/active") == []
