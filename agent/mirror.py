@@ -662,15 +662,28 @@ class RouterMirror:
     def note_bindings_removed(self, ids: set[str]) -> None:
         self.bindings = [b for b in self.bindings if b.get(".id") not in ids]
 
-    def is_gone(self, kind: str, sid: str, since: float) -> bool:
-        """The session left the cache, or went (``.dead``) at or after ``since``."""
-        return sid not in self.sessions[kind] or self._dead_at.get((kind, sid), -1.0) >= since
+    def is_gone(self, kind: str, sid: str, since: float, strict: bool = False) -> bool:
+        """The listen showed the session go (``.dead``) at or after ``since``, or (unless
+        ``strict``: a session the mirror had not seen yet) it is no longer in the cache."""
+        if self._dead_at.get((kind, sid), -1.0) >= since:
+            return True
+        return not strict and sid not in self.sessions[kind]
 
-    async def wait_gone(self, wanted: list[tuple[str, str]], since: float, within: float) -> bool:
+    async def wait_gone(
+        self,
+        wanted: list[tuple[str, str]],
+        since: float,
+        within: float,
+        strict: set[tuple[str, str]] | frozenset[tuple[str, str]] = frozenset(),
+    ) -> bool:
         """Wait (at most ``within`` s) until the listen has seen each (kind, id) go."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
-        while not all(self.is_gone(kind, sid, since) for kind, sid in wanted):
+
+        def all_gone() -> bool:
+            return all(self.is_gone(k, sid, since, (k, sid) in strict) for k, sid in wanted)
+
+        while not all_gone():
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return False

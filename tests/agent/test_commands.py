@@ -208,6 +208,8 @@ async def test_disconnect_costs_at_most_three_round_trips(tmp_path, sim):
     sim.add_hotspot_user(USER, password="pw")
     sim.add_hotspot_user(OTHER, password="pw")
     sim.add_ip_binding(MAC1, type="bypassed", comment=f"ispfleet:{USER}")
+    box, box_mac = "+255700000004", "AA:BB:CC:DD:EE:04"  # a bypassed device, no hotspot user
+    sim.add_ip_binding(box_mac, type="bypassed", comment=f"ispfleet:{box}")
     await Ros(sim).add("/ppp/secret", name="+255700000009", password="pw")
     async with Agent(config) as agent:
         mirror, link = agent.mirrors["r1"], agent.links["r1"]
@@ -215,10 +217,13 @@ async def test_disconnect_costs_at_most_three_round_trips(tmp_path, sim):
         sim.hotspot_login(USER, mac_address=MAC1)
         sim.mac_login(MAC1)  # the bypassed device logs in again under its MAC
         sim.hotspot_login(OTHER, mac_address=MAC3)
+        sim.mac_login(box_mac)
         sim.ppp_login("+255700000009", caller_id=MAC2)
-        await wait_for(lambda: len(mirror.sessions["hotspot"]) == 2 and mirror.sessions["ppp"])
+        assert box not in [row["user"] for row in sim.rows("/ip/hotspot/active")]  # its MAC
+        await wait_for(lambda: len(mirror.sessions["hotspot"]) == 3 and mirror.sessions["ppp"])
         cases = [
             ({"username": USER}, 3),  # user disabled, binding removed, session removed
+            ({"username": box}, 2),  # its binding and the session under its MAC
             ({"username": OTHER, "mac_address": MAC3}, 1),  # that device's session only
             ({"username": "+255700000009"}, 2),  # PPP secret disabled, PPP session removed
             ({"username": "+255799999999"}, 2),  # nobody: one print per session menu
