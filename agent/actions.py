@@ -36,23 +36,28 @@ def _missing(exc: RouterCommandError) -> bool:
     return "no such item" in exc.message
 
 
-async def remove(link: RouterLink, menu: str, ids: list[str]) -> None:
-    """Remove items; one that went by itself meanwhile (a session ending) is not an error."""
+async def remove(link: RouterLink, menu: str, ids: list[str]) -> set[str]:
+    """Remove items; one that went by itself meanwhile (a session ending) is not an error.
+    Returns the ids that were already gone."""
     if not ids:
-        return
+        return set()
     try:
         await link.call(f"{menu}/remove", **{".id": ",".join(ids)})
     except RouterCommandError as exc:
         if not _missing(exc):
             raise
         if len(ids) == 1:
-            return  # it went by itself
+            return set(ids)  # it went by itself
+        gone = set()
         for item in ids:  # some are gone: remove the others one by one
             try:
                 await link.call(f"{menu}/remove", **{".id": item})
             except RouterCommandError as one:
                 if not _missing(one):
                     raise
+                gone.add(item)
+        return gone
+    return set()
 
 
 async def bindings_of(link: RouterLink, macs: set[str]) -> list[Row]:
@@ -243,12 +248,17 @@ async def disconnect_user(
             if mirror is not None:
                 mirror.note_secrets_disabled(secrets)
 
-    removed: list[tuple[str, str]] = []
+    removed: list[tuple[str, str]] = []  # removed by us: the listen shows each go
+    tried: set[tuple[str, str]] = set()
+    already: set[tuple[str, str]] = set()  # gone before we asked (ended by itself)
     unbound: set[str] = set()
     for _ in range(3):
-        await _remove_all(link, seen.bindings, hotspot, ppp, macs, unbound, result, mirror)
-        removed += [("hotspot", s.session_id) for s in hotspot]
-        removed += [("ppp", s.session_id) for s in ppp]
+        batch = [("hotspot", s.session_id) for s in hotspot] + [("ppp", s.session_id) for s in ppp]
+        already |= await _remove_all(
+            link, seen.bindings, hotspot, ppp, macs, unbound, result, mirror
+        )
+        tried.update(batch)
+        removed += [key for key in batch if key not in already]
         if not removed:
             break
         if not (seen.from_mirror and mirror is not None and mirror.sessions_trusted()):
@@ -257,9 +267,12 @@ async def disconnect_user(
         result["verified_gone"] = await mirror.wait_gone(
             removed, removal_started, VERIFY_WITHIN, strict=unknown
         )
+        if not result["verified_gone"] and not mirror.sessions_trusted():
+            # The listen went away meanwhile: the router's own print decides.
+            result["verified_gone"] = await _printed_gone(link, removed)
+            break
         # The listen delivers in order: once it shows our removals, a login that came just
         # before them is in the mirror too. Sweep those (rare: a login in the last instant).
-        done = set(removed)
         late_hotspot, late_ppp = _matching(
             list(mirror.sessions["hotspot"].values()),
             list(mirror.sessions["ppp"].values()),
@@ -267,13 +280,15 @@ async def disconnect_user(
             mac,
             macs,
         )
-        hotspot = [s for s in late_hotspot if ("hotspot", s.session_id) not in done]
-        ppp = [s for s in late_ppp if ("ppp", s.session_id) not in done]
+        hotspot = [s for s in late_hotspot if ("hotspot", s.session_id) not in tried]
+        ppp = [s for s in late_ppp if ("ppp", s.session_id) not in tried]
         if not hotspot and not ppp:
             break
         result["sessions_found"] += len(hotspot) + len(ppp)
         if mac is None:
             macs |= {s.mac_address for s in hotspot if s.mac_address}
+    if already and mirror is not None:
+        mirror.check_stale(already, removal_started, settled={kind for kind, _ in removed})
     if not result["verified_gone"]:
         errors.append("session still active after removal")
     result["latency_ms"] = _ms_since(started)
@@ -320,10 +335,12 @@ async def _remove_all(
     unbound: set[str],
     result: dict[str, Any],
     mirror: RouterMirror | None,
-) -> None:
+) -> set[tuple[str, str]]:
     """The bindings of ``macs`` (those not yet removed), then the sessions: a round trip per
-    menu that has something to remove. Refusals go to ``result["errors"]``."""
+    menu that has something to remove. Refusals go to ``result["errors"]``; returns the
+    sessions (kind, id) that were already gone."""
     errors = result["errors"]
+    already: set[tuple[str, str]] = set()
     doomed = [b for b in bindings if row_mac(b) in macs and b[".id"] not in unbound]
     if doomed:
         try:
@@ -337,16 +354,19 @@ async def _remove_all(
             errors.append(f"could not remove IP binding: {exc.message}")
     if hotspot:
         try:
-            await remove(link, const.HOTSPOT_ACTIVE, [s.session_id for s in hotspot])
+            gone = await remove(link, const.HOTSPOT_ACTIVE, [s.session_id for s in hotspot])
+            already |= {("hotspot", sid) for sid in gone}
             result["session_removed"] = True
         except RouterCommandError as exc:
             errors.append(f"could not remove active session: {exc.message}")
     if ppp:
         try:
-            await remove(link, const.PPP_ACTIVE, [s.session_id for s in ppp])
+            gone = await remove(link, const.PPP_ACTIVE, [s.session_id for s in ppp])
+            already |= {("ppp", sid) for sid in gone}
             result["ppp_removed"] = result["session_removed"] = True
         except RouterCommandError as exc:
             errors.append(f"could not remove PPP session: {exc.message}")
+    return already
 
 
 async def _disable(

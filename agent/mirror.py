@@ -42,6 +42,8 @@ CLOCK_META = "router_clock:{router}:{kind}"
 # clock minus uptime) is later than the one recorded by more than this: uptime is whole
 # seconds, and the router clock between health polls is extrapolated.
 LOGIN_SLACK = 10.0
+# Seconds after which a session found already gone, still cached, counts as stale.
+STALE_RECHECK = 1.0
 # The config menus the disconnect reads from memory (see ``config_trusted``).
 CONFIG_PARTS = frozenset({"users", "bindings", "secrets"})
 
@@ -668,6 +670,22 @@ class RouterMirror:
         if self._dead_at.get((kind, sid), -1.0) >= since:
             return True
         return not strict and sid not in self.sessions[kind]
+
+    def check_stale(self, keys: set[tuple[str, str]], since: float, settled: set[str]) -> None:
+        """Sessions a disconnect found already gone from the router: if the cache still holds
+        one, print again (its ``.dead`` was missed). Where the listen of that kind has shown
+        a later removal (``settled``), any earlier ``.dead`` is in already; else look again
+        in a second, when it would have come."""
+
+        def stale() -> list[tuple[str, str]]:
+            return [(k, sid) for k, sid in keys if not self.is_gone(k, sid, since)]
+
+        now = stale()
+        if any(kind in settled for kind, _ in now):
+            self.request_resync()
+        elif now:
+            loop = asyncio.get_running_loop()
+            loop.call_later(STALE_RECHECK, lambda: stale() and self.request_resync())
 
     async def wait_gone(
         self,

@@ -430,3 +430,25 @@ async def test_user_and_secret_made_by_hand_since_the_last_print_are_disabled(tm
         (secret,) = await ros.rows("/ppp/secret")
         assert secret["disabled"] is True
         assert sim.rows("/ip/hotspot/active") == sim.rows("/ppp/active") == []
+
+
+async def test_session_already_gone_from_the_router_is_no_error(tmp_path, sim):
+    config = make_config(tmp_path, [sim], agent={"counters_interval": 600.0}, listen_timeout=600.0)
+    sim.add_hotspot_user(USER, password="pw")
+    async with Agent(config) as agent:
+        mirror = agent.mirrors["r1"]
+        await wait_for(lambda: mirror.sessions_trusted() and mirror.config_trusted())
+        stale = sim.hotspot_login(USER, mac_address=MAC1)
+        live = sim.hotspot_login(USER, mac_address=MAC2)
+        await wait_for(lambda: {stale, live} <= set(mirror.sessions["hotspot"]))
+        # The router ends one without a word on the listen (a gap the next print repairs).
+        sim.world.hotspot.pop(stale).client.session = None
+
+        result = await run_command(agent, wire.DISCONNECT, {"username": USER})
+
+        assert result.ok, result.error
+        assert result.result["errors"] == []
+        assert result.result["sessions_found"] == 2
+        assert (result.result["session_removed"], result.result["verified_gone"]) == (True, True)
+        assert sim.rows("/ip/hotspot/active") == []
+        await wait_for(lambda: mirror.sessions["hotspot"] == {})  # the resync repaired it
