@@ -13,8 +13,8 @@ import logging
 import re
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from common import wire
 from common.durations import parse_duration_precise
@@ -25,6 +25,9 @@ from . import actions, const
 from .errors import AgentError, CommandRejected, RouterCommandError, RouterUnavailable
 from .routeros import RouterLink, where
 from .store import Store, StoredEntitlement, as_dict
+
+if TYPE_CHECKING:
+    from .mirror import RouterMirror
 
 log = logging.getLogger(__name__)
 
@@ -129,9 +132,12 @@ class CommandExecutor:
         store: Store,
         links: dict[str, RouterLink],
         on_entitlements_changed: Callable[[], None] = lambda: None,
+        mirrors: Mapping[str, RouterMirror] | None = None,
     ) -> None:
         self.store = store
         self.links = links
+        # Each router's mirror: what a disconnect removes comes from its memory.
+        self.mirrors: Mapping[str, RouterMirror] = mirrors if mirrors is not None else {}
         self.on_entitlements_changed = on_entitlements_changed
         self.counts: Counter[tuple[str, str]] = Counter()  # (command, "ok" | "error")
         self._running: set[str] = set()
@@ -220,12 +226,20 @@ class CommandExecutor:
         assert username is not None
         known = await self.store.entitlement_macs(router, username)
         # Seed 001: with a MAC only that device goes; the user stays enabled for its others.
+        # No session of the user (or of that MAC) here: nothing is touched ("Session not found").
         result = await actions.disconnect_user(
-            link, username, mac, disable_user=mac is None, known_macs=known
+            link,
+            username,
+            mac,
+            disable_user=mac is None,
+            known_macs=known,
+            mirror=self.mirrors.get(router),
+            cut_without_session=False,
         )
-        # Cut on purpose: drift repair must not bring this user (or this device) back.
-        async with self.store.transaction() as tx:
-            await tx.set_entitlements_suspended(router, username, mac, True)
+        if result["sessions_found"]:
+            # Cut on purpose: drift repair must not bring this user (or this device) back.
+            async with self.store.transaction() as tx:
+                await tx.set_entitlements_suspended(router, username, mac, True)
         return result
 
     async def _grant_access(self, link: RouterLink, router: str, args: dict) -> dict[str, Any]:
@@ -236,9 +250,11 @@ class CommandExecutor:
         try:
             result = await actions.grant_access(link, ent)
         except RouterUnavailable as exc:
+            self._config_changed(router)
             raise RouterUnavailable(
                 f"{exc}; the entitlement is stored and will be applied when the router is back"
             ) from exc
+        self._config_changed(router)
         return {"stored": True, "applied": True, **result}
 
     async def _revoke_access(self, link: RouterLink, router: str, args: dict) -> dict[str, Any]:
@@ -254,7 +270,9 @@ class CommandExecutor:
             replaced = await tx.delete_entitlements(router, username, mac)
             await tx.put_entitlement(stored)
         try:
-            result = await actions.disconnect_user(link, username, mac, known_macs=known)
+            result = await actions.disconnect_user(
+                link, username, mac, known_macs=known, mirror=self.mirrors.get(router)
+            )
         except RouterUnavailable as exc:
             async with self.store.transaction() as tx:
                 await tx.set_entitlement_state(stored, "active")
@@ -262,6 +280,11 @@ class CommandExecutor:
             raise RouterUnavailable(f"{exc}; access will be cut when the router is back") from exc
         self.on_entitlements_changed()
         return {"entitlements_replaced": replaced, **result}
+
+    def _config_changed(self, router: str) -> None:
+        """Users or bindings were added or changed: the mirror prints them anew."""
+        if (mirror := self.mirrors.get(router)) is not None:
+            mirror.config_changed()
 
     async def _entitlement_put(self, link: RouterLink, router: str, args: dict) -> dict[str, Any]:
         ent, expires_at = entitlement_from_args(args)

@@ -6,6 +6,7 @@ HOTSPOT_ACTIVE = "/ip/hotspot/active"
 HOTSPOT_USER = "/ip/hotspot/user"
 HOTSPOT_BINDING = "/ip/hotspot/ip-binding"
 PPP_ACTIVE = "/ppp/active"
+PPP_SECRET = "/ppp/secret"
 SYSTEM_RESOURCE = "/system/resource"
 SYSTEM_IDENTITY = "/system/identity"
 INTERFACE = "/interface"
@@ -25,6 +26,7 @@ RESOURCE_PROPLIST = "uptime,version,board-name,cpu-load,free-memory,total-memory
 INTERFACE_PROPLIST = ".id,name,type,running,disabled,dynamic,rx-byte,tx-byte"
 USER_PROPLIST = ".id,name,profile,mac-address,disabled"
 BINDING_PROPLIST = ".id,mac-address,address,type,disabled,comment"
+SECRET_PROPLIST = ".id,name,service,disabled"
 
 # Comment put on the ip-bindings the agent creates, so they can be told apart.
 BINDING_COMMENT = "ispfleet:{username}"

@@ -85,6 +85,7 @@ class AgentCollector(Collector):
             labels=ROUTER_LABELS,
         )
         errors = counter("poll_errors", "Polls of the router that failed.")
+        skipped = counter("rows_skipped", "Router rows that did not parse and were skipped.")
         duration = gauge(
             "collector_duration_seconds",
             "How long the last run of a collector took.",
@@ -138,11 +139,12 @@ class AgentCollector(Collector):
             ]
             rtt.add_metric(labels, [*buckets, ("+Inf", trips.count)], trips.total)
             errors.add_metric(labels, mirror.poll_errors)
+            skipped.add_metric(labels, mirror.bad_rows)
             for collector, stat in sorted(mirror.collectors.items()):
                 duration.add_metric([*labels, collector], stat.duration)
                 success.add_metric([*labels, collector], 1.0 if stat.success else 0.0)
         yield from (up, cpu, free, total, uptime, version, hotspot, ppp, users, bindings)
-        yield from (rx, tx, running, rtt, errors, duration, success)
+        yield from (rx, tx, running, rtt, errors, skipped, duration, success)
 
     def _agent_metrics(self) -> Iterator[Metric]:
         agent = self.agent

@@ -151,7 +151,9 @@ class Agent:
             if forgotten := await self.store.forget_routers_except(list(self.links)):
                 log.warning("cached sessions of unconfigured routers dropped count=%d", forgotten)
             self.enforcer = ExpiryEnforcer(settings, self.store, self.links)
-            self.executor = CommandExecutor(self.store, self.links, self.enforcer.wake)
+            self.executor = CommandExecutor(
+                self.store, self.links, self.enforcer.wake, mirrors=self.mirrors
+            )
             for name, link in self.links.items():
                 mirror = RouterMirror(settings, link, self.store)
                 await mirror.load()

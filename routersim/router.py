@@ -41,6 +41,9 @@ class SimRouter:
         self.latency = 0.0  # seconds added before each command's replies
         self.monitor_interval = 1.0  # seconds between monitor-traffic samples
         self.ping_interval = 1.0  # default seconds between ping probes
+        # ``/ip service set api max-sessions=N``: a connection beyond N is closed at once
+        # (RouterOS drops it before login; the exact close is UNCONFIRMED). None: no limit.
+        self.max_sessions: int | None = None
         self.state = RouterState()
         self.world = World(self.state, name, seed, version)
         self.host: str | None = None
@@ -157,7 +160,9 @@ class SimRouter:
         logger.debug("listening router=%s address=%s:%s", self.name, self.host, self.port)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self._offline:
+        if self._offline or (
+            self.max_sessions is not None and len(self._connections) >= self.max_sessions
+        ):
             writer.transport.abort()
             return
         connection = Connection(self, reader, writer)

@@ -70,6 +70,7 @@ async def test_metrics_from_memory(aiohttp_client, config, sim):
     inf = _one(samples, "ispfleet_router_api_round_trip_seconds_bucket", le="+Inf", **router)
     assert inf.value == _one(samples, "ispfleet_router_api_round_trip_seconds_count").value
     assert _one(samples, "ispfleet_router_poll_errors_total", **router).value == 0
+    assert _one(samples, "ispfleet_router_rows_skipped_total", **router).value == 0
     for collector in ("hotspot_sessions", "ppp_sessions", "interfaces", "health"):
         assert _one(samples, "ispfleet_router_collector_success", collector=collector).value == 1
         assert _one(samples, "ispfleet_router_collector_duration_seconds", collector=collector)

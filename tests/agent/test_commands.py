@@ -12,7 +12,7 @@ from common import wire
 from common.timeutil import to_iso, utcnow
 from routersim import LoginRefused
 
-from .conftest import events, wait_for
+from .conftest import Ros, events, make_config, wait_for
 
 USER = "+255712345678"
 OTHER = "+255787654321"
@@ -44,6 +44,19 @@ async def _user(ros, name: str) -> dict:
     return row
 
 
+async def _mirror_has_config(agent: Agent, sim) -> None:
+    """The mirror follows ip-bindings with a listen, and a disconnect reads them from there:
+    a binding made in the very instant of the disconnect may not be there yet, so tests that
+    make one by hand wait until the listen has delivered it."""
+    mirror = agent.mirrors["r1"]
+    wanted = {row[".id"] for row in sim.rows("/ip/hotspot/ip-binding")}
+
+    def seen():
+        return mirror.config_trusted() and {b[".id"] for b in mirror.bindings} == wanted
+
+    await wait_for(seen)
+
+
 async def test_disconnect_without_mac_removes_every_device(agent, sim, ros):
     sim.add_hotspot_user(USER, password="pw")
     sim.add_hotspot_user(OTHER, password="pw")
@@ -53,6 +66,7 @@ async def test_disconnect_without_mac_removes_every_device(agent, sim, ros):
     sim.add_ip_binding(MAC1, type="bypassed")
     sim.add_ip_binding(MAC2.lower(), type="regular")
     sim.add_ip_binding(MAC3, type="bypassed")
+    await _mirror_has_config(agent, sim)
 
     result = await run_command(agent, wire.DISCONNECT, {"username": USER})
 
@@ -64,6 +78,8 @@ async def test_disconnect_without_mac_removes_every_device(agent, sim, ros):
         "user_disabled": True,
     }
     assert details["ppp_removed"] is False
+    assert details["ppp_secret_disabled"] is False
+    assert details["sessions_found"] == 2
     assert details["errors"] == []
     assert details["verified_gone"] is True
     assert details["latency_ms"] > 0
@@ -84,6 +100,7 @@ async def test_disconnect_with_mac_removes_only_that_device(agent, sim, ros):
     other_device = sim.hotspot_login(USER, mac_address=MAC2)
     sim.add_ip_binding(MAC1, type="bypassed")
     sim.add_ip_binding(MAC2, type="bypassed")
+    await _mirror_has_config(agent, sim)
 
     result = await run_command(
         agent, wire.DISCONNECT, {"username": USER, "mac_address": "aa-bb-cc-dd-ee-01"}
@@ -102,24 +119,123 @@ async def test_disconnect_with_mac_removes_only_that_device(agent, sim, ros):
     assert sim.hotspot_login(USER, mac_address=MAC2)  # the other device can log in again
 
 
-async def test_disconnect_user_without_session_is_not_an_error(agent, sim, ros):
+async def _router_state(sim) -> list:
+    menus = ("/ip/hotspot/user", "/ip/hotspot/ip-binding", "/ip/hotspot/active", "/ppp/secret")
+    return [sim.rows(menu) for menu in (*menus, "/ppp/active")]
+
+
+@pytest.mark.parametrize("mac", [None, MAC2])
+async def test_disconnect_without_session_touches_nothing(agent, sim, ros, mac):
+    # Seed 001's "Session not found": the hub answers a failure; nothing may change.
     sim.add_hotspot_user(USER, password="pw")
-    result = await run_command(agent, wire.DISCONNECT, {"username": USER})
-    assert result.ok
-    assert result.result["session_removed"] is False
-    assert result.result["binding_removed"] is False
-    assert result.result["user_disabled"] is True
-    assert result.result["verified_gone"] is True
+    sim.add_ip_binding(MAC1, type="bypassed", comment=f"ispfleet:{USER}")
+    await ros.add("/ppp/secret", name=USER, password="pw")
+    if mac is not None:
+        sim.hotspot_login(USER, mac_address=MAC1)  # a session, but not of that MAC
+    await _mirror_has_config(agent, sim)
+    before = await _router_state(sim)
+    args = {"username": USER} if mac is None else {"username": USER, "mac_address": mac}
+
+    result = await run_command(agent, wire.DISCONNECT, args)
+
+    assert result.ok, result.error
+    assert result.result["sessions_found"] == 0
+    assert result.result["errors"] == []
+    for key in ("session_removed", "binding_removed", "user_disabled", "ppp_removed"):
+        assert result.result[key] is False, key
+    assert result.result["ppp_secret_disabled"] is False
+    assert await _router_state(sim) == before
+    assert await agent.store.entitlements() == []
 
 
-async def test_disconnect_removes_ppp_session(agent, sim, ros):
+async def test_disconnect_removes_ppp_session_and_disables_secret(agent, sim, ros):
     await ros.add("/ppp/secret", name=OTHER, password="pw", service="pppoe")
     sim.ppp_login(OTHER, caller_id=MAC2)
     result = await run_command(agent, wire.DISCONNECT, {"username": OTHER})
     assert result.ok, result.error
     assert result.result["ppp_removed"] is True
-    assert result.result["session_removed"] is False
+    assert result.result["session_removed"] is True  # a PPP session is a session
+    assert result.result["ppp_secret_disabled"] is True
+    assert result.result["user_disabled"] is False  # no hotspot user of that name
+    assert result.result["sessions_found"] == 1
+    assert result.result["verified_gone"] is True
     assert await ros.rows("/ppp/active") == []
+    (secret,) = await ros.rows("/ppp/secret")
+    assert secret["disabled"] is True
+    with pytest.raises(LoginRefused):
+        sim.ppp_login(OTHER, caller_id=MAC2)
+
+
+async def test_disconnect_ppp_with_mac_keeps_the_secret(agent, sim, ros):
+    await ros.add("/ppp/secret", name=OTHER, password="pw", service="any")
+    sim.ppp_login(OTHER, caller_id=MAC1)
+    keep = sim.ppp_login(OTHER, caller_id=MAC2)
+    result = await run_command(agent, wire.DISCONNECT, {"username": OTHER, "mac_address": MAC1})
+    assert result.ok, result.error
+    assert (result.result["ppp_removed"], result.result["sessions_found"]) == (True, 1)
+    assert result.result["ppp_secret_disabled"] is False
+    assert [row[".id"] for row in await ros.rows("/ppp/active")] == [keep]
+    (secret,) = await ros.rows("/ppp/secret")
+    assert secret["disabled"] is False
+
+
+async def test_ppp_client_of_the_world_does_not_come_back(tmp_path, sim):
+    # Unpinned PPPoE clients of the simulated world redial within a step when they can.
+    sim.populate(60)
+    sim.step(1.0)
+    config = make_config(tmp_path, [sim])
+    async with Agent(config) as agent:
+        mirror = agent.mirrors["r1"]
+        await wait_for(lambda: mirror.sessions_trusted() and mirror.sessions["ppp"])
+        name = next(iter(mirror.sessions["ppp"].values())).username
+        result = await run_command(agent, wire.DISCONNECT, {"username": name})
+        assert result.ok, result.error
+        assert result.result["ppp_removed"] and result.result["ppp_secret_disabled"]
+        for _ in range(30):
+            sim.step(1.0)
+        assert name not in [row["name"] for row in sim.rows("/ppp/active")]
+
+
+async def test_disconnect_costs_at_most_three_round_trips(tmp_path, sim):
+    # Prints only at start-up (long intervals, quiet listens kept open): every round trip
+    # counted during the command is the disconnect's own.
+    config = make_config(
+        tmp_path,
+        [sim],
+        agent={"counters_interval": 600.0, "reconcile_interval": 600.0, "health_interval": 600.0},
+        listen_timeout=600.0,
+    )
+    sim.add_hotspot_user(USER, password="pw")
+    sim.add_hotspot_user(OTHER, password="pw")
+    sim.add_ip_binding(MAC1, type="bypassed", comment=f"ispfleet:{USER}")
+    box, box_mac = "+255700000004", "AA:BB:CC:DD:EE:04"  # a bypassed device, no hotspot user
+    sim.add_ip_binding(box_mac, type="bypassed", comment=f"ispfleet:{box}")
+    await Ros(sim).add("/ppp/secret", name="+255700000009", password="pw")
+    async with Agent(config) as agent:
+        mirror, link = agent.mirrors["r1"], agent.links["r1"]
+        await wait_for(lambda: mirror.sessions_trusted() and mirror.config_trusted())
+        sim.hotspot_login(USER, mac_address=MAC1)
+        sim.mac_login(MAC1)  # the bypassed device logs in again under its MAC
+        sim.hotspot_login(OTHER, mac_address=MAC3)
+        sim.mac_login(box_mac)
+        sim.ppp_login("+255700000009", caller_id=MAC2)
+        assert box not in [row["user"] for row in sim.rows("/ip/hotspot/active")]  # its MAC
+        await wait_for(lambda: len(mirror.sessions["hotspot"]) == 3 and mirror.sessions["ppp"])
+        cases = [
+            ({"username": USER}, 3),  # user disabled, binding removed, session removed
+            ({"username": box}, 2),  # its binding and the session under its MAC
+            ({"username": OTHER, "mac_address": MAC3}, 1),  # that device's session only
+            ({"username": "+255700000009"}, 2),  # PPP secret disabled, PPP session removed
+            ({"username": "+255799999999"}, 2),  # nobody: one print per session menu
+        ]
+        for args, most in cases:
+            before = link.round_trips.count
+            result = await run_command(agent, wire.DISCONNECT, args)
+            assert result.ok, result.error
+            assert result.result["verified_gone"] is True
+            assert link.round_trips.count - before <= most, args
+        assert sim.rows("/ip/hotspot/active") == []
+        assert sim.rows("/ppp/active") == []
 
 
 async def test_repeated_command_id_returns_recorded_result(agent, sim, ros):
@@ -288,3 +404,51 @@ async def test_grant_then_revoke_access(agent, sim, ros):
     assert (stored.state, stored.entitlement.on_expiry) == ("enforced", "cut")
     with pytest.raises(LoginRefused):
         sim.mac_login(MAC1)
+
+
+async def test_user_and_secret_made_by_hand_since_the_last_print_are_disabled(tmp_path, sim):
+    # Config prints 10 minutes apart: the mirror has not seen these; they are named instead.
+    config = make_config(tmp_path, [sim], agent={"reconcile_interval": 600.0}, listen_timeout=600.0)
+    async with Agent(config) as agent:
+        mirror = agent.mirrors["r1"]
+        await wait_for(lambda: mirror.sessions_trusted() and mirror.config_trusted())
+        ros = Ros(sim)
+        sim.add_hotspot_user(USER, password="pw")
+        await ros.add("/ppp/secret", name=OTHER, password="pw", service="pppoe")
+        sim.hotspot_login(USER, mac_address=MAC1)
+        sim.ppp_login(OTHER, caller_id=MAC2)
+        await wait_for(lambda: mirror.sessions["hotspot"] and mirror.sessions["ppp"])
+        assert USER not in mirror.users and OTHER not in mirror.secrets
+
+        hotspot = await run_command(agent, wire.DISCONNECT, {"username": USER})
+        ppp = await run_command(agent, wire.DISCONNECT, {"username": OTHER})
+
+        assert hotspot.ok and ppp.ok, (hotspot.error, ppp.error)
+        assert hotspot.result["user_disabled"] is True
+        assert ppp.result["ppp_secret_disabled"] is True
+        assert (await _user(ros, USER))["disabled"] is True
+        (secret,) = await ros.rows("/ppp/secret")
+        assert secret["disabled"] is True
+        assert sim.rows("/ip/hotspot/active") == sim.rows("/ppp/active") == []
+
+
+async def test_session_already_gone_from_the_router_is_no_error(tmp_path, sim):
+    config = make_config(tmp_path, [sim], agent={"counters_interval": 600.0}, listen_timeout=600.0)
+    sim.add_hotspot_user(USER, password="pw")
+    async with Agent(config) as agent:
+        mirror = agent.mirrors["r1"]
+        await wait_for(lambda: mirror.sessions_trusted() and mirror.config_trusted())
+        stale = sim.hotspot_login(USER, mac_address=MAC1)
+        live = sim.hotspot_login(USER, mac_address=MAC2)
+        await wait_for(lambda: {stale, live} <= set(mirror.sessions["hotspot"]))
+        # The router ends one without a word on the listen (a gap the next print repairs).
+        sim.world.hotspot.pop(stale).client.session = None
+
+        result = await run_command(agent, wire.DISCONNECT, {"username": USER})
+
+        assert result.ok, result.error
+        assert result.result["errors"] == []
+        assert result.result["sessions_found"] == 2
+        assert (result.result["session_removed"], result.result["verified_gone"]) == (True, True)
+        assert sim.rows("/ip/hotspot/active") == []
+        await wait_for(lambda: mirror.sessions["hotspot"] == {})  # the resync repaired it

@@ -260,6 +260,8 @@ async def test_manual_disconnect_is_not_undone_by_drift_repair(agent, sim, ros):
         agent, wire.GRANT_ACCESS, {"username": USER, "expires_at": _in(3600), "password": "pw"}
     )
     assert granted.ok
+    # A session to cut: without one a disconnect is "Session not found" and touches nothing.
+    sim.hotspot_login(USER, mac_address=MAC1)
     done = await run_command(agent, wire.DISCONNECT, {"username": USER})
     assert done.ok and done.result["user_disabled"]
     assert await agent.enforcer.repair_drift() == 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 
 from agent.service import Agent
@@ -25,18 +24,21 @@ async def _listening(agent: Agent) -> bool:
     return mirror.listening == {"hotspot", "ppp"} and "ppp_sessions" in mirror.collectors
 
 
-async def test_listen_reports_arrival_and_departure_within_a_second(tmp_path, sim):
-    # Prints every 30 s: anything seen sooner came through `listen`.
+async def test_listen_reports_arrival_and_departure(tmp_path, sim):
+    # Prints every 600 s and listens kept open: anything seen came through `listen`.
     config = make_config(
-        tmp_path, [sim], agent={"counters_interval": 30.0, "reconcile_interval": 30.0}
+        tmp_path,
+        [sim],
+        agent={"counters_interval": 600.0, "reconcile_interval": 600.0},
+        listen_timeout=600.0,
     )
     sim.add_hotspot_user(USER, password="pw")
     async with Agent(config) as agent:
         await wait_for(lambda: _listening(agent))
-        before = time.monotonic()
+        mirror = agent.mirrors["r1"]
+        prints = mirror.collectors["hotspot_sessions"].runs
         sid = sim.hotspot_login(USER, mac_address="aa-bb-cc-dd-ee-01")
-        (started,) = await wait_for(lambda: events(agent, wire.SESSION_STARTED), timeout=2)
-        assert time.monotonic() - before < 1.0
+        (started,) = await wait_for(lambda: events(agent, wire.SESSION_STARTED))
         assert started.router == "r1"
         assert started.data["session_id"] == sid
         assert started.data["username"] == USER
@@ -44,11 +46,10 @@ async def test_listen_reports_arrival_and_departure_within_a_second(tmp_path, si
         assert started.data["kind"] == "hotspot"
         assert started.data["ip_address"]
 
-        before = time.monotonic()
         sim.logout(sid)
-        (ended,) = await wait_for(lambda: events(agent, wire.SESSION_ENDED), timeout=2)
-        assert time.monotonic() - before < 1.0
+        (ended,) = await wait_for(lambda: events(agent, wire.SESSION_ENDED))
         assert ended.data["session_id"] == sid
+        assert mirror.collectors["hotspot_sessions"].runs == prints  # no print saw them
         assert agent.mirrors["r1"].sessions["hotspot"] == {}
         assert await agent.store.sessions("r1") == []
 
@@ -197,3 +198,136 @@ async def test_health_events_and_collectors(agent):
     assert parsed.uptime_seconds > 0
     assert {"ether1", "ether2"} <= set(mirror.interfaces)
     assert mirror.hotspot_users == (0, 0)
+
+
+async def test_session_id_reused_while_router_offline(agent, sim):
+    # Hotspot ids follow the client IP: a client that logs out and in while the agent cannot
+    # see the router comes back under the same id, up at least as long as last seen.
+    mac = "AA:BB:CC:DD:EE:01"
+    sim.add_hotspot_user(USER, password="pw")
+    mirror, link = agent.mirrors["r1"], agent.links["r1"]
+    await wait_for(lambda: mirror.resource is not None)  # the router clock is known
+    sid = sim.hotspot_login(USER, mac_address=mac)
+    await wait_for(lambda: events(agent, wire.SESSION_STARTED))
+
+    sim.set_offline(True)
+    await wait_for(lambda: link.state.status == "offline")
+    sim.step(60.0)
+    sim.logout(sid)
+    assert sim.hotspot_login(USER, mac_address=mac) == sid
+    sim.step(30.0)  # the new login is up 30 s: more than the 0 s the agent last saw
+    sim.set_offline(False)
+
+    async def both():
+        started, ended = _started_ended(await events(agent))
+        return started[sid] == 2 and ended[sid] == 1
+
+    await wait_for(both)
+    found = await events(agent)
+    kinds = [e.kind for e in found if e.kind in (wire.SESSION_STARTED, wire.SESSION_ENDED)]
+    assert kinds == [wire.SESSION_STARTED, wire.SESSION_ENDED, wire.SESSION_STARTED]
+    again = [e for e in found if e.kind == wire.SESSION_STARTED][-1]
+    assert again.data["uptime_seconds"] == 30
+
+
+async def test_same_session_across_an_outage_is_not_restarted(agent, sim):
+    # The other side of the login-time rule: a session that simply went on is the same one.
+    sim.add_hotspot_user(USER, password="pw")
+    mirror, link = agent.mirrors["r1"], agent.links["r1"]
+    await wait_for(lambda: mirror.resource is not None)
+    sid = sim.hotspot_login(USER, mac_address="AA:BB:CC:DD:EE:01")
+    await wait_for(lambda: events(agent, wire.SESSION_STARTED))
+    sim.set_offline(True)
+    await wait_for(lambda: link.state.status == "offline")
+    sim.step(90.0)
+    sim.set_offline(False)
+    await wait_for(lambda: mirror.sessions["hotspot"][sid].uptime_seconds == 90)
+    started, ended = _started_ended(await events(agent))
+    assert (started[sid], ended[sid]) == (1, 0)
+
+
+async def test_unparsable_row_is_skipped_and_the_rest_still_count(agent, sim):
+    sim.add_hotspot_user(USER, password="pw")
+    sim.add_hotspot_user(OTHER, password="pw")
+    sim.add_hotspot_user("+255700000003", password="pw")
+    bad = sim.hotspot_login(USER, mac_address="AA:BB:CC:DD:EE:01")
+    moves = sim.hotspot_login(OTHER, mac_address="AA:BB:CC:DD:EE:02")
+    leaves = sim.hotspot_login("+255700000003", mac_address="AA:BB:CC:DD:EE:03")
+    mirror = agent.mirrors["r1"]
+    await wait_for(lambda: len(mirror.sessions["hotspot"]) == 3)
+    sim.world.hotspot[bad].bytes_in = "12x"  # the router sends a counter nobody can read
+    sim.add_traffic(moves, bytes_in=10, bytes_out=4000)
+    sim.logout(leaves)
+
+    async def counted():
+        found = await events(agent, wire.SESSION_UPDATED)
+        return [e for e in found if e.data["session_id"] == moves and e.data["bytes_out"] == 4000]
+
+    await wait_for(counted)
+    await wait_for(lambda: mirror.bad_rows > 0)
+    assert mirror.collectors["hotspot_sessions"].success
+    _, ended = _started_ended(await events(agent))
+    assert ended == Counter({leaves: 1})  # the unreadable one is kept, not ended
+    assert set(mirror.sessions["hotspot"]) == {bad, moves}
+
+
+async def test_short_flap_reaches_the_hub_as_down_then_up(agent):
+    mirror, link = agent.mirrors["r1"], agent.links["r1"]
+    await wait_for(lambda: events(agent, wire.ROUTER_UP))
+    # Down and up before the status loop runs once (the link noticed and reconnected).
+    link._set_state("offline", "connection lost")
+    link._set_state("online")
+
+    async def kinds():
+        found = await events(agent)
+        seen = [e.kind for e in found if e.kind in (wire.ROUTER_UP, wire.ROUTER_DOWN)]
+        return len(seen) == 3 and seen
+
+    assert await wait_for(kinds) == [wire.ROUTER_UP, wire.ROUTER_DOWN, wire.ROUTER_UP]
+    assert mirror.health().status == "online"
+
+
+async def test_failing_listen_backs_off_and_resets(tmp_path, sim):
+    # The router's API session limit lets the command connection in and no listen.
+    sim.max_sessions = 1
+    sim.add_hotspot_user(USER, password="pw")
+    config = make_config(tmp_path, [sim])
+    async with Agent(config) as agent:
+        mirror, settings = agent.mirrors["r1"], agent.links["r1"].settings
+        await wait_for(lambda: mirror.listen_failures["hotspot"] >= 5)
+        ceilings = mirror.listen_ceilings["hotspot"][:5]
+        assert ceilings == sorted(ceilings)  # exponential, then capped
+        assert ceilings[0] == settings.backoff_min
+        assert ceilings[-1] == settings.backoff_max
+        assert mirror.listening == set()
+
+        sim.max_sessions = None
+        await wait_for(lambda: _listening(agent))
+        sim.hotspot_login(USER, mac_address="AA:BB:CC:DD:EE:01")
+        await wait_for(lambda: events(agent, wire.SESSION_STARTED))
+        await wait_for(lambda: mirror.listen_failures["hotspot"] == 0)
+
+
+async def test_session_id_reused_while_agent_was_stopped(config, sim):
+    # The same as above across an agent restart: the login time comes back from the cache.
+    mac = "AA:BB:CC:DD:EE:01"
+    sim.add_hotspot_user(USER, password="pw")
+    sid = sim.hotspot_login(USER, mac_address=mac)
+    async with Agent(config) as agent:
+        mirror = agent.mirrors["r1"]
+        await wait_for(lambda: mirror.resource is not None)
+        sim.step(1.0)  # a print after the router clock is known sees the session change
+        await wait_for(lambda: mirror.sessions["hotspot"][sid].uptime_seconds == 1)
+
+    sim.step(60.0)
+    sim.logout(sid)
+    assert sim.hotspot_login(USER, mac_address=mac) == sid
+    sim.step(30.0)
+
+    async with Agent(config) as agent:
+
+        async def both():
+            started, ended = _started_ended(await events(agent))
+            return started[sid] == 2 and ended[sid] == 1
+
+        await wait_for(both)

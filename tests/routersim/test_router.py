@@ -35,6 +35,21 @@ async def test_connections_are_counted(router: SimRouter) -> None:
     await wait_for(lambda: router.connections == 0)
 
 
+async def test_api_max_sessions_closes_the_connection_beyond_it(router: SimRouter) -> None:
+    # /ip/service api max-sessions: the session over the limit is dropped before login.
+    router.max_sessions = 1
+    first = await connect(router)
+    await eventually(lambda: router.connections == 1)
+    with pytest.raises((ConnectionClosed, ConnectionError, EOFError)):
+        await connect(router)
+    assert await rows(first, "/system/identity")  # the first one goes on
+    router.max_sessions = None
+    second = await connect(router)
+    assert await rows(second, "/system/identity")
+    await close(first)
+    await close(second)
+
+
 async def test_offline_mid_command_then_refused_then_back(router: SimRouter) -> None:
     api = await connect(router)
     await api.protocol.writeSentence("/ping", "=address=127.0.0.1", "=interval=0.01")
