@@ -112,7 +112,7 @@ CREATE TABLE public.commands (
     completed_at timestamp with time zone,
     deadline timestamp with time zone NOT NULL,
     latency_ms double precision,
-    CONSTRAINT commands_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'sent'::text, 'done'::text, 'failed'::text, 'expired'::text])))
+    CONSTRAINT commands_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'sent'::text, 'done'::text, 'failed'::text, 'expired'::text, 'lost'::text])))
 );
 
 CREATE TABLE public.current_sessions (
@@ -177,6 +177,13 @@ CREATE SEQUENCE public.entitlements_id_seq
 
 ALTER SEQUENCE public.entitlements_id_seq OWNED BY public.entitlements.id;
 
+CREATE TABLE public.hub_instances (
+    name text NOT NULL,
+    started_at timestamp with time zone DEFAULT now() NOT NULL,
+    heartbeat_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL
+);
+
 CREATE UNLOGGED TABLE public.rate_buckets (
     key text NOT NULL,
     tokens double precision NOT NULL,
@@ -210,7 +217,8 @@ CREATE TABLE public.routers (
     name text NOT NULL,
     host text NOT NULL,
     port integer DEFAULT 8728 NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    retired_at timestamp with time zone
 );
 
 CREATE SEQUENCE public.routers_id_seq
@@ -371,6 +379,9 @@ ALTER TABLE ONLY public.customers
 
 ALTER TABLE ONLY public.entitlements
     ADD CONSTRAINT entitlements_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.hub_instances
+    ADD CONSTRAINT hub_instances_pkey PRIMARY KEY (name);
 
 ALTER TABLE ONLY public.rate_buckets
     ADD CONSTRAINT rate_buckets_pkey PRIMARY KEY (key);

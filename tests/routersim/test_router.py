@@ -39,7 +39,7 @@ async def test_api_max_sessions_closes_the_connection_beyond_it(router: SimRoute
     # /ip/service api max-sessions: the session over the limit is dropped before login.
     router.max_sessions = 1
     first = await connect(router)
-    await eventually(lambda: router.connections == 1)
+    await wait_for(lambda: router.connections == 1)
     with pytest.raises((ConnectionClosed, ConnectionError, EOFError)):
         await connect(router)
     assert await rows(first, "/system/identity")  # the first one goes on
