@@ -53,6 +53,8 @@ class HubConfig:
     instance_heartbeat: float = 2.0
     instance_lease: float = 6.0
     max_routers_per_agent: int = 64  # a hello naming more is refused (the link closes, 1008)
+    # A hello that would give the tenant more live routers is refused too (1008); 0: no limit.
+    max_routers_per_tenant: int = 1000
     agent_offline_after: float = 45.0  # silence after which an agent's routers show offline
     # Per API key, one token bucket shared by every hub process (Postgres): sized so the seeds'
     # clients (bulkDisconnect at 300 ms pacing, a dashboard loading 50+ locations at once)

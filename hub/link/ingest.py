@@ -36,18 +36,32 @@ class EventsOutcome:
 class Ingest:
     """Writes one agent's frames; ``routers`` maps its router names to ids (from hello)."""
 
-    def __init__(self, pool: asyncpg.Pool, *, agent_id: int, tenant_id: int) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, *, agent_id: int, tenant_id: int, max_tenant_routers: int = 0
+    ) -> None:
         self._pool = pool
         self.agent_id = agent_id
         self.tenant_id = tenant_id
+        self.max_tenant_routers = max_tenant_routers  # 0: no limit
         self.routers: dict[str, int] = {}
 
     async def hello(self, hello: wire.Hello, *, instance: str) -> int:
-        """Register the agent's routers and its presence here; returns the acked seq."""
+        """Register the agent's routers and its presence here; returns the acked seq.
+
+        WireError (the link closes, nothing stored) when the tenant would hold more routers
+        than ``max_tenant_routers``.
+        """
         routers = {r.name: r for r in hello.routers}  # a name given twice: the last one wins
         async with self._pool.acquire() as conn, conn.transaction():
             repo = storage.IngestRepository(conn)
             await repo.lock_agent_seqs(self.agent_id)
+            if self.max_tenant_routers:
+                elsewhere = await repo.tenant_routers_elsewhere(self.tenant_id, self.agent_id)
+                if elsewhere + len(routers) > self.max_tenant_routers:
+                    raise WireError(
+                        f"the tenant would have {elsewhere + len(routers)} routers; this hub "
+                        f"allows {self.max_tenant_routers} per tenant"
+                    )
             self.routers = await repo.upsert_routers(
                 tenant_id=self.tenant_id,
                 agent_id=self.agent_id,

@@ -48,6 +48,7 @@ class LinkSession:
         agent: Agent,
         ws: web.WebSocketResponse,
         max_routers: int = 64,
+        max_tenant_routers: int = 0,
     ) -> None:
         self._pool = pool
         self._commands = storage.CommandRepository(pool)
@@ -57,7 +58,12 @@ class LinkSession:
         self._metrics = metrics
         self._instance = instance
         self._ws = ws
-        self._ingest = Ingest(pool, agent_id=agent.id, tenant_id=agent.tenant_id)
+        self._ingest = Ingest(
+            pool,
+            agent_id=agent.id,
+            tenant_id=agent.tenant_id,
+            max_tenant_routers=max_tenant_routers,
+        )
         self._site = agent.site
         self._max_routers = max_routers
 

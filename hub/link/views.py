@@ -67,6 +67,7 @@ async def link(request: web.Request) -> web.StreamResponse:
             agent=agent,
             ws=ws,
             max_routers=config.max_routers_per_agent,
+            max_tenant_routers=config.max_routers_per_tenant,
         )
         await session.run()
     return ws

@@ -231,6 +231,19 @@ class IngestRepository:
         )
         return row["last_seq"], row["snapshot_seq"]
 
+    async def tenant_routers_elsewhere(self, tenant_id: int, agent_id: int) -> int:
+        """The tenant's live routers held by its other agents; the tenant row locked, so
+        concurrent hellos of one tenant count one after another."""
+        return await self._db.fetchval(
+            """
+            SELECT count(*) FROM routers r
+             WHERE r.tenant_id = (SELECT id FROM tenants WHERE id = $1 FOR UPDATE)
+               AND r.agent_id <> $2 AND r.retired_at IS NULL
+            """,
+            tenant_id,
+            agent_id,
+        )
+
     async def set_last_seq(self, agent_id: int, seq: int) -> None:
         await self._db.execute(
             "UPDATE agents SET last_seq = greatest(last_seq, $2), last_seen_at = now()"

@@ -95,7 +95,8 @@ async def test_enroll_refuses_expired_and_unknown_tokens(
     http: aiohttp.ClientSession, hub: TestServer, pool: asyncpg.Pool, tenant_id: int
 ):
     agent_id, token = await create_agent(pool, tenant_id=tenant_id, site="s", ttl_hours=1e-6)
-    await asyncio.sleep(0.05)
+    expired = "SELECT enrollment_expires_at < now() FROM agents WHERE id = $1"
+    await wait_for(lambda: pool.fetchval(expired, agent_id))
     status, reply = await enroll_body(http, hub, enrollment(token))
     assert (status, reply) == (401, {"success": False, "error": TOKEN_REJECTED})
     status, _ = await enroll_body(http, hub, enrollment("not-a-token"))

@@ -407,6 +407,30 @@ async def test_hello_naming_too_many_routers_is_refused(
     await fake.close()
 
 
+async def test_hello_over_the_tenants_router_limit_is_refused(
+    http: aiohttp.ClientSession, start_hub, tenant_id: int, pool: asyncpg.Pool
+):
+    hub = await start_hub(max_routers_per_tenant=3)
+    _, first_credential = await enrolled_agent(http, hub, tenant_id, site="first")
+    first = FakeAgent(http, hub, first_credential)
+    two = [wire.RouterInfo(name=f"a{i}", host="10.0.0.1", port=8728) for i in range(2)]
+    await first.connect(routers=two)
+    _, second_credential = await enrolled_agent(http, hub, tenant_id, site="second")
+    second = FakeAgent(http, hub, second_credential)
+    also_two = [wire.RouterInfo(name=f"b{i}", host="10.0.0.2", port=8728) for i in range(2)]
+    with pytest.raises(ConnectionError):
+        await second.connect(routers=also_two)  # 2 + 2 > 3
+    assert second.ws.close_code == aiohttp.WSCloseCode.POLICY_VIOLATION
+    names = await pool.fetch("SELECT name FROM routers ORDER BY name")
+    assert [r["name"] for r in names] == ["a0", "a1"]
+    await second.close()
+    second = FakeAgent(http, hub, second_credential)
+    await second.connect(routers=also_two[:1])  # 2 + 1 fits
+    assert await pool.fetchval("SELECT count(*) FROM routers WHERE retired_at IS NULL") == 3
+    await second.close()
+    await first.close()
+
+
 async def test_frames_over_the_bound_are_refused_before_decoding(
     http: aiohttp.ClientSession, start_hub, tenant_id: int, pool: asyncpg.Pool
 ):
