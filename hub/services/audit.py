@@ -17,6 +17,7 @@ from typing import Any
 
 import asyncpg
 
+from hub.database import CONNECTION_ERRORS
 from hub.errors import (
     AgentUnavailable,
     CommandFailed,
@@ -85,6 +86,8 @@ async def write_audit(db: Executor, entry: AuditEntry, error: BaseException | No
             params=entry.params,
             details=details,
         )
+    except CONNECTION_ERRORS:
+        raise  # an outage: the HTTP edge answers 503 and logs it once, not per request
     except _DB_ERRORS as exc:
         log.error("audit write failed action=%s actor=%s error=%r", entry.action, entry.actor, exc)
         raise DatabaseError(AUDIT_FAILED) from exc
@@ -107,7 +110,7 @@ async def audited(pool: asyncpg.Pool, entry: AuditEntry) -> AsyncIterator[AuditE
         if not entry.recorded:
             try:
                 await write_audit(pool, entry, error)
-            except DatabaseError:
+            except (DatabaseError, *CONNECTION_ERRORS):
                 if error is None:
                     raise  # never report an unaudited success
                 # else the action's own error goes out; the failed write is logged above
