@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import uuid
 import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -92,8 +93,28 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asy
         raise DatabaseError(f"cannot connect to the database: {exc}") from exc
 
 
-def _with_database(dsn: str, database: str) -> str:
+def with_database(dsn: str, database: str) -> str:
+    """``dsn`` pointing at another database of the same server."""
     return urlunsplit(urlsplit(dsn)._replace(path="/" + database))
+
+
+@asynccontextmanager
+async def scratch_database(server_dsn: str, prefix: str = "scratch") -> AsyncIterator[str]:
+    """A fresh empty database on the server of ``server_dsn``, dropped (forcibly) afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:16]}"
+    admin = await asyncpg.connect(server_dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield with_database(server_dsn, name)
+    finally:
+        admin = await asyncpg.connect(server_dsn)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
 
 
 def _start_embedded(root: Path) -> Any:
@@ -125,7 +146,7 @@ async def embedded_postgres(data_dir: str | Path) -> AsyncIterator[str]:
         dsn = server.get_uri()
         await _ensure_database(dsn, EMBEDDED_DATABASE)
         log.info("embedded postgres ready data_dir=%s", root)
-        yield _with_database(dsn, EMBEDDED_DATABASE)
+        yield with_database(dsn, EMBEDDED_DATABASE)
     finally:
         await asyncio.to_thread(server.__exit__, None, None, None)
 

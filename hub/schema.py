@@ -19,15 +19,13 @@ import re
 import subprocess
 import sys
 import tempfile
-import uuid
 import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from hub.database import migrate
+from hub.database import migrate, scratch_database
 
 SCHEMA_FILE = Path(__file__).with_name("schema.sql")
 REGENERATE = "python -m hub.schema > hub/schema.sql"
@@ -38,10 +36,6 @@ _HEADER = f"""\
 -- Generated, do not edit: {REGENERATE}
 -- Monthly partitions of session_history are left out; the retention task creates them.
 """
-
-
-def _with_database(dsn: str, database: str) -> str:
-    return urlunsplit(urlsplit(dsn)._replace(path="/" + database))
 
 
 def _pg_dump() -> str:
@@ -80,25 +74,6 @@ def clean_dump(dump: str) -> str:
         if text:
             kept.append(text)
     return _HEADER + "\n" + "\n\n".join(kept) + "\n"
-
-
-@contextlib.asynccontextmanager
-async def scratch_database(server_dsn: str) -> AsyncIterator[str]:
-    """A fresh empty database on the server of ``server_dsn``, dropped afterwards."""
-    name = f"schema_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(server_dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    try:
-        yield _with_database(server_dsn, name)
-    finally:
-        admin = await asyncpg.connect(server_dsn)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
 
 
 async def migrated_schema(server_dsn: str) -> str:

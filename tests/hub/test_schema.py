@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncpg
 
-from hub.database import migrate
-from hub.schema import MONTHLY_PARTITION, REGENERATE, SCHEMA_FILE, scratch_database
+from hub.database import migrate, scratch_database
+from hub.schema import MONTHLY_PARTITION, REGENERATE, SCHEMA_FILE
 
 # Every user object of the public schema, in a form that does not depend on OIDs or order.
 CATALOG = {
