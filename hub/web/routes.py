@@ -9,14 +9,15 @@ from aiohttp import web
 from prometheus_client.aiohttp import make_aiohttp_handler
 
 from hub.config import HubConfig
-from hub.errors import Forbidden, Unauthorized
+from hub.errors import Forbidden, RateLimited, Unauthorized
 from hub.metrics import HubMetrics
-from hub.typedefs import CONFIG
+from hub.typedefs import CLIENT_LIMITER, CONFIG
 from hub.web import admin, portal
+from hub.web.handlers import client_address
 
 NO_METRICS_TOKEN = (
-    "metrics_token is not configured: /metrics is served only to loopback clients"
-    " of a hub listening on loopback"
+    "metrics_token is not configured: /metrics is served only to direct loopback clients"
+    " of a hub listening on loopback with no public_url or trusted_proxies"
 )
 
 
@@ -26,8 +27,18 @@ def setup_routes(app: web.Application, metrics: HubMetrics) -> None:
     serve = make_aiohttp_handler(metrics.registry)
 
     async def platform_metrics(request: web.Request) -> web.Response:
-        """Every tenant's series: for the platform's Prometheus only (see check_scrape)."""
-        check_scrape(request, request.app[CONFIG])
+        """Every tenant's series: for the platform's Prometheus only (see check_scrape).
+
+        A refused scrape costs the client address a token of the pre-authentication budget,
+        so the metrics token cannot be guessed at line rate."""
+        limiter, client = request.app[CLIENT_LIMITER], client_address(request)
+        if wait := limiter.check(client):
+            raise RateLimited(wait, "Too many unauthenticated or failed requests; retry later")
+        try:
+            check_scrape(request, request.app[CONFIG])
+        except (Unauthorized, Forbidden):
+            limiter.take(client)
+            raise
         return await serve(request)
 
     app.router.add_get("/metrics", platform_metrics)
@@ -46,7 +57,8 @@ def _loopback(host: str | None) -> bool:
 def check_scrape(request: web.Request, config: HubConfig) -> None:
     """The platform scrape needs ``Authorization: Bearer <metrics_token>`` (Prometheus'
     ``authorization`` setting). Without a configured token it is served only on a hub that
-    listens on loopback, to loopback clients: never publicly by accident."""
+    listens on loopback, to loopback clients that are not a proxy forwarding someone else (a
+    reverse proxy on the same host would otherwise make every client look local)."""
     if config.metrics_token:
         scheme, _, given = (request.headers.get("Authorization") or "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(
@@ -54,6 +66,9 @@ def check_scrape(request: web.Request, config: HubConfig) -> None:
         ):
             raise Unauthorized("A valid metrics bearer token is required")
         return
+    forwarded = any(h in request.headers for h in ("X-Forwarded-For", "Forwarded", "X-Real-IP"))
+    if forwarded or config.trusted_proxies or config.public_url:
+        raise Forbidden(NO_METRICS_TOKEN)
     if not (_loopback(config.listen_host) and _loopback(request.remote)):
         raise Forbidden(NO_METRICS_TOKEN)
 

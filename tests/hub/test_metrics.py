@@ -150,6 +150,30 @@ async def test_without_a_token_metrics_are_not_served_publicly(aiohttp_client, h
     assert "metrics_token is not configured" in (await resp.json())["error"]
 
 
+async def test_without_a_token_a_proxied_or_public_hub_refuses_metrics(aiohttp_client, hub_config):
+    """A reverse proxy on the same host makes every client look local: not served."""
+    local = await aiohttp_client(create_app(hub_config))  # listens on loopback, direct client
+    assert (await local.get("/metrics")).status == 200
+    for header in ("X-Forwarded-For", "Forwarded", "X-Real-IP"):
+        resp = await local.get("/metrics", headers={header: "203.0.113.9"})
+        assert resp.status == 403
+    public = await aiohttp_client(
+        create_app(replace(hub_config, public_url="https://hub.example.net"))
+    )
+    assert (await public.get("/metrics")).status == 403
+
+
+async def test_guessing_the_metrics_token_is_throttled(aiohttp_client, hub_config):
+    client = await aiohttp_client(create_app(replace(hub_config, metrics_token="s3cret")))
+    statuses = set()
+    for _ in range(hub_config.auth_failure_burst + 1):
+        resp = await client.get("/metrics", headers={"Authorization": "Bearer guess"})
+        statuses.add(resp.status)
+    assert statuses == {401, 429}
+    resp = await client.get("/metrics", headers={"Authorization": "Bearer s3cret"})
+    assert resp.status == 429  # the address spent its budget; the right token waits too
+
+
 async def test_each_tenant_scrapes_only_its_own_series(client, seed):
     acme = await seed.tenant("acme")
     beta = await seed.tenant("beta-isp")
