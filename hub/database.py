@@ -218,6 +218,21 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, cannot connect now
     asyncpg.TooManyConnectionsError,
 )
+
+
+def from_database(exc: BaseException) -> bool:
+    """A connection error raised by asyncpg (the pool, a connection), not by something else
+    (an HTTP call, a file) that happens to raise OSError or TimeoutError."""
+    if isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError):
+        return True
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_globals.get("__name__", "").startswith("asyncpg"):
+            return True
+        tb = tb.tb_next
+    return False
+
+
 UNAVAILABLE = "The database is unavailable; retry later"
 
 

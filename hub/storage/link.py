@@ -4,8 +4,7 @@ Plain asyncpg with ``$n`` parameters, one method per statement, in repositories 
 connection or the pool (``Db``, hub.storage.Executor) and returning hub.domain types; callers
 that need several statements in one transaction build the repository on a connection inside
 ``conn.transaction()``. jsonb values travel as Python objects (the hub's pool sets the codec,
-see hub.database). The enrollment statements are still free functions (moving to
-hub/storage/agents.py with the enrollment service).
+see hub.database). Enrollment and credentials live in hub.storage.agents.
 """
 
 from __future__ import annotations

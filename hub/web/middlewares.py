@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 import uuid
 from collections.abc import MutableMapping
@@ -20,7 +21,7 @@ import asyncpg
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from hub.database import CONNECTION_ERRORS, UNAVAILABLE
+from hub.database import CONNECTION_ERRORS, UNAVAILABLE, from_database
 from hub.errors import DatabaseError, HubError, RateLimited, Unauthorized
 from hub.typedefs import (
     ADMIN,
@@ -101,6 +102,10 @@ async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamR
     return response
 
 
+# A client's X-Request-Id is echoed and logged: only a short token of safe characters.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
 def error_body(message: str, **extra: object) -> dict[str, object]:
     return {"success": False, "error": message, **extra}
 
@@ -113,20 +118,35 @@ def _hub_error_response(exc: HubError) -> web.Response:
     return response
 
 
+def _internal_error(request: web.Request) -> web.Response:
+    """A bug: logged with its traceback (called inside an except clause), a bare 500 out."""
+    log.exception(
+        "unhandled error request_id=%s method=%s path=%s",
+        request[REQUEST_ID],
+        request.method,
+        request.path,
+    )
+    return web.json_response(error_body("Internal server error"), status=500)
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    request[REQUEST_ID] = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+    given = request.headers.get("X-Request-Id", "")
+    request[REQUEST_ID] = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
     try:
         response = await handler(request)
     except HubError as exc:
         response = _hub_error_response(exc)
     except CONNECTION_ERRORS as exc:
         if isinstance(exc, ConnectionResetError | BrokenPipeError):
-            raise  # the client went away mid-request: aiohttp's business, not the database's
-        # Postgres is down or unreachable: 503, logged once per outage (not per request).
-        if DB_HEALTH in request.app:
-            request.app[DB_HEALTH].lost(exc)
-        response = _hub_error_response(DatabaseError(UNAVAILABLE))
+            raise  # the client went away mid-request: aiohttp's business
+        if from_database(exc):
+            # Postgres is down or unreachable: 503, logged once per outage (not per request).
+            if DB_HEALTH in request.app:
+                request.app[DB_HEALTH].lost(exc)
+            response = _hub_error_response(DatabaseError(UNAVAILABLE))
+        else:
+            response = _internal_error(request)
     except (asyncpg.DataError, asyncpg.ProgramLimitExceededError) as exc:
         # A value Postgres refuses (text it cannot hold, a number out of range, a key over the
         # index limit) is the client's input that the edge let through: 400, and a warning.
@@ -145,13 +165,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status == 405 and "Allow" in exc.headers:
             response.headers["Allow"] = exc.headers["Allow"]
     except Exception:
-        log.exception(
-            "unhandled error request_id=%s method=%s path=%s",
-            request[REQUEST_ID],
-            request.method,
-            request.path,
-        )
-        response = web.json_response(error_body("Internal server error"), status=500)
+        response = _internal_error(request)
     response.headers["X-Request-Id"] = request[REQUEST_ID]
     if request.content.exception() is not None:
         response.force_close()  # the body could not be read: the connection is unusable

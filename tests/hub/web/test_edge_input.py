@@ -14,6 +14,7 @@ import pytest
 
 from hub.services.auth import AuthService
 from hub.storage.audit import AuditRepository
+from hub.typedefs import DB_HEALTH
 from hub.web.schemas import MAX_USERNAME
 from tests.hub.conftest import session
 
@@ -191,3 +192,23 @@ async def test_audit_stores_any_text(pool):
     assert row["params"]["username"] == "a\ufffdb\ufffd"
     assert row["params"]["n"] == str(2**70)
     assert len(row["details"]["error"]) < 600
+
+
+async def test_a_timeout_that_is_not_the_database_is_a_500_not_an_outage(app, aiohttp_client):
+    async def times_out(request):
+        raise TimeoutError("an outside call ran out of time")
+
+    app.router.add_get("/api/test/times-out", times_out)
+    client = await aiohttp_client(app)
+    resp = await client.get("/api/test/times-out")
+    assert resp.status == 500
+    assert await resp.json() == {"success": False, "error": "Internal server error"}
+    assert not client.app[DB_HEALTH].down  # no outage declared, no probe started
+
+
+async def test_request_ids_are_echoed_only_when_safe(client):
+    resp = await client.get("/healthz", headers={"X-Request-Id": "abc-123"})
+    assert resp.headers["X-Request-Id"] == "abc-123"
+    for bad in ("x" * 65, "line\\nbreak", "<script>"):
+        resp = await client.get("/healthz", headers={"X-Request-Id": bad})
+        assert re.fullmatch(r"[0-9a-f]{32}", resp.headers["X-Request-Id"])
