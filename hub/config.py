@@ -44,8 +44,9 @@ class HubConfig:
     enrollment_ttl_hours: float = 24.0
     agent_heartbeat: float = 15.0  # presence heartbeat and command sweep interval, seconds
     # Agent link WebSocket ping after this many silent seconds; no pong within half of it and
-    # the agent is gone (its commands fail with 503 at once): a silent agent is known in <= 1.5x.
-    link_heartbeat: float = 1.5
+    # the agent is gone (its commands fail with 503 at once): a silent agent is known in <= 1.5x
+    # (3 s). Sites behind links whose round trip can pass half of it (satellite) want more.
+    link_heartbeat: float = 2.0
     # Largest agent link frame accepted (bytes); a 5,000-session snapshot is about 1.2 MB.
     max_frame_bytes: int = 8 * 1024 * 1024
     # A hub process renews its lease this often; agents it holds read offline once its lease

@@ -254,7 +254,7 @@ class DatabaseHealth:
         self.outages = 0
 
     def lost(self, exc: BaseException) -> None:
-        if self.down:
+        if self.down or self._supervisor.closed:
             return
         self.down = True
         self.outages += 1

@@ -85,6 +85,11 @@ class Supervisor:
         state.runner = asyncio.create_task(self._supervise(state, factory), name=name)
         return state
 
+    @property
+    def closed(self) -> bool:
+        """Shutting down: nothing new should start."""
+        return self._closed
+
     def spawn(self, name: str, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """A one-off task whose failure is logged with its traceback; cancelled on close."""
         task = asyncio.create_task(coro, name=name)

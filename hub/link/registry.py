@@ -50,8 +50,14 @@ class LinkRegistry:
         """Run socket bookkeeping in the background; ``drain`` waits for it at shutdown."""
         task = asyncio.ensure_future(coro)
         self._cleanups.add(task)
-        task.add_done_callback(self._cleanups.discard)
+        task.add_done_callback(self._cleanup_done)
         return task
+
+    def _cleanup_done(self, task: asyncio.Task[Any]) -> None:
+        """Bookkeeping that failed is logged with its traceback, never lost silently."""
+        self._cleanups.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("link bookkeeping failed task=%s", task.get_name(), exc_info=exc)
 
     async def finish(self, coro: Coroutine[Any, Any, Any]) -> None:
         """Run a socket's last bookkeeping to the end, even if its handler is cancelled."""

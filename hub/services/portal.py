@@ -18,7 +18,7 @@ from common import wire
 from common.timeutil import utcnow
 from hub.config import HubConfig
 from hub.domain import ActiveSession, Customer, Entitlement, Router, RouterActivity
-from hub.errors import AgentUnavailable, CommandFailed, NotFound, SessionNotFound
+from hub.errors import CommandFailed, HubError, NotFound, SessionNotFound
 from hub.services.audit import AuditEntry, audited
 from hub.services.dispatch import Dispatcher, run_on_router, unreachable
 from hub.services.inputs import customer_username, optional_mac, required_text
@@ -318,7 +318,9 @@ class PortalService:
     ) -> RouterOutcome:
         """One router's part of a multi-router disconnect, audited on its own.
 
-        "Session not found" is no failure here (the user is simply not on that router).
+        "Session not found" is no failure here (the user is simply not on that router). Any
+        other error of this router (unreachable, refused, retired meanwhile, its audit write) is
+        this router's outcome, never the whole request's: the other routers' results still count.
         """
         try:
             async with audited(self._pool, entry):
@@ -326,7 +328,7 @@ class PortalService:
                 entry.details = outcome.details()
         except SessionNotFound:
             return RouterOutcome(router, None, None, session_found=False)
-        except (AgentUnavailable, CommandFailed) as exc:
+        except HubError as exc:
             return RouterOutcome(router, None, exc.message, details=exc.extra.get("details"))
         return RouterOutcome(router, outcome, None)
 
