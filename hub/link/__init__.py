@@ -84,7 +84,7 @@ async def _link_context(app: web.Application) -> AsyncIterator[None]:
     await listener.start()
     supervisor.start(
         "link-presence",
-        lambda: _presence_loop(pool, registry, dispatcher, instance, config),
+        lambda: _presence_loop(pool, registry, dispatcher, watch, instance, config),
     )
     log.info("agent link ready instance=%s", instance)
     try:
@@ -98,11 +98,13 @@ async def _presence_loop(
     pool: asyncpg.Pool,
     registry: LinkRegistry,
     dispatcher: CommandDispatcher,
+    watch: CredentialWatch,
     instance: str,
     config: HubConfig,
 ) -> None:
     """Renew this process's lease every instance_heartbeat; every agent_heartbeat, one presence
-    UPDATE for all agents held here, then the dispatcher sweep."""
+    UPDATE for all agents held here, then the sweeps that repair lost notifications: the
+    dispatcher's (commands) and the credential watch's (revocations)."""
     loop = asyncio.get_running_loop()
     tick = min(config.instance_heartbeat, config.agent_heartbeat)
     next_agents = loop.time() + config.agent_heartbeat
@@ -119,6 +121,7 @@ async def _presence_loop(
                         agent_ids=registry.agent_ids(), instance=instance
                     )
                 await dispatcher.sweep()
+                await watch.sweep()
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             log.warning("agent presence heartbeat failed instance=%s error=%r", instance, exc)
 

@@ -113,6 +113,15 @@ class CredentialWatch:
         except ValueError:
             log.warning("credential notice ignored payload=%r", payload)
             return
+        await self._check(agent_id)
+
+    async def sweep(self) -> None:
+        """Check every watched socket's credential: repairs a notice lost while this process's
+        LISTEN connection was down (run with the presence heartbeat)."""
+        for agent_id in list(self._sockets):
+            await self._check(agent_id)
+
+    async def _check(self, agent_id: int) -> None:
         if not self._sockets.get(agent_id):
             return
         current = await self._agents.current_credential(agent_id)

@@ -285,6 +285,20 @@ async def test_revoking_closes_the_link_and_the_credential_stops_working(
     assert (await FakeAgent(http, hub, reply["credential"]).connect())["agent_id"] == agent_id
 
 
+async def test_a_revocation_whose_notice_was_lost_still_closes_the_link(
+    http: aiohttp.ClientSession, start_hub, pool: asyncpg.Pool, tenant_id: int
+):
+    """The credential changes with no NOTIFY (as when the LISTEN connection was down): the
+    presence heartbeat's sweep finds it."""
+    hub = await start_hub(agent_heartbeat=0.2)
+    _, credential = await enrolled_agent(http, hub, tenant_id)
+    agent = FakeAgent(http, hub, credential)
+    await agent.connect()
+    closed = asyncio.create_task(agent.closed(timeout=30))
+    await pool.execute("UPDATE agents SET credential_hash = NULL")  # no notice sent
+    assert await closed == CLOSE_REVOKED
+
+
 async def test_revoking_closes_a_link_that_has_not_said_hello_yet(
     http: aiohttp.ClientSession, hub: TestServer, start_hub, tenant_id: int
 ):
