@@ -18,35 +18,24 @@ from aiohttp import web
 from hub.domain import Agent, Enrollment
 from hub.errors import InvalidInput
 from hub.services.agents import AgentService, EnrollRequest, is_wireguard_key
+from hub.web.schemas import EnrollBody
 
 log = logging.getLogger(__name__)
 
 CLOSE_REVOKED = 4001  # WebSocket close code: the credential this link used is no longer valid
 
 
-def parse_enroll_request(body: Any) -> EnrollRequest:
-    """The enroll body, checked; InvalidInput names the first problem."""
-    if not isinstance(body, dict):
-        raise InvalidInput("request body must be a JSON object")
-    values: dict[str, str] = {}
-    for key, limit in (
-        ("token", 200),
-        ("device_key", 200),
-        ("hostname", 255),
-        ("agent_version", 64),
-    ):
-        value = body.get(key)
-        if not isinstance(value, str) or not value.strip():
-            raise InvalidInput(f"{key} is required")
-        if len(value) > limit or not value.isprintable():
-            raise InvalidInput(f"{key} is not valid")
-        values[key] = value.strip()
-    if len(values["device_key"]) < 16:
-        raise InvalidInput("device_key must be at least 16 characters")
-    wg_key = body.get("wg_public_key")
-    if wg_key is not None and not is_wireguard_key(wg_key):
+def parse_enroll_request(body: EnrollBody) -> EnrollRequest:
+    """The checked enroll body (hub.web.schemas.EnrollBody) as the service's request."""
+    if body.wg_public_key is not None and not is_wireguard_key(body.wg_public_key):
         raise InvalidInput("wg_public_key must be a base64 Curve25519 public key")
-    return EnrollRequest(wg_public_key=wg_key, **values)
+    return EnrollRequest(
+        token=body.token,  # type: ignore[arg-type]  (EnrollBody.check: all four present)
+        device_key=body.device_key,  # type: ignore[arg-type]
+        hostname=body.hostname,  # type: ignore[arg-type]
+        agent_version=body.agent_version,  # type: ignore[arg-type]
+        wg_public_key=body.wg_public_key,
+    )
 
 
 def enrollment_reply(enrollment: Enrollment) -> dict[str, Any]:

@@ -16,7 +16,8 @@ from hub.link.keys import CREDENTIAL_WATCH, DISPATCHER, INSTANCE, LINK_REGISTRY
 from hub.link.session import LinkSession
 from hub.services.agents import CREDENTIAL_REJECTED
 from hub.typedefs import CONFIG, DB_POOL, METRICS, SERVICES
-from hub.web.handlers import json_object
+from hub.web.handlers import read_body
+from hub.web.schemas import EnrollBody
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ def _error(exc: HubError) -> web.Response:
 async def enroll(request: web.Request) -> web.Response:
     """``POST /agent/v1/enroll``: a one-time token for the agent's long-lived credential."""
     try:
-        body = await json_object(request, not_json="request body must be a JSON object")
+        body = await read_body(request, EnrollBody)
         enroll_request = enrollment.parse_enroll_request(body)
         enrolled = await request.app[SERVICES].agents.enroll(enroll_request)
     except HubError as exc:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from aiohttp import web
 
 from common.timeutil import to_iso
-from hub.errors import InvalidInput
 from hub.services.portal import ROUTER_NOT_FOUND
 from hub.typedefs import ADMIN, SERVICES
 from hub.web import bodies
@@ -18,11 +17,8 @@ routes = web.RouteTableDef()
 @routes.post("/api/admin/login")
 async def login(request: web.Request) -> web.Response:
     body = await read_body(request, LoginBody)
-    email, password = body.email, body.password
-    if not isinstance(email, str) or not isinstance(password, str) or not email or not password:
-        raise InvalidInput("email and password are required")
-    async with login_attempt(request, email):  # lockout after repeated failures
-        token, expires_at = await request.app[SERVICES].auth.admin_login(email, password)
+    async with login_attempt(request, body.email):  # lockout after repeated failures
+        token, expires_at = await request.app[SERVICES].auth.admin_login(body.email, body.password)
     return web.json_response(
         {"success": True, "token": token, "token_type": "Bearer", "expires_at": to_iso(expires_at)}
     )

@@ -175,24 +175,6 @@ def read_query(request: web.Request, schema: type[Q]) -> Q:
     return query
 
 
-async def json_object(
-    request: web.Request,
-    limit: int = MAX_BODY_BYTES,
-    not_json: str = "request body must be valid JSON",
-) -> dict[str, Any]:
-    """The body as a bounded JSON object (empty body: empty object); prefer ``read_body``."""
-    text = _body_text(request, await read_bytes(request, limit))
-    if not text.strip():
-        return {}
-    try:
-        body = msgspec.json.decode(text)
-    except (msgspec.DecodeError, RecursionError) as exc:
-        raise InvalidInput(not_json) from exc
-    if not isinstance(body, dict):
-        raise InvalidInput("request body must be a JSON object")
-    return body
-
-
 def trusted_networks(entries: Iterable[str]) -> tuple[IPNetwork, ...]:
     """HubConfig.trusted_proxies parsed; a wrong entry is refused at startup."""
     try:

@@ -107,7 +107,7 @@ class GrantBody(Body):
 
 
 class LoginBody(Body):
-    """POST /api/admin/login."""
+    """POST /api/admin/login: both fields required (argon2 runs only for a complete body)."""
 
     email: Email | None = None
     password: Password | None = None
@@ -120,3 +120,43 @@ class LoginBody(Body):
         "email": f"email must be at most {MAX_EMAIL} characters",
         "password": f"password must be at most {MAX_PASSWORD} characters",
     }
+
+    def check(self) -> None:
+        if not self.email or not self.password:
+            raise InvalidInput("email and password are required")
+
+
+_ENROLL_FIELDS = {"token": 200, "device_key": 200, "hostname": 255, "agent_version": 64}
+_WG_KEY = "wg_public_key must be a base64 Curve25519 public key"
+
+
+class EnrollBody(Body):
+    """POST /agent/v1/enroll: what a box sends to trade its one-time token (agent.enroll)."""
+
+    token: Annotated[str, msgspec.Meta(max_length=_ENROLL_FIELDS["token"])] | None = None
+    device_key: Annotated[str, msgspec.Meta(max_length=_ENROLL_FIELDS["device_key"])] | None = None
+    hostname: Annotated[str, msgspec.Meta(max_length=_ENROLL_FIELDS["hostname"])] | None = None
+    agent_version: Annotated[str, msgspec.Meta(max_length=_ENROLL_FIELDS["agent_version"])] | (
+        None
+    ) = None
+    wg_public_key: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+
+    type_errors: ClassVar[dict[str, str]] = {
+        **{key: f"{key} is required" for key in _ENROLL_FIELDS},
+        "wg_public_key": _WG_KEY,
+    }
+    bound_errors: ClassVar[dict[str, str]] = {
+        **{key: f"{key} is not valid" for key in _ENROLL_FIELDS},
+        "wg_public_key": _WG_KEY,
+    }
+
+    def check(self) -> None:
+        for key in _ENROLL_FIELDS:
+            value = getattr(self, key)
+            if value is None or not value.strip():
+                raise InvalidInput(f"{key} is required")
+            if not value.isprintable():
+                raise InvalidInput(f"{key} is not valid")
+            setattr(self, key, value.strip())
+        if len(self.device_key or "") < 16:
+            raise InvalidInput("device_key must be at least 16 characters")

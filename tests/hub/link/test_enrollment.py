@@ -134,6 +134,9 @@ async def test_enroll_bad_body_is_400(
 async def test_enroll_not_json_is_400(http: aiohttp.ClientSession, hub: TestServer):
     async with http.post(base_url(hub) + wire.ENROLL_PATH, data=b"{not json") as response:
         assert response.status == 400
+        assert (await response.json())["error"] == "request body must be valid JSON"
+    async with http.post(base_url(hub) + wire.ENROLL_PATH, json=["a", "list"]) as response:
+        assert response.status == 400
         assert (await response.json())["error"] == "request body must be a JSON object"
 
 
