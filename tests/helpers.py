@@ -1,12 +1,17 @@
-"""Small helpers every test package shares: poll instead of sleeping, pick a free port."""
+"""Small helpers every test package shares: poll instead of sleeping, pick a free port, run a
+program of this repository as a real process."""
 
 from __future__ import annotations
 
 import asyncio
 import inspect
 import socket
-from collections.abc import Awaitable, Callable
+import sys
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]  # the repository
 
 
 async def wait_for(
@@ -31,3 +36,24 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+async def run_module(
+    module: str, *args: str, env: Mapping[str, str] | None = None, timeout: float = 60
+) -> tuple[int, str, str]:
+    """``python -m module args`` from the repository root, run to its end (no stdin):
+    (exit code, stdout, stderr)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        module,
+        *args,
+        cwd=ROOT,
+        env=None if env is None else dict(env),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()

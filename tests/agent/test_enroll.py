@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import dataclasses
 import socket
 import stat
-import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -26,9 +24,9 @@ from hub.app import create_app
 from hub.config import HubConfig, WireGuardConfig
 from hub.services.agents import TOKEN_REJECTED, AgentService
 from hub.typedefs import DB_POOL
+from tests.helpers import run_module
 
 HUB_WG_KEY = base64.b64encode(b"h" * 32).decode()
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -371,15 +369,4 @@ async def test_the_cli_flag_allows_insecure_http(tmp_path: Path):
 
 
 async def agent_cli(*args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "agent.cli",
-        *args,
-        cwd=ROOT,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
-    return proc.returncode, out.decode(), err.decode()
+    return await run_module("agent.cli", *args)

@@ -57,7 +57,6 @@ async def test_wait_new_wakes_at_once_and_times_out(store):
 
     # Waiting far longer than the test may run: only the append can end the wait.
     waiting = asyncio.create_task(outbox.wait_new(0, timeout=3600))
-    await asyncio.sleep(0)  # let it start waiting
     assert not waiting.done()
     await outbox.append(wire.ROUTER_UP, None, {})
     assert await waiting is True

@@ -8,7 +8,6 @@ import re
 import shlex
 import sys
 import tomllib
-from pathlib import Path
 
 import aiohttp
 import asyncpg
@@ -21,9 +20,7 @@ from hub.config import HubConfig
 from hub.link.enrollment import CLOSE_REVOKED
 from hub.services.agents import AgentService, new_enrollment_token
 from hub.typedefs import DB_POOL, SERVICES
-from tests.helpers import free_port, wait_for
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import ROOT, free_port, run_module, wait_for
 
 
 async def hub_cli(dsn: str | None, *args: str, **env: str) -> tuple[int, str, str]:
@@ -32,19 +29,7 @@ async def hub_cli(dsn: str | None, *args: str, **env: str) -> tuple[int, str, st
     if dsn:
         environ["DATABASE_URL"] = dsn
     environ.update(env)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "hub.cli",
-        *args,
-        cwd=ROOT,
-        env=environ,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
-    return proc.returncode, out.decode(), err.decode()
+    return await run_module("hub.cli", *args, env=environ)
 
 
 def assert_usage_error(result: tuple[int, str, str], message: str) -> None:
@@ -259,18 +244,7 @@ async def test_serve_runs_until_sigterm(pg_dsn):
 
 
 async def agent_cli(*args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "agent.cli",
-        *args,
-        cwd=ROOT,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
-    return proc.returncode, out.decode(), err.decode()
+    return await run_module("agent.cli", *args)
 
 
 def test_enrollment_tokens_never_start_with_a_dash():

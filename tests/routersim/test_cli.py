@@ -7,11 +7,11 @@ import re
 import signal
 import socket
 import sys
-from pathlib import Path
 
 import librouteros
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import ROOT, run_module
+
 LINE = re.compile(r"^(site-\d+) (127\.0\.0\.1):(\d+) user=admin password=''$")
 
 
@@ -54,18 +54,8 @@ async def test_cli_prints_routers_serves_them_and_exits_on_sigint() -> None:
 
 
 async def run_cli(*args: str) -> tuple[int, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "routersim.cli",
-        *args,
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, stderr = await asyncio.wait_for(process.communicate(), 15)
-    assert process.returncode is not None
-    return process.returncode, stderr.decode()
+    code, _, stderr = await run_module("routersim.cli", *args, timeout=15)
+    return code, stderr
 
 
 async def test_cli_reports_a_busy_port() -> None:
