@@ -250,7 +250,8 @@ class HubLink:
 
 
 async def _send(ws: aiohttp.ClientWebSocketResponse, frame: wire.Frame) -> None:
-    await ws.send_str(wire.encode_frame(frame).decode())
+    """One text frame, sent as the bytes msgspec encoded (UTF-8 JSON: no str round trip)."""
+    await ws.send_frame(wire.encode_frame(frame), aiohttp.WSMsgType.TEXT)
 
 
 def agent_version() -> str:
