@@ -199,6 +199,17 @@ class Transaction:
             [(router, kind, sid) for sid in session_ids],
         )
 
+    async def get_meta(self, key: str) -> str | None:
+        rows = await self.db.execute_fetchall("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0][0] if rows else None
+
+    async def delete_meta(self, key: str) -> None:
+        await self.db.execute("DELETE FROM meta WHERE key = ?", (key,))
+
+    async def entitlements(self) -> list[StoredEntitlement]:
+        """Every entitlement held, read inside this transaction."""
+        return _entitlements(await self.db.execute_fetchall(_ENTITLEMENTS + " ORDER BY expires_at"))
+
     async def set_meta(self, key: str, value: str) -> None:
         await self.db.execute(
             "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value)
@@ -421,7 +432,7 @@ class Store:
     async def entitlements(
         self, *, due_before: float | None = None, state: str | None = None
     ) -> list[StoredEntitlement]:
-        query = "SELECT router, expires_at, state, suspended, data FROM entitlements WHERE 1=1"
+        query = _ENTITLEMENTS
         params: tuple[Any, ...] = ()
         if state is not None:
             query += " AND state = ?"
@@ -429,17 +440,7 @@ class Store:
         if due_before is not None:
             query += " AND expires_at <= ?"
             params += (due_before,)
-        rows = await self.fetchall(query + " ORDER BY expires_at", params)
-        return [
-            StoredEntitlement(
-                router=router,
-                entitlement=wire.parse_entitlement(json.loads(data)),
-                expires_at=expires_at,
-                state=st,
-                suspended=bool(suspended),
-            )
-            for router, expires_at, st, suspended, data in rows
-        ]
+        return _entitlements(await self.fetchall(query + " ORDER BY expires_at", params))
 
     async def entitlement_macs(self, router: str, username: str) -> set[str]:
         """MACs the user's entitlements on that router name (its devices, as the hub knows)."""
@@ -455,6 +456,23 @@ class Store:
             "SELECT MIN(expires_at) FROM entitlements WHERE state = 'active'"
         )
         return rows[0][0]
+
+
+_ENTITLEMENTS = "SELECT router, expires_at, state, suspended, data FROM entitlements WHERE 1=1"
+_ENTITLEMENT = msgspec.json.Decoder(wire.Entitlement)
+
+
+def _entitlements(rows: Iterable[Any]) -> list[StoredEntitlement]:
+    return [
+        StoredEntitlement(
+            router=router,
+            entitlement=_ENTITLEMENT.decode(data),
+            expires_at=expires_at,
+            state=st,
+            suspended=bool(suspended),
+        )
+        for router, expires_at, st, suspended, data in rows
+    ]
 
 
 async def last_outbox_seq(db: aiosqlite.Connection) -> int:
