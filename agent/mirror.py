@@ -58,6 +58,14 @@ class CollectorStat:
     runs: int = 0
 
 
+@dataclass(slots=True)
+class _BadRow:
+    """A print row that did not parse: its id (maybe empty) and why."""
+
+    session_id: str
+    error: str
+
+
 def _reportable(old: wire.Session, new: wire.Session, step_bytes: int, step_idle: float) -> bool:
     """Worth a session.updated: the address or login changed, the bytes moved by more than
     ``step_bytes`` since the last report, or the idle time by more than ``step_idle``. The
@@ -346,22 +354,29 @@ class RouterMirror:
             self._blind.discard(kind)  # the listen sees every change from here on
         poll_started = time.monotonic()
         clock = await self.read_router_clock() if blind else None
-        rows = await self.link.call(
-            f"{const.SESSION_MENUS[kind]}/print", **{".proplist": const.SESSION_PROPLIST[kind]}
-        )
         parser = parse.SESSION_PARSERS[kind]
+
+        def parsed(row: Row) -> wire.Session | _BadRow | None:
+            """Each row parsed as it is read: the print is never held as a list of dicts."""
+            try:
+                return parser(row)
+            except ValueError as exc:
+                return _BadRow(row.get(".id", ""), str(exc))
+
+        rows = await self.link.call_parsed(
+            f"{const.SESSION_MENUS[kind]}/print",
+            parsed,
+            **{".proplist": const.SESSION_PROPLIST[kind]},
+        )
         fresh: dict[str, wire.Session] = {}
         bad: list[str] = []
-        for row in rows:
-            try:
-                session = parser(row)
-            except ValueError as exc:
-                bad.append(str(exc))
-                kept = self.sessions[kind].get(row.get(".id", ""))
+        for session in rows:
+            if type(session) is _BadRow:
+                bad.append(session.error)
+                kept = self.sessions[kind].get(session.session_id)
                 if kept is not None:
                     fresh[kept.session_id] = kept
-                continue
-            if session is not None:
+            elif session is not None:
                 fresh[session.session_id] = session
         self._note_bad_rows(kind, bad)
         if kind == "ppp":

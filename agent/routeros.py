@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from librouteros import async_connect
 from librouteros.api import AsyncApi
@@ -49,6 +49,7 @@ from .errors import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 Row = dict[str, str]
 
@@ -118,6 +119,28 @@ class BufferedApi(AsyncApi):
         super().__init__(protocol)
         self._buffer = bytearray()
         self._pos = 0
+        # Applied to each row as it is read (RouterLink.call_parsed): a 5,000-row print is
+        # never held as 5,000 dicts. It must not raise (the reply would be left half read).
+        self.transform: Callable[[Row], Any] | None = None
+
+    async def readResponse(self) -> list[Any]:
+        """librouteros' readResponse (rows up to ``!done``, traps raised after it), with each
+        row passed through ``transform`` as it arrives."""
+        transform = self.transform
+        traps: list[TrapError] = []
+        reply: str | None = None
+        response: list[Any] = []
+        while reply != "!done":
+            reply, words = await self.readSentence()
+            if reply == "!trap":
+                traps.append(TrapError(**words))
+            elif reply in ("!re", "!done") and words:
+                response.append(words if transform is None else transform(words))
+        if len(traps) > 1:
+            raise MultiTrapError(*traps)
+        if traps:
+            raise traps[0]
+        return response
 
     async def readSentence(self) -> tuple[str, dict[str, Any]]:
         while (sentence := self._take_sentence()) is None:
@@ -345,8 +368,20 @@ class RouterLink:
             await close_api(api)
         self._set_state("offline", error)
 
+    async def call_parsed(
+        self, command: str, transform: Callable[[Row], T], **params: Any
+    ) -> list[T]:
+        """``call``, each row turned into ``transform(row)`` as it is read (a long print is
+        never held as dicts). ``transform`` must not raise: return a marker for a bad row."""
+        return await self.call(command, _transform=transform, **params)
+
     async def call(
-        self, command: str, *words: str, within: float | None = None, **params: Any
+        self,
+        command: str,
+        *words: str,
+        within: float | None = None,
+        _transform: Callable[[Row], Any] | None = None,
+        **params: Any,
     ) -> list[Row]:
         """Run one command; rows as RouterOS strings. ``params`` become ``=key=value`` words.
 
@@ -365,7 +400,13 @@ class RouterLink:
             api = await self._ensure_api()
             started = time.monotonic()
             try:
-                rows = await self._run(api, command, words, params, limit)
+                if isinstance(api, BufferedApi):
+                    api.transform = _transform
+                try:
+                    rows = await self._run(api, command, words, params, limit)
+                finally:
+                    if isinstance(api, BufferedApi):
+                        api.transform = None
             except RouterUnavailable as exc:
                 await self.drop(str(exc))
                 raise
