@@ -555,3 +555,13 @@ async def _holds(agent: Agent, user: str) -> bool:
 
 async def _same(agent: Agent, site: SyncSite) -> bool:
     return await held(agent) == await site.wanted()
+
+
+def test_reconnect_delay_spreads_below_a_doubling_ceiling():
+    from agent.hublink import reconnect_delay
+
+    first = [reconnect_delay(1, 2.0, 15.0) for _ in range(1000)]
+    later = [reconnect_delay(10, 2.0, 15.0) for _ in range(1000)]
+    assert all(0.0 <= d <= 2.0 for d in first)  # the first retry within backoff_min
+    assert all(0.0 <= d <= 15.0 for d in later) and max(later) > 2.0  # capped at backoff_max
+    assert min(first) < 0.5 and max(first) > 1.5  # spread over the window, not one instant
