@@ -259,10 +259,11 @@ async def _send(ws: aiohttp.ClientWebSocketResponse, frame: wire.Frame) -> None:
 
 
 def reconnect_delay(failures: int, low: float, high: float) -> float:
-    """Seconds before the next dial: a random point below a ceiling that starts at ``low`` and
-    doubles with each failure up to ``high`` (full jitter). After a hub restart a thousand
-    agents come back spread over the first seconds, not in one, and not all ``high`` late."""
-    ceiling = min(high, low * 2 ** max(0, failures - 1))
+    """Seconds before the next dial: a random point below a ceiling (full jitter) that is
+    ``low`` for the first two failures (a hub restart takes a second or two: the second try
+    usually finds it back), then doubles up to ``high``. After a hub restart a thousand agents
+    come back spread over the first seconds, not in one, and not ``high`` late."""
+    ceiling = min(high, low * 2 ** max(0, failures - 2))
     return random.uniform(0.0, ceiling)
 
 
