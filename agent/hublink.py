@@ -260,10 +260,11 @@ async def _send(ws: aiohttp.ClientWebSocketResponse, frame: wire.Frame) -> None:
 
 def reconnect_delay(failures: int, low: float, high: float) -> float:
     """Seconds before the next dial: a random point below a ceiling (full jitter) that is
-    ``low`` for the first two failures (a hub restart takes a second or two: the second try
-    usually finds it back), then doubles up to ``high``. After a hub restart a thousand agents
-    come back spread over the first seconds, not in one, and not ``high`` late."""
-    ceiling = min(high, low * 2 ** max(0, failures - 2))
+    ``low`` for the first three failures (a hub restart refuses dials for a second or two,
+    first while the old process stops, then while the new one starts), then doubles up to
+    ``high``. After a hub restart a thousand agents come back spread over the first seconds,
+    not in one, and not ``high`` late."""
+    ceiling = min(high, low * 2 ** max(0, failures - 3))
     return random.uniform(0.0, ceiling)
 
 

@@ -250,6 +250,10 @@ async def whole_set(
         f"\nwhole set to {len(agents)} agents holding nothing, at once: last sync after"
         f" {elapsed:.2f} s, hub CPU {used:.2f} s ({used / len(agents):.3f} s per agent)"
     )
+    print(
+        f"  (the old way, the whole set on every connect: the storm below would cost about"
+        f" {used / len(agents):.3f} s x the agents of hub CPU, and as many sets sent back)"
+    )
     for task in own:
         task.cancel()
 
