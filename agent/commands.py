@@ -36,6 +36,7 @@ MAX_LOG_LINES = 1000
 _PARAM_NAME = re.compile(r"^\.?[a-z0-9][a-z0-9-]*$")
 
 ENTITLEMENTS_DIGEST = "entitlements_digest"  # meta key: the last entitlements.sync applied
+UNLISTED_GRACE = 300.0  # seconds: a whole set drops no unlisted entitlement expiring sooner
 Handler = Callable[[RouterLink, str, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
@@ -357,10 +358,12 @@ class CommandExecutor:
                     deleted += await tx.delete_entitlements(
                         name, gone.username, _mac(as_dict(gone))
                     )
-        if sync.base is None:  # the whole set: an unexpired entitlement it leaves out goes
-            now = time.time()
+        if sync.base is None:  # the whole set: an unexpired entitlement it leaves out goes,
+            # unless it expires soon: the hub may have left it out as expired by its clock, and
+            # the enforcer must still cut it here.
+            keep_until = time.time() + UNLISTED_GRACE
             for (name, username, mac), known in held.items():
-                if (name, username, mac) not in listed and known.expires_at > now:
+                if (name, username, mac) not in listed and known.expires_at > keep_until:
                     deleted += await tx.delete_entitlements(name, username, mac)
         return {"stored": stored, "deleted": deleted, "skipped": skipped}
 
