@@ -24,7 +24,7 @@ from common.timeutil import parse_iso, to_iso, utcnow
 from . import actions, const
 from .errors import AgentError, CommandRejected, RouterCommandError, RouterUnavailable
 from .routeros import RouterLink, where
-from .store import Store, StoredEntitlement, as_dict
+from .store import Store, StoredEntitlement, Transaction, as_dict
 
 if TYPE_CHECKING:
     from .mirror import RouterMirror
@@ -36,6 +36,7 @@ MAX_LOG_LINES = 1000
 _PARAM_NAME = re.compile(r"^\.?[a-z0-9][a-z0-9-]*$")
 
 ENTITLEMENTS_DIGEST = "entitlements_digest"  # meta key: the last entitlements.sync applied
+UNLISTED_GRACE = 300.0  # seconds: a whole set drops no unlisted entitlement expiring sooner
 Handler = Callable[[RouterLink, str, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
@@ -300,42 +301,70 @@ class CommandExecutor:
         return {"deleted": removed}
 
     async def _entitlements_sync(self, link: RouterLink, router: str, args: dict) -> dict:
-        """The whole set the hub wants here, applied in one transaction; unchanged entries keep
-        their state (a manual cut stays suspended). The digest is echoed in the next hello."""
+        """Entitlements the hub wants here, applied in one transaction; unchanged entries keep
+        their state (a manual cut stays suspended). The whole set (no ``base``) also drops
+        unexpired entitlements it does not list; a difference applies only on the token it
+        was computed from. The new token is echoed in the next hello."""
         try:
             sync = wire.parse_entitlements_sync(args)
         except wire.WireError as exc:
             raise CommandRejected(str(exc)) from None
+        async with self.store.transaction() as tx:
+            token = await tx.get_meta(ENTITLEMENTS_DIGEST)
+            if sync.base is not None and token == sync.digest:
+                return {"stored": 0, "deleted": 0, "skipped": [], "applied_already": True}
+            if sync.base is not None and token != sync.base:
+                # Not the set it was computed on: the next hello asks for the whole set.
+                await tx.delete_meta(ENTITLEMENTS_DIGEST)
+                result = None
+            else:
+                result = await self._apply_sync(tx, sync)
+                await tx.set_meta(ENTITLEMENTS_DIGEST, sync.digest)
+        if result is None:
+            raise CommandRejected(
+                f"entitlements difference from {sync.base!r}, but this agent held {token!r}"
+            )
+        self.on_entitlements_changed()
+        return result
+
+    async def _apply_sync(self, tx: Transaction, sync: wire.EntitlementsSync) -> dict:
         held = {
             (s.router, s.entitlement.username, s.entitlement.mac_address or ""): s
-            for s in await self.store.entitlements()
+            for s in await tx.entitlements()
         }
         stored = deleted = 0
         skipped: list[str] = []
-        async with self.store.transaction() as tx:
-            for item in sync.entitlements:
-                fields = {k: v for k, v in as_dict(item).items() if k != "routers"}
-                try:
-                    ent, expires_at = entitlement_from_args(fields)
-                except CommandRejected as exc:
-                    skipped.append(f"{item.username}: {exc}")
+        listed: set[tuple[str, str, str]] = set()
+        for item in sync.entitlements:
+            fields = {k: v for k, v in as_dict(item).items() if k != "routers"}
+            try:
+                ent, expires_at = entitlement_from_args(fields)
+            except CommandRejected as exc:
+                skipped.append(f"{item.username}: {exc}")
+                continue
+            for name in item.routers if item.routers is not None else self.links:
+                if name not in self.links:
                     continue
-                for name in item.routers if item.routers is not None else self.links:
-                    if name not in self.links:
-                        continue
-                    known = held.get((name, ent.username, ent.mac_address or ""))
-                    if known is not None and known.entitlement == ent:
-                        continue
-                    await tx.put_entitlement(StoredEntitlement(name, ent, expires_at))
-                    stored += 1
-            for gone in sync.revoked:
-                for name in gone.routers if gone.routers is not None else self.links:
-                    if name in self.links:
-                        deleted += await tx.delete_entitlements(
-                            name, gone.username, _mac(as_dict(gone))
-                        )
-            await tx.set_meta(ENTITLEMENTS_DIGEST, sync.digest)
-        self.on_entitlements_changed()
+                key = (name, ent.username, ent.mac_address or "")
+                listed.add(key)
+                known = held.get(key)
+                if known is not None and known.entitlement == ent:
+                    continue
+                await tx.put_entitlement(StoredEntitlement(name, ent, expires_at))
+                stored += 1
+        for gone in sync.revoked:
+            for name in gone.routers if gone.routers is not None else self.links:
+                if name in self.links:
+                    deleted += await tx.delete_entitlements(
+                        name, gone.username, _mac(as_dict(gone))
+                    )
+        if sync.base is None:  # the whole set: an unexpired entitlement it leaves out goes,
+            # unless it expires soon: the hub may have left it out as expired by its clock, and
+            # the enforcer must still cut it here.
+            keep_until = time.time() + UNLISTED_GRACE
+            for (name, username, mac), known in held.items():
+                if (name, username, mac) not in listed and known.expires_at > keep_until:
+                    deleted += await tx.delete_entitlements(name, username, mac)
         return {"stored": stored, "deleted": deleted, "skipped": skipped}
 
     async def _store_entitlement(self, stored: StoredEntitlement) -> None:

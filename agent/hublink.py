@@ -12,7 +12,8 @@ Per connection (protocol in common.wire):
 
 Rows leave the outbox only through ``ack``, so a lost connection loses nothing: the next
 welcome says what the hub has, and sending resumes right after it. Reconnects wait a random
-backoff_min..backoff_max seconds (tenacity), so agents coming back after a hub outage spread out.
+time below a ceiling doubling from backoff_min to backoff_max (``reconnect_delay``, full
+jitter), so agents coming back after a hub outage spread out.
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ class HubLink:
         self.agent = agent
         self.url = settings.url.rstrip("/") + wire.LINK_PATH
         self.connects = 0  # successful welcomes, for tests and logs
+        self._failures = 0  # connections lost or refused since the last welcome
         self._down_since_logged = False
 
     async def run(self) -> None:
@@ -97,7 +99,8 @@ class HubLink:
         failure = state.outcome.exception() if state.outcome else None
         if isinstance(failure, CredentialRejected):
             return self.settings.backoff_max
-        return random.uniform(self.settings.backoff_min, self.settings.backoff_max)
+        self._failures += 1
+        return reconnect_delay(self._failures, self.settings.backoff_min, self.settings.backoff_max)
 
     def _log_failure(self, state: RetryCallState) -> None:
         failure = state.outcome.exception() if state.outcome else None
@@ -140,6 +143,7 @@ class HubLink:
         await outbox.ack(acked_seq)
         self.agent.hub_connected = True
         self.connects += 1
+        self._failures = 0
         self._down_since_logged = False
         log.info(
             "hub link up url=%s agent_id=%s acked_seq=%s", self.url, welcome.agent_id, acked_seq
@@ -250,7 +254,18 @@ class HubLink:
 
 
 async def _send(ws: aiohttp.ClientWebSocketResponse, frame: wire.Frame) -> None:
-    await ws.send_str(wire.encode_frame(frame).decode())
+    """One text frame, sent as the bytes msgspec encoded (UTF-8 JSON: no str round trip)."""
+    await ws.send_frame(wire.encode_frame(frame), aiohttp.WSMsgType.TEXT)
+
+
+def reconnect_delay(failures: int, low: float, high: float) -> float:
+    """Seconds before the next dial: a random point below a ceiling (full jitter) that is
+    ``low`` for the first three failures (a hub restart refuses dials for a second or two,
+    first while the old process stops, then while the new one starts), then doubles up to
+    ``high``. After a hub restart a thousand agents come back spread over the first seconds,
+    not in one, and not ``high`` late."""
+    ceiling = min(high, low * 2 ** max(0, failures - 3))
+    return random.uniform(0.0, ceiling)
 
 
 def agent_version() -> str:

@@ -29,7 +29,7 @@ from . import const, parse
 from .config import AgentSettings
 from .errors import RouterCommandError, RouterUnavailable
 from .routeros import LinkState, RouterLink, Row, is_true
-from .store import Store, as_dict
+from .store import Store, as_dict, encode
 
 log = logging.getLogger(__name__)
 
@@ -58,16 +58,25 @@ class CollectorStat:
     runs: int = 0
 
 
-def _activity(session: wire.Session) -> tuple:
-    """Everything a hub cares to be told about, i.e. all but the ever-growing uptime."""
-    return (
-        session.bytes_in,
-        session.bytes_out,
-        session.idle_seconds,
-        session.ip_address,
-        session.login_by,
-        session.server,
-    )
+@dataclass(slots=True)
+class _BadRow:
+    """A print row that did not parse: its id (maybe empty) and why."""
+
+    session_id: str
+    error: str
+
+
+def _reportable(old: wire.Session, new: wire.Session, step_bytes: int, step_idle: float) -> bool:
+    """Worth a session.updated: the address or login changed, the bytes moved by more than
+    ``step_bytes`` since the last report, or the idle time by more than ``step_idle``. The
+    ever-growing uptime alone never is (the login clock, cached once, keeps login times)."""
+    if new.ip_address != old.ip_address or new.login_by != old.login_by or new.server != old.server:
+        return True
+    if abs(new.bytes_in - old.bytes_in) + abs(new.bytes_out - old.bytes_out) > step_bytes:
+        return True
+    if new.idle_seconds is None or old.idle_seconds is None:
+        return new.idle_seconds != old.idle_seconds
+    return abs(new.idle_seconds - old.idle_seconds) > step_idle
 
 
 def _is_other_session(
@@ -151,6 +160,7 @@ class RouterMirror:
         for _, kind, session in await self.store.sessions(self.name):
             self.sessions.setdefault(kind, {})[session.session_id] = session
         self._recorded_status = await self.store.get_meta(STATUS_META.format(router=self.name))
+        logins = await self.store.session_logins(self.name)
         for kind in SESSION_KINDS:
             stored = await self.store.get_meta(CLOCK_META.format(router=self.name, kind=kind))
             try:
@@ -161,6 +171,7 @@ class RouterMirror:
                 continue
             for sid, session in self.sessions[kind].items():
                 self._login_at[(kind, sid)] = clock - session.uptime_seconds
+        self._login_at.update(logins)  # rows written since login clocks were kept
         self._blind.update(SESSION_KINDS)
 
     async def run(self) -> None:
@@ -343,22 +354,29 @@ class RouterMirror:
             self._blind.discard(kind)  # the listen sees every change from here on
         poll_started = time.monotonic()
         clock = await self.read_router_clock() if blind else None
-        rows = await self.link.call(
-            f"{const.SESSION_MENUS[kind]}/print", **{".proplist": const.SESSION_PROPLIST[kind]}
-        )
         parser = parse.SESSION_PARSERS[kind]
+
+        def parsed(row: Row) -> wire.Session | _BadRow | None:
+            """Each row parsed as it is read: the print is never held as a list of dicts."""
+            try:
+                return parser(row)
+            except ValueError as exc:
+                return _BadRow(row.get(".id", ""), str(exc))
+
+        rows = await self.link.call_parsed(
+            f"{const.SESSION_MENUS[kind]}/print",
+            parsed,
+            **{".proplist": const.SESSION_PROPLIST[kind]},
+        )
         fresh: dict[str, wire.Session] = {}
         bad: list[str] = []
-        for row in rows:
-            try:
-                session = parser(row)
-            except ValueError as exc:
-                bad.append(str(exc))
-                kept = self.sessions[kind].get(row.get(".id", ""))
+        for session in rows:
+            if type(session) is _BadRow:
+                bad.append(session.error)
+                kept = self.sessions[kind].get(session.session_id)
                 if kept is not None:
                     fresh[kept.session_id] = kept
-                continue
-            if session is not None:
+            elif session is not None:
                 fresh[session.session_id] = session
         self._note_bad_rows(kind, bad)
         if kind == "ppp":
@@ -443,9 +461,11 @@ class RouterMirror:
             }
             self._touched = {key: t for key, t in self._touched.items() if t >= poll_started}
             started: list[wire.Session] = []
-            changed: list[wire.Session] = []
             updated: list[wire.Session] = []
             ended: list[wire.Session] = []
+            steps = (self.settings.counters_step_bytes, self.settings.counters_step_idle)
+            print_clock = clock if clock is not None else self.router_clock(poll_started)
+            noted: dict[str, float] = {}  # session id -> login clock, for unreported sessions
             for sid, new in fresh.items():
                 old = cached.get(sid)
                 if old is None:
@@ -459,35 +479,50 @@ class RouterMirror:
                 ):
                     ended.append(old)
                     started.append(new)
-                elif new != old:
-                    changed.append(new)
-                    if _activity(new) != _activity(old):
-                        updated.append(new)
+                elif _reportable(old, new, *steps):
+                    updated.append(new)
+                elif (kind, sid) not in self._login_at and print_clock is not None:
+                    # First seen before the router clock was known: its login time, kept.
+                    self._note_login(kind, new, print_clock)
+                    noted[sid] = self._login_at[(kind, sid)]
             gone = [old for sid, old in cached.items() if sid not in fresh and sid not in recent]
             ended.extend(gone)
-            if not (started or changed or ended):
+            if not (started or updated or ended or noted):
                 return
-            events = [(wire.SESSION_ENDED, self.name, as_dict(s)) for s in ended]
-            events += [(wire.SESSION_STARTED, self.name, as_dict(s)) for s in started]
-            events += [(wire.SESSION_UPDATED, self.name, as_dict(s)) for s in updated]
-            print_clock = clock if clock is not None else self.router_clock(poll_started)
+            # Each reported session encoded once: the cache row and the outbox row share it.
+            written = started + updated
+            encoded = {s.session_id: encode(s) for s in written}
+            events = [(wire.SESSION_ENDED, self.name, encode(s)) for s in ended]
+            events += [(wire.SESSION_STARTED, self.name, encoded[s.session_id]) for s in started]
+            events += [(wire.SESSION_UPDATED, self.name, encoded[s.session_id]) for s in updated]
+            # Login clocks: new for arrivals (and sessions first seen before the clock was
+            # known), else the one held; set in memory once the ends are noted, after commit.
+            now_clock = clock if clock is not None else self.router_clock()
+            fresh_logins: dict[str, float] = {}
+            logins: dict[str, float] = {}
+            arrived = {s.session_id for s in started}
+            for session in written:
+                sid = session.session_id
+                held = self._login_at.get((kind, sid))
+                if (held is None or sid in arrived) and now_clock is not None:
+                    fresh_logins[sid] = held = now_clock - session.uptime_seconds
+                if held is not None:
+                    logins[sid] = held
             async with self.store.transaction() as tx:
                 await tx.delete_sessions(self.name, kind, [s.session_id for s in gone])
-                await tx.put_sessions(self.name, kind, started + changed)
+                await tx.put_sessions(self.name, kind, written, encoded=encoded, logins=logins)
                 await tx.append_events(events)
-                if print_clock is not None and (started or changed):
+                await tx.set_session_logins(self.name, kind, noted)
+                if print_clock is not None and started:
                     meta = CLOCK_META.format(router=self.name, kind=kind)
                     await tx.set_meta(meta, f"{print_clock:.3f}")
             for session in ended:
                 self._note_gone(kind, session.session_id)
             for session in gone:
                 del cached[session.session_id]
-            for session in started:
-                self._note_login(kind, session, clock)
-            for session in changed:  # first seen before the router clock was known
-                if (kind, session.session_id) not in self._login_at:
-                    self._note_login(kind, session, clock)
-            for session in started + changed:
+            for sid, at in fresh_logins.items():
+                self._login_at[(kind, sid)] = at
+            for session in written:
                 cached[session.session_id] = session
 
     def _listen_backoff(self, kind: str) -> float:
@@ -555,7 +590,7 @@ class RouterMirror:
                 if old is not None:
                     async with self.store.transaction() as tx:
                         await tx.delete_sessions(self.name, kind, [sid])
-                        await tx.append_event(wire.SESSION_ENDED, self.name, as_dict(old))
+                        await tx.append_event(wire.SESSION_ENDED, self.name, encode(old))
                     del cached[sid]
                     self._note_gone(kind, sid)
                 return
@@ -572,14 +607,22 @@ class RouterMirror:
             if kind == "ppp":
                 self._ppp_counters(new)
             clock = self.router_clock()
+            self._note_login(kind, new, clock)
+            data = encode(new)
+            login = self._login_at.get((kind, sid))
             async with self.store.transaction() as tx:
-                await tx.put_sessions(self.name, kind, [new])
-                await tx.append_event(wire.SESSION_STARTED, self.name, as_dict(new))
+                await tx.put_sessions(
+                    self.name,
+                    kind,
+                    [new],
+                    encoded={sid: data},
+                    logins={sid: login} if login is not None else None,
+                )
+                await tx.append_event(wire.SESSION_STARTED, self.name, data)
                 if clock is not None:
                     meta = CLOCK_META.format(router=self.name, kind=kind)
                     await tx.set_meta(meta, f"{clock:.3f}")
             cached[sid] = new
-            self._note_login(kind, new, clock)
 
     # -- what a disconnect reads from memory ---------------------------------------------------
 

@@ -24,7 +24,26 @@ def _cached_mac(text: str) -> str | None:
 
 
 def _duration(text: str | None) -> int:
-    return parse_duration(text) if text else 0
+    return _cached_duration(text) if text else 0
+
+
+@functools.lru_cache(maxsize=16384)
+def _cached_duration(text: str) -> int:
+    """Uptimes and idle times repeat across sessions and cycles ("0s", "1s", "2h5m"): parse
+    each string once."""
+    return parse_duration(text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _cached_timeout(text: str) -> int | None:
+    return parse_timeout(text)
+
+
+def _counter(text: str | int) -> int:
+    """A byte counter: plain ASCII digits at once, anything else through parse_counter."""
+    if type(text) is str and text.isascii() and text.isdigit():
+        return int(text)
+    return parse_counter(text)
 
 
 def hotspot_session(row: Row) -> wire.Session | None:
@@ -39,9 +58,9 @@ def hotspot_session(row: Row) -> wire.Session | None:
         mac_address=_mac(row.get("mac-address")),
         ip_address=row.get("address") or None,
         uptime_seconds=_duration(row.get("uptime")),
-        idle_seconds=parse_timeout(idle) if idle else None,
-        bytes_in=parse_counter(row.get("bytes-in", "0")),
-        bytes_out=parse_counter(row.get("bytes-out", "0")),
+        idle_seconds=_cached_timeout(idle) if idle else None,
+        bytes_in=_counter(row.get("bytes-in", "0")),
+        bytes_out=_counter(row.get("bytes-out", "0")),
         login_by=row.get("login-by") or None,
         server=row.get("server") or None,
     )

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from librouteros import async_connect
 from librouteros.api import AsyncApi
@@ -49,6 +49,7 @@ from .errors import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 Row = dict[str, str]
 
@@ -118,6 +119,28 @@ class BufferedApi(AsyncApi):
         super().__init__(protocol)
         self._buffer = bytearray()
         self._pos = 0
+        # Applied to each row as it is read (RouterLink.call_parsed): a 5,000-row print is
+        # never held as 5,000 dicts. It must not raise (the reply would be left half read).
+        self.transform: Callable[[Row], Any] | None = None
+
+    async def readResponse(self) -> list[Any]:
+        """librouteros' readResponse (rows up to ``!done``, traps raised after it), with each
+        row passed through ``transform`` as it arrives."""
+        transform = self.transform
+        traps: list[TrapError] = []
+        reply: str | None = None
+        response: list[Any] = []
+        while reply != "!done":
+            reply, words = await self.readSentence()
+            if reply == "!trap":
+                traps.append(TrapError(**words))
+            elif reply in ("!re", "!done") and words:
+                response.append(words if transform is None else transform(words))
+        if len(traps) > 1:
+            raise MultiTrapError(*traps)
+        if traps:
+            raise traps[0]
+        return response
 
     async def readSentence(self) -> tuple[str, dict[str, Any]]:
         while (sentence := self._take_sentence()) is None:
@@ -127,22 +150,21 @@ class BufferedApi(AsyncApi):
             if not chunk:
                 raise ConnectionClosed("Connection unexpectedly closed.")
             self._buffer += chunk
-        reply, words = sentence[0], sentence[1:]
+        reply, attributes = sentence
         if reply == "!fatal":
             await self.protocol.transport.close()
-            raise FatalError(words[0] if words else "")
-        attributes: dict[str, Any] = {}
-        for word in words:
-            key, _, value = word[1:].partition("=") if word[:1] == "=" else word.partition("=")
-            attributes[key] = value
+            raise FatalError(next(iter(attributes), ""))
         if reply == "!trap" and str(attributes.get("category", "")).isdigit():
             attributes["category"] = int(attributes["category"])
         return reply, attributes
 
-    def _take_sentence(self) -> list[str] | None:
-        """The next whole sentence in the buffer (consumed), or None if it is not all there."""
+    def _take_sentence(self) -> tuple[str, dict[str, Any]] | None:
+        """The next whole sentence in the buffer (consumed) as (reply word, attributes), or
+        None if it is not all there. Words go straight into the row's dict (a 5,000-row
+        print is some 60,000 words: no list of them in between)."""
         buffer, pos, end = self._buffer, self._pos, len(self._buffer)
-        words: list[str] = []
+        reply: str | None = None
+        attributes: dict[str, Any] = {}
         while True:
             if pos >= end:
                 return None
@@ -161,12 +183,20 @@ class BufferedApi(AsyncApi):
                 return None
             pos += size
             if length == 0:
-                if words:
+                if reply is not None:
                     self._pos = pos
-                    return words
+                    return reply, attributes
                 continue  # an empty sentence is ignored
-            words.append(buffer[pos : pos + length].decode("utf-8", errors="replace"))
+            word = buffer[pos : pos + length].decode("utf-8", errors="replace")
             pos += length
+            if reply is None:
+                reply = word
+            elif word[0] == "=":
+                key, _, value = word[1:].partition("=")
+                attributes[key] = value
+            else:
+                key, _, value = word.partition("=")
+                attributes[key] = value
 
 
 def _ssl_context(settings: RouterSettings) -> ssl.SSLContext | None:
@@ -338,8 +368,20 @@ class RouterLink:
             await close_api(api)
         self._set_state("offline", error)
 
+    async def call_parsed(
+        self, command: str, transform: Callable[[Row], T], **params: Any
+    ) -> list[T]:
+        """``call``, each row turned into ``transform(row)`` as it is read (a long print is
+        never held as dicts). ``transform`` must not raise: return a marker for a bad row."""
+        return await self.call(command, _transform=transform, **params)
+
     async def call(
-        self, command: str, *words: str, within: float | None = None, **params: Any
+        self,
+        command: str,
+        *words: str,
+        within: float | None = None,
+        _transform: Callable[[Row], Any] | None = None,
+        **params: Any,
     ) -> list[Row]:
         """Run one command; rows as RouterOS strings. ``params`` become ``=key=value`` words.
 
@@ -358,7 +400,13 @@ class RouterLink:
             api = await self._ensure_api()
             started = time.monotonic()
             try:
-                rows = await self._run(api, command, words, params, limit)
+                if isinstance(api, BufferedApi):
+                    api.transform = _transform
+                try:
+                    rows = await self._run(api, command, words, params, limit)
+                finally:
+                    if isinstance(api, BufferedApi):
+                        api.transform = None
             except RouterUnavailable as exc:
                 await self.drop(str(exc))
                 raise

@@ -15,7 +15,6 @@ stops the agent (``failed`` is set, ``on_failure`` callbacks run) so systemd res
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 from collections import defaultdict
@@ -209,7 +208,7 @@ class Agent:
                 "SELECT router, data FROM sessions ORDER BY router, kind, session_id"
             )
         for router, data in rows:
-            sessions[router].append(wire.Session(**json.loads(data)))
+            sessions[router].append(Store.decode_session(data))
         return as_of_seq, [
             wire.RouterSnapshot(router=name, health=mirror.health(), sessions=sessions[name])
             for name, mirror in self.mirrors.items()

@@ -73,6 +73,11 @@ MIGRATIONS: tuple[str, ...] = (
         executed_at REAL NOT NULL
     );
     """,
+    # The router clock at each session's login, so a session's row need not be rewritten
+    # just because its uptime grew (only reported changes are written).
+    """
+    ALTER TABLE sessions ADD COLUMN login_clock REAL;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -99,6 +104,12 @@ def _dumps(value: Any) -> str:
     return _encoder.encode(value).decode()
 
 
+def encode(value: Any) -> str:
+    """A wire Struct (or dict) as the JSON text stored and sent: encode a session once and
+    hand the text to both ``put_sessions`` and ``append_events``."""
+    return _encoder.encode(value).decode()
+
+
 as_dict = wire.as_dict  # a flat wire Struct (Session, CommandResult, ...) as a shallow dict
 
 
@@ -111,13 +122,16 @@ class Transaction:
     deleted_events: int = 0
     _seq: int | None = None
 
-    async def append_event(self, kind: str, router: str | None, data: dict[str, Any]) -> int:
+    async def append_event(self, kind: str, router: str | None, data: dict[str, Any] | str) -> int:
         """Add one outbox row; returns its sequence number."""
         await self.append_events([(kind, router, data)])
         return self.appended[-1][0]
 
-    async def append_events(self, events: Iterable[tuple[str, str | None, dict[str, Any]]]) -> None:
-        """Add outbox rows in one statement (a session diff can hold thousands).
+    async def append_events(
+        self, events: Iterable[tuple[str, str | None, dict[str, Any] | str]]
+    ) -> None:
+        """Add outbox rows in one statement (a session diff can hold thousands); ``data`` is a
+        dict, or already the JSON text (``encode``), stored as is.
 
         Sequence numbers are given explicitly: inside BEGIN IMMEDIATE nobody else writes, so
         they continue ``sqlite_sequence`` exactly as AUTOINCREMENT would.
@@ -128,7 +142,8 @@ class Transaction:
         rows = []
         for kind, router, data in events:
             seq += 1
-            rows.append((seq, ts, created, kind, router, _dumps(data)))
+            text = data if type(data) is str else _dumps(data)
+            rows.append((seq, ts, created, kind, router, text))
             self.appended.append((seq, kind))
         if rows:
             await self.db.executemany(
@@ -143,10 +158,39 @@ class Transaction:
             self._seq = await last_outbox_seq(self.db)
         return self._seq
 
-    async def put_sessions(self, router: str, kind: str, sessions: Iterable[wire.Session]) -> None:
+    async def put_sessions(
+        self,
+        router: str,
+        kind: str,
+        sessions: Iterable[wire.Session],
+        *,
+        encoded: dict[str, str] | None = None,
+        logins: dict[str, float] | None = None,
+    ) -> None:
+        """Cache sessions; ``encoded`` (session id -> JSON text) reuses the outbox's encoding,
+        ``logins`` (session id -> router clock at login) lets a restart tell logins apart."""
+        encoded = encoded or {}
+        logins = logins or {}
         await self.db.executemany(
-            "INSERT OR REPLACE INTO sessions (router, kind, session_id, data) VALUES (?, ?, ?, ?)",
-            [(router, kind, s.session_id, _dumps(as_dict(s))) for s in sessions],
+            "INSERT OR REPLACE INTO sessions (router, kind, session_id, data, login_clock)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [
+                (
+                    router,
+                    kind,
+                    s.session_id,
+                    encoded.get(s.session_id) or _dumps(s),
+                    logins.get(s.session_id),
+                )
+                for s in sessions
+            ],
+        )
+
+    async def set_session_logins(self, router: str, kind: str, logins: dict[str, float]) -> None:
+        """Keep the login clocks of cached sessions that are not rewritten otherwise."""
+        await self.db.executemany(
+            "UPDATE sessions SET login_clock = ? WHERE router = ? AND kind = ? AND session_id = ?",
+            [(clock, router, kind, sid) for sid, clock in logins.items()],
         )
 
     async def delete_sessions(self, router: str, kind: str, session_ids: Iterable[str]) -> None:
@@ -154,6 +198,17 @@ class Transaction:
             "DELETE FROM sessions WHERE router = ? AND kind = ? AND session_id = ?",
             [(router, kind, sid) for sid in session_ids],
         )
+
+    async def get_meta(self, key: str) -> str | None:
+        rows = await self.db.execute_fetchall("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0][0] if rows else None
+
+    async def delete_meta(self, key: str) -> None:
+        await self.db.execute("DELETE FROM meta WHERE key = ?", (key,))
+
+    async def entitlements(self) -> list[StoredEntitlement]:
+        """Every entitlement held, read inside this transaction."""
+        return _entitlements(await self.db.execute_fetchall(_ENTITLEMENTS + " ORDER BY expires_at"))
 
     async def set_meta(self, key: str, value: str) -> None:
         await self.db.execute(
@@ -259,6 +314,9 @@ class Store:
             await db.execute("PRAGMA journal_mode=WAL")
             await db.execute("PRAGMA synchronous=FULL")
             await db.execute("PRAGMA busy_timeout=5000")
+            # 1 MiB of page cache (the default is 2): the agent's footprint target is 60 MB at
+            # 5,000 sessions, and only reported changes are written.
+            await db.execute("PRAGMA cache_size=-1024")
             store = cls(db, path)
             await store._migrate()
             await store._prune_commands()
@@ -346,6 +404,11 @@ class Store:
         rows = await self.fetchall("SELECT value FROM meta WHERE key = ?", (key,))
         return rows[0][0] if rows else None
 
+    @staticmethod
+    def decode_session(data: str | bytes) -> wire.Session:
+        """A cached session row's JSON back into its Struct (msgspec, no dict in between)."""
+        return _SESSION.decode(data)
+
     async def sessions(self, router: str | None = None) -> list[tuple[str, str, wire.Session]]:
         """Cached sessions as (router, kind, session)."""
         query = "SELECT router, kind, data FROM sessions"
@@ -356,6 +419,15 @@ class Store:
         rows = await self.fetchall(query + " ORDER BY router, kind, session_id", params)
         return [(r, k, _SESSION.decode(d)) for r, k, d in rows]
 
+    async def session_logins(self, router: str) -> dict[tuple[str, str], float]:
+        """(kind, session id) -> the router clock at login, where the cache knows it."""
+        rows = await self.fetchall(
+            "SELECT kind, session_id, login_clock FROM sessions"
+            " WHERE router = ? AND login_clock IS NOT NULL",
+            (router,),
+        )
+        return {(kind, sid): clock for kind, sid, clock in rows}
+
     async def command_result(self, command_id: str) -> wire.CommandResult | None:
         rows = await self.fetchall("SELECT result FROM commands WHERE id = ?", (command_id,))
         return wire.parse_result(json.loads(rows[0][0])) if rows else None
@@ -363,7 +435,7 @@ class Store:
     async def entitlements(
         self, *, due_before: float | None = None, state: str | None = None
     ) -> list[StoredEntitlement]:
-        query = "SELECT router, expires_at, state, suspended, data FROM entitlements WHERE 1=1"
+        query = _ENTITLEMENTS
         params: tuple[Any, ...] = ()
         if state is not None:
             query += " AND state = ?"
@@ -371,17 +443,7 @@ class Store:
         if due_before is not None:
             query += " AND expires_at <= ?"
             params += (due_before,)
-        rows = await self.fetchall(query + " ORDER BY expires_at", params)
-        return [
-            StoredEntitlement(
-                router=router,
-                entitlement=wire.parse_entitlement(json.loads(data)),
-                expires_at=expires_at,
-                state=st,
-                suspended=bool(suspended),
-            )
-            for router, expires_at, st, suspended, data in rows
-        ]
+        return _entitlements(await self.fetchall(query + " ORDER BY expires_at", params))
 
     async def entitlement_macs(self, router: str, username: str) -> set[str]:
         """MACs the user's entitlements on that router name (its devices, as the hub knows)."""
@@ -397,6 +459,23 @@ class Store:
             "SELECT MIN(expires_at) FROM entitlements WHERE state = 'active'"
         )
         return rows[0][0]
+
+
+_ENTITLEMENTS = "SELECT router, expires_at, state, suspended, data FROM entitlements WHERE 1=1"
+_ENTITLEMENT = msgspec.json.Decoder(wire.Entitlement)
+
+
+def _entitlements(rows: Iterable[Any]) -> list[StoredEntitlement]:
+    return [
+        StoredEntitlement(
+            router=router,
+            entitlement=_ENTITLEMENT.decode(data),
+            expires_at=expires_at,
+            state=st,
+            suspended=bool(suspended),
+        )
+        for router, expires_at, st, suspended, data in rows
+    ]
 
 
 async def last_outbox_seq(db: aiosqlite.Connection) -> int:

@@ -1,15 +1,19 @@
-"""Agent footprint: RSS, CPU and cycle time with 1 router x 2,000 active sessions.
+"""Agent footprint: RSS and CPU of the real agent, hub-less and linked to a real hub.
 
-    .venv/bin/python -m bench.agent_cycle [--sessions 2000] [--seconds 60] [--interval 5]
+    .venv/bin/python -m bench.agent_cycle [--sessions 2000 5000] [--seconds 60] [--interval 5]
+                                          [--old-tree DIR]
 
-A routersim runs in a subprocess with 2,000 logged-in hotspot sessions whose counters move
-every second (70 % of them each second, so nearly every session changes between two
-agent cycles: the worst case, a session.updated event per session per cycle). The agent
-runs as the real program (``python -m agent run``) in another subprocess, polling every
-``--interval`` seconds. After a warm-up, its VmRSS and utime+stime are read from /proc
-every cycle for ``--seconds``; the cycle time is the sum of the session collectors'
-durations as the agent's own /metrics reports them. Medians are printed. Targets: under
-60 MB RSS and under 5 % of one core.
+A routersim runs in a subprocess with N logged-in hotspot sessions whose counters move every
+second (70 % of them each second, so nearly every session changes between two agent cycles:
+the worst case). The agent runs as the real program (``python -m agent run``) polling every
+``--interval`` seconds, either with no hub configured ("hub-less") or enrolled with a real hub
+(``python -m hub.cli serve`` on a fresh database: DATABASE_URL's server, else an embedded
+Postgres), so its hub link sends every event it records ("linked"). After a warm-up, the
+agent's VmRSS and utime+stime are read from /proc every cycle for ``--seconds``; medians are
+printed, with the hub's CPU over the same window when linked. ``--old-tree DIR`` runs the
+same measurements with the agent program of another checkout (e.g. ``git archive`` of the
+commit before a change) in the same run, for before/after figures. Targets (linked, 5 s
+cycle): 5,000 sessions under 60 MB RSS and 5 % of one core; 2,000 under 2.5 %.
 """
 
 from __future__ import annotations
@@ -21,10 +25,19 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
+
+from agent.enroll import enroll
+from bench.portal_latency import Child as _Child
+from bench.portal_latency import bench_database, hub_env, wait_until
+from hub.config import HubConfig
+from hub.database import open_database
+from hub.services.agents import AgentService
+from hub.services.tenants import TenantService
 
 ROOT = Path(__file__).resolve().parents[1]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -42,7 +55,7 @@ async def main(count):
         user = f"+2557{n:08d}"
         sim.add_hotspot_user(user, password="pw")
         mac = f"02:00:00:{n >> 16 & 255:02X}:{n >> 8 & 255:02X}:{n & 255:02X}"
-        address = f"10.5.{60 + n // 250}.{2 + n % 250}"
+        address = f"10.{5 + n // 62500}.{60 + n // 250 % 250}.{2 + n % 250}"
         sessions.append(sim.hotspot_login(user, mac_address=mac, ip_address=address))
     print(sim.host, sim.port, flush=True)
     rng = random.Random(1)
@@ -55,6 +68,27 @@ async def main(count):
 
 asyncio.run(main(int(sys.argv[1])))
 """
+
+
+class Child(_Child):
+    """portal_latency's subprocess, started in a tree of our choice (``--old-tree``)."""
+
+    async def start(self, *args: str, env: dict[str, str], cwd: Path = ROOT) -> None:
+        with self.log.open("ab") as log:
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable, *args, cwd=cwd, env=env, stdin=asyncio.subprocess.DEVNULL,
+                stdout=log, stderr=asyncio.subprocess.STDOUT,
+            )  # fmt: skip
+
+
+@dataclass(slots=True)
+class Figures:
+    rss: float
+    cpu: float
+    cpu_window: float
+    cycle_ms: float
+    outbox: float
+    hub_cpu: float | None
 
 
 def rss_bytes(pid: int) -> int:
@@ -114,60 +148,163 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-async def run(sessions: int, seconds: float, interval: float, warmup: float) -> None:
+async def agent_token(dsn: str, site: str) -> str:
+    """A tenant (once) and a new agent of it, through the hub's services."""
+    config = HubConfig(database_url=dsn)
+    async with open_database(config, max_size=2) as pool:
+        if await pool.fetchval("SELECT id FROM tenants WHERE slug = 'bench'") is None:
+            await TenantService(pool, config).create_tenant("bench", "Bench ISP", "TZ")
+        return (await AgentService(pool, config).create_agent("bench", site)).token
+
+
+async def measure(
+    work: Path,
+    sim: tuple[str, int],
+    tree: Path,
+    interval: float,
+    seconds: float,
+    warmup: float,
+    hub: tuple[str, str, Child] | None,
+    profile: Path | None = None,
+) -> Figures:
+    """One agent run: warm-up, then a sample every cycle; ``hub`` = (url, token, process)."""
+    work.mkdir()
+    config, metrics_port = work / "agent.toml", free_port()
+    write_config(config, sim[0], sim[1], metrics_port, interval)
+    if hub is not None:
+        await enroll(hub[0], hub[1], str(config))
+    agent = Child("agent", work)
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    profiler = ("-m", "cProfile", "-o", str(profile)) if profile is not None else ()
+    await agent.start(*profiler, "-m", "agent", "run", "--config", str(config), env=env, cwd=tree)
+    assert agent.process is not None
+    pid = agent.process.pid
+    url = f"http://127.0.0.1:{metrics_port}/metrics"
+    try:
+        async with aiohttp.ClientSession() as http:
+            await wait_until(lambda: cycle_seconds(http, url), "the agent's /metrics", [agent])
+            await asyncio.sleep(warmup)
+            agent.check()
+            rss: list[float] = []
+            cpu: list[float] = []
+            cycles: list[float] = []
+            hub_pid = hub[2].process.pid if hub is not None and hub[2].process else None
+            started, started_cpu = time.monotonic(), cpu_seconds(pid)
+            hub_started = cpu_seconds(hub_pid) if hub_pid else 0.0
+            last, last_cpu, rows = started, started_cpu, 0.0
+            while time.monotonic() - started < seconds:
+                await asyncio.sleep(interval)
+                now, now_cpu = time.monotonic(), cpu_seconds(pid)
+                cpu.append(100 * (now_cpu - last_cpu) / (now - last))
+                last, last_cpu = now, now_cpu
+                rss.append(rss_bytes(pid) / 2**20)
+                cycle, rows = await cycle_seconds(http, url)
+                cycles.append(cycle)
+            hub_cpu = None
+            if hub_pid:
+                hub_cpu = 100 * (cpu_seconds(hub_pid) - hub_started) / (last - started)
+        return Figures(
+            rss=statistics.median(rss),
+            cpu=statistics.median(cpu),
+            cpu_window=100 * (last_cpu - started_cpu) / (last - started),
+            cycle_ms=1000 * statistics.median(cycles),
+            outbox=rows,
+            hub_cpu=hub_cpu,
+        )
+    finally:
+        await agent.stop()
+
+
+async def start_sim(sessions: int) -> tuple[asyncio.subprocess.Process, tuple[str, int]]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     sim = await asyncio.create_subprocess_exec(
         sys.executable, "-c", SIM_SCRIPT, str(sessions), stdout=asyncio.subprocess.PIPE, env=env
     )
-    agent = None
-    try:
-        assert sim.stdout is not None
-        host, port = (await asyncio.wait_for(sim.stdout.readline(), 120)).decode().split()
-        with tempfile.TemporaryDirectory() as tmp:
-            config, metrics_port = Path(tmp) / "agent.toml", free_port()
-            write_config(config, host, int(port), metrics_port, interval)
-            agent = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "agent", "run", "--config", str(config), cwd=ROOT, env=env
-            )
-            url = f"http://127.0.0.1:{metrics_port}/metrics"
-            print(f"routersim: {sessions} sessions on {host}:{port}; agent pid {agent.pid}")
-            print(f"warm-up {warmup:.0f} s (the first cycle records {sessions} session.started)")
-            await asyncio.sleep(warmup)
-            rss: list[float] = []
-            cpu: list[float] = []
-            cycles: list[float] = []
-            async with aiohttp.ClientSession() as http:
-                started_cpu, started = cpu_seconds(agent.pid), time.monotonic()
-                last_cpu, last = started_cpu, started
-                while time.monotonic() - started < seconds:
-                    await asyncio.sleep(interval)
-                    now, now_cpu = time.monotonic(), cpu_seconds(agent.pid)
-                    cpu.append(100 * (now_cpu - last_cpu) / (now - last))
-                    last, last_cpu = now, now_cpu
-                    rss.append(rss_bytes(agent.pid) / 2**20)
-                    cycle, rows = await cycle_seconds(http, url)
-                    cycles.append(cycle)
-                total_cpu = 100 * (last_cpu - started_cpu) / (last - started)
-            print(f"window: {last - started:.0f} s, {len(cpu)} samples, outbox {rows:.0f} rows")
-            print(f"RSS median:            {statistics.median(rss):6.1f} MB (max {max(rss):.1f})")
-            print(f"CPU median per cycle:  {statistics.median(cpu):6.2f} % of one core")
-            print(f"CPU over the window:   {total_cpu:6.2f} % of one core")
-            print(f"cycle time median:     {1000 * statistics.median(cycles):6.1f} ms")
-    finally:
-        for process in (agent, sim):
-            if process is not None and process.returncode is None:
-                process.terminate()
-                await process.wait()
+    assert sim.stdout is not None
+    host, port = (await asyncio.wait_for(sim.stdout.readline(), 300)).decode().split()
+    return sim, (host, int(port))
+
+
+async def run(args: argparse.Namespace) -> None:
+    trees = [("new", ROOT)]
+    if args.old_tree:
+        trees.insert(0, ("old", Path(args.old_tree).resolve()))
+    rows: list[tuple[int, str, str, Figures]] = []
+    with tempfile.TemporaryDirectory(prefix="bench-agent-") as tmp:
+        work = Path(tmp)
+        async with bench_database() as dsn:
+            hub = Child("hub", work)
+            port = free_port()
+            await hub.start("-m", "hub.cli", "serve", env=hub_env(dsn, work, port))
+            hub_url = f"http://127.0.0.1:{port}"
+            try:
+                async with aiohttp.ClientSession() as http:
+
+                    async def healthy() -> bool:
+                        async with http.get(f"{hub_url}/healthz") as response:
+                            return response.status == 200
+
+                    await wait_until(healthy, "the hub answering /healthz", [hub])
+                for sessions in args.sessions:
+                    sim, address = await start_sim(sessions)
+                    try:
+                        for label, tree in trees:
+                            for mode in args.modes:
+                                run_dir = work / f"{sessions}-{label}-{mode}"
+                                linked = None
+                                if mode == "linked":
+                                    token = await agent_token(dsn, run_dir.name)
+                                    linked = (hub_url, token, hub)
+                                print(f"{sessions} sessions, {label} agent, {mode} ...", flush=True)
+                                figures = await measure(
+                                    run_dir,
+                                    address,
+                                    tree,
+                                    args.interval,
+                                    args.seconds,
+                                    args.warmup,
+                                    linked,
+                                    profile(args.profile, run_dir.name),
+                                )
+                                rows.append((sessions, label, mode, figures))
+                                show(sessions, label, mode, figures)
+                    finally:
+                        sim.terminate()
+                        await sim.wait()
+            finally:
+                await hub.stop()
+    print("\nsessions agent mode      RSS MB  CPU % (median)  CPU % (window)  cycle ms  hub CPU %")
+    for sessions, label, mode, f in rows:
+        hub_cpu = f"{f.hub_cpu:9.2f}" if f.hub_cpu is not None else "        -"
+        print(
+            f"{sessions:8d} {label:5s} {mode:9s} {f.rss:6.1f}  {f.cpu:14.2f}  {f.cpu_window:14.2f}"
+            f"  {f.cycle_ms:8.1f}  {hub_cpu}"
+        )
+
+
+def profile(directory: str | None, name: str) -> Path | None:
+    return Path(directory).resolve() / f"{name}.prof" if directory else None
+
+
+def show(sessions: int, label: str, mode: str, f: Figures) -> None:
+    hub_cpu = f", hub {f.hub_cpu:.2f} %" if f.hub_cpu is not None else ""
+    print(
+        f"  RSS {f.rss:.1f} MB, CPU median {f.cpu:.2f} % (window {f.cpu_window:.2f} %),"
+        f" cycle {f.cycle_ms:.1f} ms, outbox {f.outbox:.0f} rows{hub_cpu}",
+        flush=True,
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sessions", type=int, default=2000)
+    parser.add_argument("--sessions", type=int, nargs="+", default=[2000, 5000])
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--interval", type=float, default=5.0)
     parser.add_argument("--warmup", type=float, default=15.0)
-    args = parser.parse_args()
-    asyncio.run(run(args.sessions, args.seconds, args.interval, args.warmup))
+    parser.add_argument("--old-tree", help="another checkout whose agent to measure as 'old'")
+    parser.add_argument("--profile", metavar="DIR", help="run each agent under cProfile, into DIR")
+    parser.add_argument("--modes", nargs="+", default=["hub-less", "linked"])
+    asyncio.run(run(parser.parse_args()))
 
 
 if __name__ == "__main__":

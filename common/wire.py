@@ -59,8 +59,10 @@ GRANT_ACCESS = "grant_access"  # Entitlement fields; also stores the entitlement
 REVOKE_ACCESS = "revoke_access"  # {"username": str, "mac_address": str | None}
 ENTITLEMENT_PUT = "entitlement.put"  # Entitlement
 ENTITLEMENT_DELETE = "entitlement.delete"  # {"username": str, "mac_address": str | None}
-# The whole set the hub wants on the agent, sent on (re)connect when the hello's digest differs:
-# {"digest": str, "entitlements": [SyncedEntitlement], "revoked": [SyncedRevocation]}
+# The entitlements the hub wants on the agent, sent on (re)connect when the hello's token (the
+# digest field) is not current: the whole set, or (base = the token held) what changed since:
+# {"digest": str, "base": str | None, "entitlements": [SyncedEntitlement],
+#  "revoked": [SyncedRevocation]}
 ENTITLEMENTS_SYNC = "entitlements.sync"
 ROUTER_MENU = "router.menu"  # {"menu": str, "action": "print|add|set|remove", "params": {}}
 PING = "ping"  # {"address": str, "count": int}
@@ -230,7 +232,13 @@ class SyncedRevocation(Struct, kw_only=True):
 
 
 class EntitlementsSync(Struct, kw_only=True):
+    """Entitlements the hub wants on the agent. ``digest`` is the token the agent echoes in its
+    hello (``entitlements_digest``) once it applied this. ``base`` None: the whole set (an
+    unexpired entitlement held but not listed is dropped); else only what changed since the
+    token ``base``, which the agent must hold for it to apply."""
+
     digest: Text
+    base: Text | None = None
     entitlements: list[SyncedEntitlement] = []
     revoked: list[SyncedRevocation] = []
 

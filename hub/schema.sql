@@ -14,6 +14,18 @@ SET xmloption = content;
 SET client_min_messages = warning;
 SET row_security = off;
 
+CREATE FUNCTION public.entitlements_next_version() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    UPDATE tenants SET entitlements_version = entitlements_version + 1
+     WHERE id = NEW.tenant_id
+    RETURNING entitlements_version INTO NEW.version;
+    RETURN NEW;
+END
+$$;
+
+
 SET default_tablespace = '';
 
 SET default_table_access_method = heap;
@@ -164,6 +176,7 @@ CREATE TABLE public.entitlements (
     expires_at timestamp with time zone NOT NULL,
     revoked_at timestamp with time zone,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    version bigint DEFAULT 0 NOT NULL,
     CONSTRAINT entitlements_check CHECK ((expires_at > starts_at)),
     CONSTRAINT entitlements_on_expiry_check CHECK ((on_expiry = ANY (ARRAY['cut'::text, 'throttle'::text])))
 );
@@ -288,6 +301,7 @@ CREATE TABLE public.tenants (
     name text NOT NULL,
     default_country text DEFAULT 'TZ'::text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    entitlements_version bigint DEFAULT 0 NOT NULL,
     CONSTRAINT tenants_slug_check CHECK ((slug ~ '^[a-z0-9][a-z0-9-]{1,62}$'::text))
 );
 
@@ -439,6 +453,10 @@ CREATE INDEX current_sessions_username ON public.current_sessions USING btree (r
 
 CREATE INDEX entitlements_customer ON public.entitlements USING btree (customer_id, expires_at);
 
+CREATE INDEX entitlements_router_version ON public.entitlements USING btree (router_id, version);
+
+CREATE INDEX entitlements_tenant_wide_version ON public.entitlements USING btree (tenant_id, version) WHERE (router_id IS NULL);
+
 CREATE INDEX rate_buckets_updated ON public.rate_buckets USING btree (updated_at);
 
 CREATE INDEX routers_tenant ON public.routers USING btree (tenant_id);
@@ -452,6 +470,8 @@ CREATE INDEX site_events_ts ON public.site_events USING btree (ts);
 ALTER INDEX public.session_history_pkey ATTACH PARTITION public.session_history_default_pkey;
 
 ALTER INDEX public.session_history_router_user ATTACH PARTITION public.session_history_default_router_id_username_ended_at_idx;
+
+CREATE TRIGGER entitlements_version BEFORE INSERT OR UPDATE ON public.entitlements FOR EACH ROW EXECUTE FUNCTION public.entitlements_next_version();
 
 ALTER TABLE ONLY public.admin_tokens
     ADD CONSTRAINT admin_tokens_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;

@@ -1,7 +1,8 @@
 """One agent's WebSocket conversation with this hub process (protocol in common.wire).
 
 hello -> routers upserted (unlisted ones retired), presence here -> welcome {agent_id, acked_seq}
-      -> one entitlements.sync if the hello's digest is not the wanted set's, pending commands
+      -> one entitlements.sync if the hello's token is not the scope's current one (only what
+         changed since the token's version, when the agent holds an older one), pending commands
 snapshot -> current state replaced;  events -> stored, deduplicated -> ack {seq}
 """
 
@@ -160,17 +161,44 @@ class LinkSession:
             silent,
         )
 
-    async def _push_state(self, conn: AgentConnection, digest: str | None) -> None:
-        """What the agent must hold: its entitlements (one sync, only when its digest differs
-        from the set wanted here), then every command it may have missed."""
-        active = await self._commands.active_entitlements(self.agent_id)
-        revoked = await self._commands.revoked_entitlements(self.agent_id)
-        sync = entitlements_sync(active, revoked, routers=sorted(conn.routers))
-        # Nothing wanted and nothing claimed (a new agent): nothing to say.
-        wanted = bool(sync.entitlements or sync.revoked) or digest is not None
-        synced = wanted and sync.digest != digest and bool(conn.routers)
-        if synced:
-            await conn.send_command(_sync_command(sync, router=min(conn.routers)))
+    async def _push_state(self, conn: AgentConnection, held: str | None) -> None:
+        """What the agent must hold: its entitlements, then every command it may have missed.
+
+        ``held`` is the sync token of the agent's hello: the version of its scope (its
+        routers' entitlements and the tenant-wide ones) and its routers, as last sent to it.
+        The same token: nothing is sent (two index lookups, whatever the set's size). An older
+        version of the same routers: one sync with only what changed since (puts and
+        deletes). Anything else (a new agent, other routers, an unknown token): the whole set.
+        """
+        routers = sorted(conn.routers)
+        synced = False
+        active: list[WantedEntitlement] = []
+        revoked: list[WantedRevocation] = []
+        if routers:
+            version = await self._commands.entitlements_version(
+                self._ingest.tenant_id, list(conn.routers.values())
+            )
+            token = sync_token(version, routers)
+            base = held_version(held, routers)
+            if held != token:
+                changed_after = base if base is not None and base < version else None
+                active = await self._commands.active_entitlements(
+                    self.agent_id, changed_after=changed_after
+                )
+                revoked = await self._commands.revoked_entitlements(
+                    self.agent_id, changed_after=changed_after
+                )
+                # Nothing wanted and nothing claimed (a new agent): nothing to say.
+                if changed_after is not None or active or revoked or held is not None:
+                    sync = entitlements_sync(
+                        active,
+                        revoked,
+                        routers=routers,
+                        token=token,
+                        base=held if changed_after is not None else None,
+                    )
+                    await conn.send_command(_sync_command(sync, router=routers[0]))
+                    synced = True
         pending = await self._dispatcher.push_pending(conn)
         if synced or pending:
             log.info(
@@ -197,14 +225,38 @@ class LinkSession:
             log.debug("agent frame ignored agent=%s type=%s", self.agent_id, kind)
 
 
+TOKEN_PREFIX = "v2"
+
+
+def sync_token(version: int, routers: list[str]) -> str:
+    """What an agent holding its scope's entitlements up to ``version`` echoes in its hello."""
+    names = hashlib.sha256("\n".join(sorted(routers)).encode()).hexdigest()[:16]
+    return f"{TOKEN_PREFIX}:{version}:{names}"
+
+
+def held_version(token: str | None, routers: list[str]) -> int | None:
+    """The version a hello's token says the agent holds, if it is for these routers."""
+    if token is None or token.count(":") != 2:
+        return None
+    prefix, version, _ = token.split(":")
+    if prefix != TOKEN_PREFIX or not version.isdigit():
+        return None
+    number = int(version)
+    return number if sync_token(number, routers) == token else None
+
+
 def entitlements_sync(
-    active: list[WantedEntitlement], revoked: list[WantedRevocation], *, routers: list[str]
+    active: list[WantedEntitlement],
+    revoked: list[WantedRevocation],
+    *,
+    routers: list[str],
+    token: str,
+    base: str | None = None,
 ) -> wire.EntitlementsSync:
-    """The whole set wanted on the agent, with a digest of its content.
+    """The wanted entitlements (the whole set, or with ``base`` what changed since it).
 
     An entitlement on every router of the agent (a tenant-wide one) is listed once, with
-    ``routers`` None. The digest follows the content only, so an unchanged set has the same
-    digest on every connect and the agent (which echoes it in its hello) is sent nothing.
+    ``routers`` None.
     """
     every = set(routers)
     grouped: dict[tuple, list[str]] = {}
@@ -225,6 +277,9 @@ def entitlements_sync(
     def scope(names: list[str]) -> list[str] | None:
         return None if set(names) >= every else sorted(set(names))
 
+    def order(item: tuple) -> str:
+        return json.dumps(item[0])
+
     entitlements = [
         wire.SyncedEntitlement(
             username=username,
@@ -236,22 +291,23 @@ def entitlements_sync(
             routers=scope(names),
         )
         for (username, mac, expires_at, profile, rate_limit, on_expiry), names in sorted(
-            grouped.items(), key=lambda item: json.dumps(item[0])
+            grouped.items(), key=order
         )
     ]
     revocations = [
         wire.SyncedRevocation(username=username, mac_address=mac, routers=scope(names))
-        for (username, mac), names in sorted(gone.items(), key=lambda item: json.dumps(item[0]))
+        for (username, mac), names in sorted(gone.items(), key=order)
     ]
-    body = wire.encode_frame_part([entitlements, revocations, sorted(every)])
-    digest = hashlib.sha256(body).hexdigest()[:32]
-    return wire.EntitlementsSync(digest=digest, entitlements=entitlements, revoked=revocations)
+    return wire.EntitlementsSync(
+        digest=token, base=base, entitlements=entitlements, revoked=revocations
+    )
 
 
 def _sync_command(sync: wire.EntitlementsSync, *, router: str) -> wire.Command:
-    """Its id follows the digest: the agent applies one set once, however often it is sent."""
+    """Its id follows what it takes the agent from and to: the agent applies it once, however
+    often it is sent."""
     return wire.Command(
-        id=str(uuid.uuid5(_SYNC_NAMESPACE, sync.digest)),
+        id=str(uuid.uuid5(_SYNC_NAMESPACE, f"{sync.base or ''}>{sync.digest}")),
         name=wire.ENTITLEMENTS_SYNC,
         router=router,
         args=msgspec.to_builtins(sync),

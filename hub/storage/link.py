@@ -557,10 +557,30 @@ class CommandRepository:
             )
         ]
 
-    async def active_entitlements(self, agent_id: int) -> list[WantedEntitlement]:
-        """The newest live entitlement per (router, username, MAC) for every router of the agent."""
-        rows = await self._db.fetch(
+    async def entitlements_version(self, tenant_id: int, router_ids: Sequence[int]) -> int:
+        """The newest entitlement version in an agent's scope (its routers' rows and the
+        tenant-wide ones); 0 when there is none. Two index lookups, whatever the set's size."""
+        value = await self._db.fetchval(
             """
+            SELECT greatest(
+                (SELECT max(version) FROM entitlements
+                  WHERE tenant_id = $1 AND router_id IS NULL),
+                (SELECT max(version) FROM entitlements WHERE router_id = ANY($2::bigint[])))
+            """,
+            tenant_id,
+            list(router_ids),
+        )
+        return int(value or 0)
+
+    async def active_entitlements(
+        self, agent_id: int, *, changed_after: int | None = None
+    ) -> list[WantedEntitlement]:
+        """The newest live entitlement per (router, username, MAC) for every router of the agent;
+        with ``changed_after``, only for the (customer, MAC) pairs that have a row in the
+        agent's scope above that version (what changed since the agent's last sync)."""
+        rows = await self._db.fetch(
+            f"""
+            {_CHANGED if changed_after is not None else ""}
             SELECT DISTINCT ON (r.id, c.username, coalesce(e.mac_address, ''))
                    r.name AS router, c.username, e.mac_address, e.expires_at, e.profile,
                    e.rate_limit, e.on_expiry
@@ -568,26 +588,33 @@ class CommandRepository:
               JOIN entitlements e ON e.tenant_id = r.tenant_id
                                  AND (e.router_id = r.id OR e.router_id IS NULL)
               JOIN customers c ON c.id = e.customer_id
+              {_JOIN_CHANGED if changed_after is not None else ""}
              WHERE r.agent_id = $1 AND r.retired_at IS NULL AND e.revoked_at IS NULL
                AND e.starts_at <= now() AND e.expires_at > now()
              ORDER BY r.id, c.username, coalesce(e.mac_address, ''), e.expires_at DESC
             """,
             agent_id,
+            *(() if changed_after is None else (changed_after,)),
         )
         return [WantedEntitlement(**dict(row)) for row in rows]
 
-    async def revoked_entitlements(self, agent_id: int) -> list[WantedRevocation]:
-        """Revoked, otherwise still running entitlements with no live one replacing them.
+    async def revoked_entitlements(
+        self, agent_id: int, *, changed_after: int | None = None
+    ) -> list[WantedRevocation]:
+        """Revoked, otherwise still running entitlements with no live one replacing them
+        (``changed_after`` as in ``active_entitlements``).
 
         The revoke may have happened while the agent was away; it still enforces its copy.
         """
         rows = await self._db.fetch(
-            """
+            f"""
+            {_CHANGED if changed_after is not None else ""}
             SELECT DISTINCT r.name AS router, c.username, e.mac_address
               FROM routers r
               JOIN entitlements e ON e.tenant_id = r.tenant_id
                                  AND (e.router_id = r.id OR e.router_id IS NULL)
               JOIN customers c ON c.id = e.customer_id
+              {_JOIN_CHANGED if changed_after is not None else ""}
              WHERE r.agent_id = $1 AND r.retired_at IS NULL
                AND e.revoked_at IS NOT NULL AND e.expires_at > now()
                AND NOT EXISTS (
@@ -598,5 +625,22 @@ class CommandRepository:
                       AND live.revoked_at IS NULL AND live.expires_at > now())
             """,
             agent_id,
+            *(() if changed_after is None else (changed_after,)),
         )
         return [WantedRevocation(**dict(row)) for row in rows]
+
+
+# The (customer, MAC) pairs with a row in the agent's scope above version $2.
+_CHANGED = """
+    WITH changed AS (
+        SELECT DISTINCT ch.customer_id, ch.mac_address
+          FROM routers sr
+          JOIN entitlements ch ON ch.tenant_id = sr.tenant_id
+                              AND (ch.router_id = sr.id OR ch.router_id IS NULL)
+         WHERE sr.agent_id = $1 AND sr.retired_at IS NULL AND ch.version > $2
+    )
+"""
+_JOIN_CHANGED = """
+    JOIN changed k ON k.customer_id = e.customer_id
+                  AND k.mac_address IS NOT DISTINCT FROM e.mac_address
+"""

@@ -452,3 +452,42 @@ async def test_session_already_gone_from_the_router_is_no_error(tmp_path, sim):
         assert (result.result["session_removed"], result.result["verified_gone"]) == (True, True)
         assert sim.rows("/ip/hotspot/active") == []
         await wait_for(lambda: mirror.sessions["hotspot"] == {})  # the resync repaired it
+
+
+def _sync(digest: str, *users: str, base: str | None = None) -> dict:
+    expires = to_iso(utcnow() + timedelta(hours=1))
+    return {
+        "digest": digest,
+        "base": base,
+        "entitlements": [
+            {"username": u, "mac_address": None, "expires_at": expires} for u in users
+        ],
+    }
+
+
+async def _held(agent: Agent) -> set[str]:
+    return {s.entitlement.username for s in await agent.store.entitlements()}
+
+
+async def test_entitlement_sync_whole_set_and_differences(agent):
+    from agent.commands import ENTITLEMENTS_DIGEST
+
+    assert (await run_command(agent, wire.ENTITLEMENTS_SYNC, _sync("t1", USER, OTHER))).ok
+    assert await _held(agent) == {USER, OTHER}
+    assert await agent.store.get_meta(ENTITLEMENTS_DIGEST) == "t1"
+
+    # A difference on the token held: only what it lists changes.
+    third = "+255700000003"
+    assert (await run_command(agent, wire.ENTITLEMENTS_SYNC, _sync("t2", third, base="t1"))).ok
+    assert await _held(agent) == {USER, OTHER, third}
+
+    # The whole set: an unexpired entitlement it leaves out is no longer wanted.
+    assert (await run_command(agent, wire.ENTITLEMENTS_SYNC, _sync("t3", USER))).ok
+    assert await _held(agent) == {USER}
+
+    # A difference computed on another token changes nothing, and the token is forgotten so
+    # that the next hello asks for the whole set.
+    refused = await run_command(agent, wire.ENTITLEMENTS_SYNC, _sync("t5", OTHER, base="t4"))
+    assert not refused.ok and "t4" in (refused.error or "")
+    assert await _held(agent) == {USER}
+    assert await agent.store.get_meta(ENTITLEMENTS_DIGEST) is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 import tomllib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,8 +21,9 @@ from agent.service import Agent
 from common import wire
 from hub.app import create_app
 from hub.config import HubConfig
-from hub.link import DISPATCHER
+from hub.link import DISPATCHER, LINK_REGISTRY
 from hub.services.agents import AgentService
+from hub.storage.link import CommandRepository
 from hub.typedefs import DB_POOL
 from routersim import SimRouter
 
@@ -337,3 +339,229 @@ async def test_events_and_snapshots_are_split_to_fit_the_frame_bound(
 
 async def _count(pool: asyncpg.Pool, expected: int) -> bool:
     return await pool.fetchval("SELECT count(*) FROM current_sessions") == expected
+
+
+# --- entitlement sync by difference (issue 20) ------------------------------------------------
+
+
+class SyncSite:
+    """The hub's entitlements of the linked router, written as the hub's services write them
+    (the version trigger runs), and the entitlement syncs the agent receives."""
+
+    def __init__(self, hub: TestServer, pool: asyncpg.Pool, router: asyncpg.Record) -> None:
+        self.hub = hub
+        self.pool = pool
+        self.router = router
+        self.syncs: list[wire.Command] = []
+
+    def watch(self, agent: Agent) -> None:
+        """Record every entitlements.sync that reaches ``agent`` (then run it as ever)."""
+        submit = agent.submit
+
+        async def recording(command: wire.Command) -> None:
+            if command.name == wire.ENTITLEMENTS_SYNC:
+                self.syncs.append(command)
+            await submit(command)
+
+        agent.submit = recording  # type: ignore[method-assign]
+
+    async def entitle(
+        self, username: str, *, seconds: float = 3600.0, mac: str | None = None, own: bool = False
+    ) -> None:
+        """Access for ``seconds`` from now: tenant-wide, or on the router only (``own``)."""
+        customer_id = await self.pool.fetchval(
+            "INSERT INTO customers (tenant_id, username) VALUES ($1, $2)"
+            " ON CONFLICT (tenant_id, username) DO UPDATE SET username = EXCLUDED.username"
+            " RETURNING id",
+            self.router["tenant_id"],
+            username,
+        )
+        await self.pool.execute(
+            "INSERT INTO entitlements (tenant_id, customer_id, router_id, mac_address, profile,"
+            " on_expiry, starts_at, expires_at) VALUES ($1, $2, $3, $4, 'paid', 'cut',"
+            " now() - interval '1 minute', now() + make_interval(secs => $5))",
+            self.router["tenant_id"],
+            customer_id,
+            self.router["id"] if own else None,
+            mac,
+            seconds,
+        )
+
+    async def revoke(self, username: str) -> None:
+        await self.pool.execute(
+            "UPDATE entitlements SET revoked_at = now() WHERE revoked_at IS NULL AND customer_id"
+            " = (SELECT id FROM customers WHERE username = $1)",
+            username,
+        )
+
+    async def wanted(self) -> set[tuple[str, str, str, float]]:
+        """The hub's live set for the agent: (router, username, MAC, expiry to the ms)."""
+        rows = await CommandRepository(self.pool).active_entitlements(self.router["agent_id"])
+        return {
+            (r.router, r.username, r.mac_address or "", round(r.expires_at.timestamp(), 3))
+            for r in rows
+        }
+
+    async def relink(self) -> None:
+        """The hub drops the agent's link; wait until the agent is back (a new connection)."""
+        held = self.hub.app[LINK_REGISTRY].get(self.router["agent_id"])
+        await held.ws.close()
+        await wait_for(
+            lambda: self.hub.app[LINK_REGISTRY].get(self.router["agent_id"]) not in (None, held)
+        )
+        await self.fence()
+
+    async def fence(self) -> None:
+        """A ping through the link: the hub pushes its sync before any command it sends."""
+        ping = await self.hub.app[DISPATCHER].execute(
+            tenant_id=self.router["tenant_id"],
+            agent_id=self.router["agent_id"],
+            router_id=self.router["id"],
+            router_name=self.router["name"],
+            name=wire.PING,
+            args={"address": "127.0.0.1", "count": 1},
+            requested_by="test",
+            timeout=10.0,
+        )
+        assert ping.ok, ping.error
+
+
+async def held(agent: Agent) -> set[tuple[str, str, str, float]]:
+    """The agent's unexpired entitlements, as SyncSite.wanted."""
+    now = time.time()
+    return {
+        (s.router, s.entitlement.username, s.entitlement.mac_address or "", round(s.expires_at, 3))
+        for s in await agent.store.entitlements()
+        if s.expires_at > now
+    }
+
+
+@pytest.fixture
+async def site(hub: TestServer, pool: asyncpg.Pool, linked: Agent) -> SyncSite:
+    router = await pool.fetchrow("SELECT id, name, agent_id, tenant_id FROM routers")
+    site = SyncSite(hub, pool, router)
+    site.watch(linked)
+    return site
+
+
+async def test_reconnect_with_nothing_changed_sends_no_entitlement_command(
+    linked: Agent, site: SyncSite
+):
+    for n in range(3):
+        await site.entitle(f"+25570000010{n}")
+    await site.relink()
+    await wait_for(lambda: _same(linked, site))
+    assert len(site.syncs) == 1 and wire.parse_entitlements_sync(site.syncs[0].args).base is None
+
+    for _ in range(3):
+        await site.relink()
+    assert len(site.syncs) == 1  # three reconnects, the set unchanged: nothing travelled
+
+
+async def test_one_change_sends_one_command_with_only_that_change(linked: Agent, site: SyncSite):
+    for n in range(5):
+        await site.entitle(f"+25570000020{n}")
+    await site.relink()
+    await wait_for(lambda: _same(linked, site))
+    first = wire.parse_entitlements_sync(site.syncs[0].args)
+    assert len(first.entitlements) == 5
+    assert all(e.routers is None for e in first.entitlements)  # tenant-wide: once, no list
+
+    await site.entitle("+255700000299")
+    await site.relink()
+    await wait_for(lambda: _same(linked, site))
+    assert len(site.syncs) == 2
+    change = wire.parse_entitlements_sync(site.syncs[1].args)
+    assert change.base == first.digest and change.digest != first.digest
+    assert [e.username for e in change.entitlements] == ["+255700000299"]
+    assert change.revoked == []
+
+
+async def test_agent_offline_across_several_changes_ends_with_the_hubs_set(
+    agent_config: AgentConfig, hub: TestServer, pool: asyncpg.Pool
+):
+    async with Agent(agent_config) as agent:
+        await wait_for(lambda: agent.hub_connected)
+        router = await pool.fetchrow("SELECT id, name, agent_id, tenant_id FROM routers")
+        site = SyncSite(hub, pool, router)
+        site.watch(agent)
+        for username in ("+255700000301", "+255700000302", "+255700000303"):
+            await site.entitle(username)
+        await site.entitle("+255700000304", mac="AA:BB:CC:DD:EE:04", own=True)
+        await site.relink()
+        await wait_for(lambda: _same(agent, site))
+
+    # While the agent is stopped: a revoke, an extension, a new grant on the router only, a
+    # new device of a known user, and one that is granted and revoked again.
+    await site.revoke("+255700000301")
+    await site.entitle("+255700000302", seconds=7200.0)
+    await site.entitle("+255700000305", own=True)
+    await site.entitle("+255700000303", mac="AA:BB:CC:DD:EE:03")
+    await site.entitle("+255700000306")
+    await site.revoke("+255700000306")
+
+    site.syncs.clear()
+    async with Agent(agent_config) as agent:
+        site.watch(agent)
+        await wait_for(lambda: agent.hub_connected)
+        await site.fence()
+        await wait_for(lambda: _same(agent, site))
+        (change,) = [wire.parse_entitlements_sync(c.args) for c in site.syncs]
+        assert change.base is not None  # a difference, not the whole set
+        assert sorted(e.username for e in change.entitlements) == [
+            "+255700000302",
+            "+255700000303",
+            "+255700000305",
+        ]
+        # Revoked since: 306 too, which it never held (the hub does not know what it holds).
+        assert sorted(r.username for r in change.revoked) == ["+255700000301", "+255700000306"]
+        users = {username for _, username, _, _ in await held(agent)}
+        assert "+255700000301" not in users and "+255700000306" not in users
+
+
+async def test_expiry_is_enforced_on_time_for_an_entitlement_that_came_as_a_difference(
+    linked: Agent, site: SyncSite, sim: SimRouter
+):
+    await site.entitle("+255700000401")
+    await site.relink()
+    await wait_for(lambda: _same(linked, site))
+    user, mac = "+255700000402", "AA:BB:CC:DD:EE:42"
+    sim.add_hotspot_user(user, password="pw")
+    sim.hotspot_login(user, mac_address=mac)
+    await site.entitle(user, seconds=3.0)
+    expires_at = max(expiry for _, name, _, expiry in await site.wanted() if name == user)
+    await site.relink()
+    assert wire.parse_entitlements_sync(site.syncs[-1].args).base is not None
+    await wait_for(lambda: _holds(linked, user), timeout=5)
+
+    def cut() -> bool:
+        return not [r for r in sim.rows("/ip/hotspot/active") if r.get("user") == user]
+
+    await wait_for(cut, timeout=15)
+    enforced = await wait_for(  # as the hub stored the agent's event
+        lambda: site.pool.fetchrow(
+            "SELECT ts, data FROM site_events WHERE kind = $1 AND data->>'username' = $2",
+            wire.ENTITLEMENT_ENFORCED,
+            user,
+        )
+    )
+    assert enforced["ts"].timestamp() >= expires_at - 0.001  # not before its time
+    assert enforced["data"]["action"] == "cut"
+
+
+async def _holds(agent: Agent, user: str) -> bool:
+    return user in {username for _, username, _, _ in await held(agent)}
+
+
+async def _same(agent: Agent, site: SyncSite) -> bool:
+    return await held(agent) == await site.wanted()
+
+
+def test_reconnect_delay_spreads_below_a_doubling_ceiling():
+    from agent.hublink import reconnect_delay
+
+    first = [reconnect_delay(n, 2.0, 15.0) for n in (1, 2, 3) for _ in range(400)]
+    later = [reconnect_delay(10, 2.0, 15.0) for _ in range(1000)]
+    assert all(0.0 <= d <= 2.0 for d in first)  # the first three retries within backoff_min
+    assert all(0.0 <= d <= 15.0 for d in later) and max(later) > 2.0  # capped at backoff_max
+    assert min(first) < 0.5 and max(first) > 1.5  # spread over the window, not one instant

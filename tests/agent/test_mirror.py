@@ -317,7 +317,8 @@ async def test_session_id_reused_while_agent_was_stopped(config, sim):
         mirror = agent.mirrors["r1"]
         await wait_for(lambda: mirror.resource is not None)
         sim.step(1.0)  # a print after the router clock is known sees the session change
-        await wait_for(lambda: mirror.sessions["hotspot"][sid].uptime_seconds == 1)
+        # Its login time (router clock minus uptime) is cached, though no row is rewritten.
+        await wait_for(lambda: _login_cached(agent, sid))
 
     sim.step(60.0)
     sim.logout(sid)
@@ -331,3 +332,36 @@ async def test_session_id_reused_while_agent_was_stopped(config, sim):
             return started[sid] == 2 and ended[sid] == 1
 
         await wait_for(both)
+
+
+async def _login_cached(agent: Agent, sid: str) -> bool:
+    return ("hotspot", sid) in await agent.store.session_logins("r1")
+
+
+async def test_counter_moves_within_the_step_are_not_reported(tmp_path, sim):
+    """Bytes that moved by at most counters_step_bytes since the last report give no
+    session.updated (and no cache write); past the step, one; arrivals and departures as ever."""
+    config = make_config(tmp_path, [sim], agent={"counters_step_bytes": 10_000})
+    sim.add_hotspot_user(USER, password="pw")
+    async with Agent(config) as agent:
+        mirror = agent.mirrors["r1"]
+        sid = sim.hotspot_login(USER, mac_address="AA:BB:CC:DD:EE:01")
+        await wait_for(lambda: events(agent, wire.SESSION_STARTED))
+        sim.add_traffic(sid, bytes_in=3_000, bytes_out=6_000)  # 9,000: within the step
+        runs = mirror.collectors["hotspot_sessions"].runs
+        await wait_for(lambda: mirror.collectors["hotspot_sessions"].runs >= runs + 3)
+        assert await events(agent, wire.SESSION_UPDATED) == []
+        cached = {s.session_id: s for _, _, s in await agent.store.sessions("r1")}
+        assert (cached[sid].bytes_in, cached[sid].bytes_out) == (0, 0)
+
+        sim.add_traffic(sid, bytes_in=1_000, bytes_out=1_000)  # 11,000 since the last report
+        (update,) = await wait_for(lambda: events(agent, wire.SESSION_UPDATED))
+        assert (update.data["bytes_in"], update.data["bytes_out"]) == (4_000, 7_000)
+        sim.add_traffic(sid, bytes_in=500, bytes_out=500)  # within the step of the new report
+        runs = mirror.collectors["hotspot_sessions"].runs
+        await wait_for(lambda: mirror.collectors["hotspot_sessions"].runs >= runs + 3)
+        assert len(await events(agent, wire.SESSION_UPDATED)) == 1
+
+        sim.logout(sid)
+        (ended,) = await wait_for(lambda: events(agent, wire.SESSION_ENDED))
+        assert ended.data["session_id"] == sid

@@ -312,7 +312,12 @@ async def test_entitlements_are_pushed_on_connect(
     await agent.connect(routers=welcome_routers, entitlements_digest=body.digest)
     changed = await agent.command()
     assert changed.name == wire.ENTITLEMENTS_SYNC and changed.id != sync.id
-    assert wire.parse_entitlements_sync(changed.args).digest != body.digest
+    difference = wire.parse_entitlements_sync(changed.args)
+    assert difference.digest != body.digest
+    # Only what changed since the set the agent holds: carol's new access.
+    assert difference.base == body.digest
+    assert [e.username for e in difference.entitlements] == ["+255700000003"]
+    assert difference.revoked == []
 
 
 async def test_command_reaches_agent_on_another_hub_process(
