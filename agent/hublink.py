@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+HUB_FRAME_LIMIT = 256 * 1024 * 1024  # largest frame taken from the hub (our own hub: trusted)
 FRAMES_IN_FLIGHT = 4  # events frames sent but not yet acknowledged
 WELCOME_TIMEOUT = 30.0
 CONNECT_TIMEOUT = 10.0
@@ -117,7 +118,14 @@ class HubLink:
         """One connection from dial to loss; always ends by raising."""
         headers = {"Authorization": f"Bearer {self.settings.credential}"}
         try:
-            ws = await http.ws_connect(self.url, heartbeat=self.settings.heartbeat, headers=headers)
+            ws = await http.ws_connect(
+                self.url,
+                heartbeat=self.settings.heartbeat,
+                headers=headers,
+                # The hub's frames (a whole entitlement set of a big tenant: ~150 bytes each) may
+                # pass aiohttp's 4 MiB default; refusing one would loop reconnect -> same frame.
+                max_msg_size=HUB_FRAME_LIMIT,
+            )
         except aiohttp.WSServerHandshakeError as exc:
             if exc.status == 401:
                 raise CredentialRejected() from exc

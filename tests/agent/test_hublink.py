@@ -565,3 +565,24 @@ def test_reconnect_delay_spreads_below_a_doubling_ceiling():
     assert all(0.0 <= d <= 2.0 for d in first)  # the first three retries within backoff_min
     assert all(0.0 <= d <= 15.0 for d in later) and max(later) > 2.0  # capped at backoff_max
     assert min(first) < 0.5 and max(first) > 1.5  # spread over the window, not one instant
+
+
+async def test_a_hub_frame_over_aiohttps_default_limit_reaches_the_agent(
+    linked: Agent, hub: TestServer, pool: asyncpg.Pool
+):
+    """A big frame from the hub (a large tenant's whole entitlement set) is taken, not refused
+    with 1009 into a reconnect loop: here a command whose args pass 4 MiB."""
+    row = "SELECT id, name, agent_id, tenant_id FROM routers"
+    router = await wait_for(lambda: pool.fetchrow(row))
+    result = await hub.app[DISPATCHER].execute(
+        tenant_id=router["tenant_id"],
+        agent_id=router["agent_id"],
+        router_id=router["id"],
+        router_name=router["name"],
+        name=wire.DISCONNECT,
+        args={"username": "+255700000099", "padding": "x" * (5 * 1024 * 1024)},
+        requested_by="test",
+        timeout=30.0,
+    )
+    assert result.ok, result  # read and run (nobody to disconnect), not lost with the link
+    assert result.result["sessions_found"] == 0
