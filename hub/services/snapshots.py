@@ -62,6 +62,11 @@ class SessionAccess:
     user_id: int
     is_active: bool
     expires_at: datetime | None
+    expires_text: str | None = None  # expires_at as the seed prints it, computed once
+
+    def __post_init__(self) -> None:
+        if self.expires_at is not None and self.expires_text is None:
+            object.__setattr__(self, "expires_text", to_iso(self.expires_at, "seconds"))
 
 
 @dataclass(slots=True)
@@ -71,6 +76,7 @@ class ActiveUsersSnapshot:
     access: list[SessionAccess | None]  # per session, in the same order
     _expiries: list[datetime] = field(default_factory=list)  # sorted, for the ETag
     _rendered: tuple[int, bytes] | None = None  # (unix second, encoded entries)
+    _entries: list[SessionEntry] | None = None  # built once; only access is redone per second
 
     def __post_init__(self) -> None:
         self._expiries = sorted(a.expires_at for a in self.access if a and a.expires_at)
@@ -93,12 +99,16 @@ class ActiveUsersSnapshot:
         second = int(now.timestamp())
         if self._rendered is not None and self._rendered[0] == second:
             return self._rendered[1]
-        encoded = _encode(
-            [
+        if self._entries is None:
+            self._entries = [
                 session_entry(session, access, now)
                 for session, access in zip(self.sessions, self.access, strict=True)
             ]
-        )
+        else:  # a later second: only what depends on the clock
+            for entry, access in zip(self._entries, self.access, strict=True):
+                if access is not None and access.expires_at is not None:
+                    entry.database_info = database_info(access, now)
+        encoded = _encode(self._entries)
         self._rendered = (second, encoded)
         return encoded
 
@@ -112,13 +122,11 @@ def database_info(access: SessionAccess | None, now: datetime) -> DatabaseInfo:
     expires = access.expires_at
     active = expires is not None and expires > now
     return DatabaseInfo(
-        user_id=access.user_id,
-        is_active=access.is_active,
-        has_active_access=active,
-        access_expires_at=to_iso(expires, "seconds") if expires is not None else None,
-        time_remaining=format_clock(int((expires - now).total_seconds()))
-        if active and expires is not None
-        else None,
+        access.user_id,
+        access.is_active,
+        active,
+        access.expires_text,
+        format_clock(int((expires - now).total_seconds())) if active and expires else None,
     )
 
 
