@@ -9,7 +9,7 @@ from hub.errors import InvalidInput
 from hub.services.portal import ROUTER_NOT_FOUND
 from hub.typedefs import ADMIN, SERVICES
 from hub.web import bodies
-from hub.web.handlers import json_bytes, login_attempt, path_id, read_body
+from hub.web.handlers import fast_json, json_bytes, login_attempt, path_id, read_body
 from hub.web.schemas import AdminDisconnectBody, DisconnectBody, LoginBody
 
 routes = web.RouteTableDef()
@@ -65,7 +65,7 @@ async def fleet_health(request: web.Request) -> web.Response:
     body = bodies.fleet_health_body(routers)
     for entry, router in zip(body["routers"], routers, strict=True):
         entry["tenant"] = bodies.tenant_body(router.tenant)
-    return web.json_response(body)
+    return fast_json(body)
 
 
 @routes.post("/api/admin/mikrotik/disconnect-user/")

@@ -260,3 +260,10 @@ def _if_none_match(request: web.Request) -> set[str]:
     header = request.headers.get("If-None-Match", "")
     tags = {tag.strip() for tag in header.split(",") if tag.strip()}
     return tags | {f"W/{tag}" for tag in tags if not tag.startswith("W/")}
+
+
+def fast_json(body: Any, status: int = 200) -> web.Response:
+    """web.json_response, encoded with msgspec (several times json.dumps' speed on big bodies)."""
+    return web.Response(
+        body=msgspec.json.encode(body), status=status, content_type="application/json"
+    )
