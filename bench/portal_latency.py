@@ -39,7 +39,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +92,7 @@ class Site:
     tenant_id: int
     router_id: int
     paid: list[tuple[str, str]]  # (username, session id) of customers with access
+    revalidated: list[tuple[float, int]] = field(default_factory=list)  # (seconds, status)
 
     @property
     def portal(self) -> str:
@@ -250,6 +251,19 @@ async def ispfleet_active_users(site: Site) -> bytes:
         body = await response.read()
         if response.status != 200:
             raise SystemExit(f"active-users answered {response.status}: {body[:300]!r}")
+    return body
+
+
+async def ispfleet_revalidate(site: Site) -> bytes:
+    """A dashboard polling with the ETag it holds: 304 and no body while nothing changed."""
+    async with site.http.get(f"{site.portal}/active-users/") as response:
+        etag = response.headers.get("ETag", "")
+        await response.read()
+    started = time.perf_counter()
+    headers = {"If-None-Match": etag}
+    async with site.http.get(f"{site.portal}/active-users/", headers=headers) as response:
+        body = await response.read()
+        site.revalidated.append((time.perf_counter() - started, response.status))
     return body
 
 
@@ -454,6 +468,7 @@ async def measure(
     print(f"active-users: N={requests} sequential requests each, after {WARMUP} warm-up\n")
     print(f"{'router latency':<16}{'approach':<34}{'median ms':>10}{'p99 ms':>10}{'bytes':>10}")
     medians: dict[float, tuple[float, float]] = {}
+    p99s: dict[float, tuple[float, float]] = {}
     for latency in LATENCIES:
         site.sim.latency = latency
         ours, ours_size = await timed(ispfleet_active_users, site, requests)
@@ -470,6 +485,17 @@ async def measure(
             print(f"{label:<16}{name:<34}{median:>10.1f}{p99:>10.1f}{size:>10}")
             label = ""
         medians[latency] = (ms(ours)[0], ms(theirs)[0])
+        p99s[latency] = (ms(ours)[1], ms(theirs)[1])
+        site.revalidated.clear()
+        for _ in range(requests):
+            await ispfleet_revalidate(site)
+        not_modified = [t for t, status in site.revalidated if status == 304]
+        if not_modified:
+            median, p99 = ms(not_modified)
+            print(
+                f"{'':<16}{'ispfleet, If-None-Match':<34}{median:>10.1f}{p99:>10.1f}{0:>10}"
+                f"  ({len(not_modified)}/{len(site.revalidated)} answered 304)"
+            )
         print(f"{'':<16}(both answers list the same {checked} sessions and access)")
     print(
         "note: with 50 ms the ispfleet figures do not move: the portal reads what the agent "
@@ -501,6 +527,11 @@ async def measure(
         for latency, (ours, theirs) in medians.items()
     )
     print(f"\nratio (seed median / ispfleet median): {ratios}")
+    ratios = ", ".join(
+        f"{theirs / ours:.1f}x at {latency * 1000:.0f} ms"
+        for latency, (ours, theirs) in p99s.items()
+    )
+    print(f"ratio (seed p99 / ispfleet p99): {ratios}")
 
 
 def main() -> None:

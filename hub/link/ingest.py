@@ -145,7 +145,12 @@ class Ingest:
         return frame.as_of_seq, rejected
 
     async def events(self, data: bytes) -> EventsOutcome:
-        """Store new events (duplicates skipped, bad ones refused) and say what to acknowledge."""
+        """Store new events (duplicates skipped, bad ones refused) and say what to acknowledge.
+
+        Events are folded in seq order into one FrameWrites (a session's last state, a router's
+        last health, history rows, site events) and written in one statement: the round trips
+        per frame do not grow with its events. Command results are recorded as they come.
+        """
         frame = wire.decode_as(data, wire.RAW_EVENTS)
         outcome = EventsOutcome(acked_seq=0)
         good: dict[int, wire.RawEvent] = {}
@@ -163,27 +168,31 @@ class Ingest:
                     outcome.rejected.append(wire.Rejected(reason=str(exc), seq=seq))
                 continue
             good.setdefault(event.seq, event)
-        seqs = sorted(set(good) | set(refused))
+        seqs = sorted(good.keys() | refused.keys()) if refused else sorted(good)
         async with self._pool.acquire() as conn, conn.transaction():
             repo = storage.IngestRepository(conn)
             last_seq, snapshot_seq = await repo.lock_agent_seqs(self.agent_id)
             fresh = [seq for seq in seqs if seq > last_seq]
+            writes = storage.FrameWrites()
             for seq in fresh:
                 reason = refused.get(seq)
                 event = good.get(seq)
                 if reason is None and event is not None:
                     try:
-                        result = await self._apply(repo, event, history_only=seq <= snapshot_seq)
+                        result = await self._apply(
+                            repo, writes, event, history_only=seq <= snapshot_seq
+                        )
                     except WireError as exc:
                         reason = str(exc)
                     else:
                         if result is not None:
                             outcome.results.append(result)
                         continue
-                await self._refuse(repo, seq, event, reason or "refused")
+                self._refuse(writes, seq, event, reason or "refused")
                 outcome.rejected.append(wire.Rejected(reason=reason or "refused", seq=seq))
             if fresh:
-                await repo.set_last_seq(self.agent_id, fresh[-1])
+                writes.last_seq = fresh[-1]
+                await repo.write_frame(self.agent_id, writes)
             outcome.acked_seq = max(last_seq, fresh[-1] if fresh else 0)
         if len(fresh) < len(seqs):
             log.info(
@@ -193,28 +202,51 @@ class Ingest:
             )
         return outcome
 
-    async def _refuse(
-        self, repo: storage.IngestRepository, seq: int, event: wire.RawEvent | None, reason: str
+    def _refuse(
+        self, writes: storage.FrameWrites, seq: int, event: wire.RawEvent | None, reason: str
     ) -> None:
         """Keep a refused event where operators look (site_events), with the reason."""
         log.warning("event refused agent=%s seq=%s reason=%s", self.agent_id, seq, reason)
         router_id = self.routers.get(event.router) if event and event.router else None
-        await repo.insert_site_event(
-            agent_id=self.agent_id,
-            seq=seq,
-            router_id=router_id,
-            kind=wire.EVENT_REJECTED,
-            ts=utcnow(),
-            data={"kind": event.kind if event else None, "reason": reason},
+        writes.site_event(
+            seq,
+            router_id,
+            wire.EVENT_REJECTED,
+            utcnow(),
+            {"kind": event.kind if event else None, "reason": reason},
         )
 
     async def _apply(
-        self, repo: storage.IngestRepository, event: wire.RawEvent, *, history_only: bool
+        self,
+        repo: storage.IngestRepository,
+        writes: storage.FrameWrites,
+        event: wire.RawEvent,
+        *,
+        history_only: bool,
     ) -> wire.CommandResult | None:
-        """One event; returns a command result this frame recorded for the first time."""
+        """One event folded into ``writes``; returns a command result recorded for the first
+        time (results are written at once: their waiters are told on commit)."""
         ts = _parse_ts(event.ts)
         router_id = self.routers.get(event.router) if event.router else None
         kind = event.kind
+        if kind in wire.SESSION_EVENT_KINDS:
+            if router_id is None:
+                raise WireError(f"session event for unknown router {event.router!r}")
+            session = storage.session_row(wire.decode_as(event.data, wire.SESSION))
+            if kind == wire.SESSION_ENDED:
+                writes.history.append((router_id, session, ts))
+                if not history_only:
+                    writes.sessions[(router_id, session[0])] = None
+            elif not history_only:
+                writes.sessions[(router_id, session[0])] = session
+            return None
+        if kind == wire.ROUTER_HEALTH:
+            if router_id is None:
+                raise WireError(f"health of unknown router {event.router!r}")
+            health = health_values(wire.decode_as(event.data, wire.HEALTH))
+            if not history_only:
+                writes.put_health(router_id, health)
+            return None
         if kind == wire.COMMAND_RESULT:
             result = wire.decode_as(event.data, wire.RESULT)
             if not _is_uuid_text(result.command_id):
@@ -228,42 +260,17 @@ class Ingest:
                 latency_ms=result.latency_ms,
             )
             return result if recorded else None
-        if kind in wire.SESSION_EVENT_KINDS:
-            if router_id is None:
-                raise WireError(f"session event for unknown router {event.router!r}")
-            session = storage.session_row(wire.decode_as(event.data, wire.SESSION))
-            if kind == wire.SESSION_ENDED:
-                await repo.insert_history(router_id, session, ts)
-                if not history_only:
-                    await repo.delete_session(router_id, session[0])
-            elif not history_only:
-                await repo.upsert_session(router_id, session)
-            return None
-        if kind == wire.ROUTER_HEALTH:
-            if router_id is None:
-                raise WireError(f"health of unknown router {event.router!r}")
-            health = health_values(wire.decode_as(event.data, wire.HEALTH))
-            if not history_only:
-                await repo.upsert_health(router_id, health)
-            return None
         data = wire.decode_as(event.data, wire.ANY_OBJECT)
         if kind in (wire.ROUTER_UP, wire.ROUTER_DOWN) and router_id is not None:
             status = wire.decode_as(event.data, wire.ROUTER_STATUS)
             if not history_only:
-                await repo.set_router_status(
+                writes.router_status(
                     router_id,
                     status="online" if kind == wire.ROUTER_UP else "offline",
                     since=_parse_ts(status.since) if status.since else ts,
                     error=status.error if kind == wire.ROUTER_DOWN else None,
                 )
-        await repo.insert_site_event(
-            agent_id=self.agent_id,
-            seq=event.seq,
-            router_id=router_id,
-            kind=kind,
-            ts=ts,
-            data=data,
-        )
+        writes.site_event(event.seq, router_id, kind, ts, data)
         return None
 
 

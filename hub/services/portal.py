@@ -22,6 +22,7 @@ from hub.errors import CommandFailed, HubError, NotFound, SessionNotFound
 from hub.services.audit import AuditEntry, audited
 from hub.services.dispatch import Dispatcher, run_on_router, unreachable
 from hub.services.inputs import customer_username, optional_mac, required_text
+from hub.services.snapshots import ActiveUsersSnapshot, SessionAccess, SnapshotCache
 from hub.storage.customers import CustomerRepository, EntitlementRepository
 from hub.storage.routers import ReportRepository, RouterRepository
 from hub.storage.tenants import TenantRepository
@@ -155,6 +156,7 @@ class PortalService:
         self._config = config
         self._dispatcher = dispatcher
         self._routers = RouterRepository(pool, offline_after=config.agent_offline_after)
+        self._snapshots = SnapshotCache()
 
     async def router(self, router_id: int, tenant_id: int | None) -> Router:
         router = await self._routers.get(router_id, tenant_id)
@@ -169,9 +171,12 @@ class PortalService:
         """Seed 002: every router of the tenant with its hotspot totals, as agents reported."""
         return await self._routers.activity(tenant_id)
 
-    async def active_users(self, router_id: int, tenant_id: int | None) -> ActiveUsers:
+    async def active_users(
+        self, router_id: int, tenant_id: int | None, *, router: Router | None = None
+    ) -> ActiveUsers:
         """The sessions the router's agent last reported, joined with the customers' access."""
-        router = await self.router(router_id, tenant_id)
+        if router is None:
+            router = await self.router(router_id, tenant_id)
         if not router.online:
             raise unreachable(router)
         sessions = await ReportRepository(self._pool).sessions(router.id)
@@ -190,6 +195,39 @@ class PortalService:
                 access = Access(customer, expiry)
             views.append(SessionView(session, access))
         return ActiveUsers(router, views, utcnow())
+
+    async def active_users_snapshot(
+        self, router_id: int, tenant_id: int | None
+    ) -> tuple[Router, ActiveUsersSnapshot]:
+        """The router and its ready active-users snapshot: one query when nothing changed since
+        this process last answered for it (the version says so), else rebuilt from Postgres."""
+        found = await self._routers.get_versioned(router_id, tenant_id)
+        if found is None:
+            raise NotFound(ROUTER_NOT_FOUND)
+        router, version = found
+        if not router.online:
+            raise unreachable(router)
+        snapshot = self._snapshots.get(router.id, version)
+        if snapshot is None:
+            snapshot = await self._build_snapshot(router, version)
+            self._snapshots.put(router.id, snapshot)
+        return router, snapshot
+
+    async def _build_snapshot(self, router: Router, version: str) -> ActiveUsersSnapshot:
+        """What active_users computes, kept. The version was read before these queries: a
+        write in between makes the next request rebuild again, never serve older data."""
+        view = await self.active_users(router.id, router.tenant.id, router=router)
+        access = [
+            None
+            if item.access is None
+            else SessionAccess(
+                user_id=item.access.customer.id,
+                is_active=item.access.customer.is_active,
+                expires_at=item.access.expires_at,
+            )
+            for item in view.sessions
+        ]
+        return ActiveUsersSnapshot(version, [item.session for item in view.sessions], access)
 
     async def disconnect_user(
         self,

@@ -10,9 +10,11 @@ see hub.database). Enrollment and credentials live in hub.storage.agents.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import msgspec
 from msgspec.structs import astuple
 
 from common import wire
@@ -169,6 +171,121 @@ class PresenceRepository:
         await self._db.execute("DELETE FROM hub_instances WHERE name = $1", instance)
 
 
+@dataclass(slots=True)
+class FrameWrites:
+    """What one events frame changes, folded in seq order: each session's last state (None:
+    ended), each router's last health (or only its status), history rows and site events.
+
+    IngestRepository.write_frame writes it in one statement, whatever the number of events.
+    """
+
+    sessions: dict[tuple[int, str], tuple[Any, ...] | None] = field(default_factory=dict)
+    history: list[tuple[int, tuple[Any, ...], datetime]] = field(default_factory=list)
+    health: dict[int, tuple[Any, ...]] = field(default_factory=dict)  # HEALTH_COLUMNS order
+    status: dict[int, tuple[str, datetime, str | None]] = field(default_factory=dict)
+    events: list[tuple[int, int | None, str, datetime, str]] = field(default_factory=list)
+    last_seq: int | None = None
+
+    def put_health(self, router_id: int, health: tuple[Any, ...]) -> None:
+        self.health[router_id] = health
+        self.status.pop(router_id, None)
+
+    def router_status(
+        self, router_id: int, *, status: str, since: datetime, error: str | None
+    ) -> None:
+        """Up or down: on top of a health reported earlier in the frame, else on its own."""
+        health = self.health.get(router_id)
+        if health is not None:
+            self.health[router_id] = (status, since, error, *health[3:])
+        else:
+            self.status[router_id] = (status, since, error)
+
+    def site_event(
+        self, seq: int, router_id: int | None, kind: str, ts: datetime, data: Any
+    ) -> None:
+        self.events.append((seq, router_id, kind, ts, _json_text(data)))
+
+
+def _json_text(data: Any) -> str:
+    return msgspec.json.encode(data).decode()
+
+
+def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Rows as ``width`` column lists (unnest's arrays)."""
+    if not rows:
+        return [[] for _ in range(width)]
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
+_WRITE_FRAME = f"""
+WITH s AS (
+    SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],
+                         $6::text[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[],
+                         $11::text[], $12::text[])
+        AS s(router_id, session_id, kind, username, mac_address, ip_address, uptime_seconds,
+             idle_seconds, bytes_in, bytes_out, login_by, server)
+), upserted AS (
+    INSERT INTO current_sessions (router_id, {SESSION_COLUMNS})
+    SELECT * FROM s
+    ON CONFLICT (router_id, session_id) DO UPDATE
+       SET kind = EXCLUDED.kind, username = EXCLUDED.username,
+           mac_address = EXCLUDED.mac_address, ip_address = EXCLUDED.ip_address,
+           uptime_seconds = EXCLUDED.uptime_seconds, idle_seconds = EXCLUDED.idle_seconds,
+           bytes_in = EXCLUDED.bytes_in, bytes_out = EXCLUDED.bytes_out,
+           login_by = EXCLUDED.login_by, server = EXCLUDED.server, updated_at = now()
+    RETURNING 1
+), deleted AS (
+    DELETE FROM current_sessions c
+     USING unnest($13::bigint[], $14::text[]) AS d(router_id, session_id)
+     WHERE c.router_id = d.router_id AND c.session_id = d.session_id
+    RETURNING 1
+), history AS (
+    INSERT INTO session_history (router_id, session_id, kind, username, mac_address,
+                                 ip_address, uptime_seconds, bytes_in, bytes_out, ended_at)
+    SELECT * FROM unnest($15::bigint[], $16::text[], $17::text[], $18::text[], $19::text[],
+                         $20::text[], $21::bigint[], $22::bigint[], $23::bigint[],
+                         $24::timestamptz[])
+    RETURNING 1
+), health AS (
+    INSERT INTO router_health (router_id, {HEALTH_COLUMNS})
+    SELECT * FROM unnest($25::bigint[], $26::text[], $27::timestamptz[], $28::text[],
+                         $29::text[], $30::text[], $31::text[], $32::int[], $33::bigint[],
+                         $34::bigint[], $35::bigint[], $36::int[], $37::int[], $38::int[])
+    ON CONFLICT (router_id) DO UPDATE
+       SET status = EXCLUDED.status, since = EXCLUDED.since, error = EXCLUDED.error,
+           identity = EXCLUDED.identity, version = EXCLUDED.version,
+           board_name = EXCLUDED.board_name, cpu_load = EXCLUDED.cpu_load,
+           free_memory = EXCLUDED.free_memory, total_memory = EXCLUDED.total_memory,
+           uptime_seconds = EXCLUDED.uptime_seconds,
+           hotspot_active = EXCLUDED.hotspot_active, ppp_active = EXCLUDED.ppp_active,
+           hotspot_users = EXCLUDED.hotspot_users, reported_at = now()
+    RETURNING 1
+), status AS (
+    INSERT INTO router_health (router_id, status, since, error)
+    SELECT * FROM unnest($39::bigint[], $40::text[], $41::timestamptz[], $42::text[])
+    ON CONFLICT (router_id) DO UPDATE
+       SET status = EXCLUDED.status, since = EXCLUDED.since, error = EXCLUDED.error,
+           reported_at = now()
+    RETURNING 1
+), events AS (
+    INSERT INTO site_events (agent_id, seq, router_id, kind, ts, data)
+    SELECT $43, e.seq, e.router_id, e.kind, e.ts, e.data::jsonb
+      FROM unnest($44::bigint[], $45::bigint[], $46::text[], $47::timestamptz[], $48::text[])
+        AS e(seq, router_id, kind, ts, data)
+    ON CONFLICT (agent_id, seq) DO NOTHING
+    RETURNING 1
+), seq AS (
+    UPDATE agents SET last_seq = greatest(last_seq, $49), last_seen_at = now()
+     WHERE id = $43 AND $49::bigint IS NOT NULL
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM upserted) + (SELECT count(*) FROM deleted)
+       + (SELECT count(*) FROM history) + (SELECT count(*) FROM health)
+       + (SELECT count(*) FROM status) + (SELECT count(*) FROM events)
+       + (SELECT count(*) FROM seq)
+"""
+
+
 class IngestRepository:
     """What an agent reports: its routers, sessions, health, events and results.
 
@@ -229,6 +346,32 @@ class IngestRepository:
             "SELECT last_seq, snapshot_seq FROM agents WHERE id = $1 FOR UPDATE", agent_id
         )
         return row["last_seq"], row["snapshot_seq"]
+
+    async def write_frame(self, agent_id: int, writes: FrameWrites) -> None:
+        """An events frame's changes (FrameWrites) in one statement, one round trip."""
+        upserts, deletes = [], []
+        for (router_id, session_id), row in writes.sessions.items():
+            if row is None:
+                deletes.append((router_id, session_id))
+            else:
+                upserts.append((router_id, *row))
+        history = [
+            (router_id, *row[:6], row[7], row[8], ended_at)
+            for router_id, row, ended_at in writes.history
+        ]
+        health = [(router_id, *row) for router_id, row in writes.health.items()]
+        status = [(router_id, *row) for router_id, row in writes.status.items()]
+        await self._db.fetchval(
+            _WRITE_FRAME,
+            *_columns(upserts, 12),
+            *_columns(deletes, 2),
+            *_columns(history, 10),
+            *_columns(health, 14),
+            *_columns(status, 4),
+            agent_id,
+            *_columns(writes.events, 5),
+            writes.last_seq,
+        )
 
     async def tenant_routers_elsewhere(self, tenant_id: int, agent_id: int) -> int:
         """The tenant's live routers held by its other agents; the tenant row locked, so

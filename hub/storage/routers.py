@@ -34,6 +34,16 @@ JOIN tenants t ON t.id = r.tenant_id
 LEFT JOIN router_health h ON h.router_id = r.id
 """
 
+# xmin changes on every insert and update of a row, the count on every delete.
+_READ_VERSION = """concat_ws(':',
+    (SELECT count(*) || '.' || coalesce(sum(xmin::text::bigint), 0)
+       FROM current_sessions WHERE router_id = r.id),
+    (SELECT count(*) || '.' || coalesce(sum(xmin::text::bigint), 0)
+       FROM customers WHERE tenant_id = r.t_id),
+    (SELECT count(*) || '.' || coalesce(sum(xmin::text::bigint), 0) || '.'
+            || count(*) FILTER (WHERE starts_at <= now())
+       FROM entitlements WHERE tenant_id = r.t_id))"""
+
 _HEALTH_FIELDS = (
     "status",
     "since",
@@ -87,6 +97,25 @@ class RouterRepository:
             tenant_id,
         )
         return _router(row) if row else None
+
+    async def get_versioned(
+        self, router_id: int, tenant_id: int | None
+    ) -> tuple[Router, str] | None:
+        """The router and a version of what its active-users answer is made of: its current
+        sessions and its tenant's customers and entitlements (row count and xmin sum each:
+        any insert, update or delete by anyone changes it), plus how many of the tenant's
+        entitlements have started (a grant starting later changes access when it starts)."""
+        row = await self._db.fetchrow(
+            "WITH r AS ("
+            + _ROUTER_SELECT
+            + " WHERE r.id = $2 AND ($3::bigint IS NULL OR r.tenant_id = $3)"
+            + " AND r.retired_at IS NULL)"
+            + f" SELECT r.*, {_READ_VERSION} AS read_version FROM r",
+            self._offline_after,
+            router_id,
+            tenant_id,
+        )
+        return (_router(row), row["read_version"]) if row else None
 
     async def find(self, tenant_id: int | None = None) -> list[Router]:
         """Every live router of a tenant, or of all tenants (None); retired ones left out."""

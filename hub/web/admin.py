@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from common.timeutil import to_iso
+from common.timeutil import to_iso, utcnow
 from hub.services.portal import ROUTER_NOT_FOUND
 from hub.typedefs import ADMIN, SERVICES
 from hub.web import bodies
-from hub.web.handlers import login_attempt, path_id, read_body
+from hub.web.handlers import fast_json, json_bytes, login_attempt, path_id, read_body
 from hub.web.schemas import AdminDisconnectBody, DisconnectBody, LoginBody
 
 routes = web.RouteTableDef()
@@ -27,8 +27,11 @@ async def login(request: web.Request) -> web.Response:
 @routes.get(r"/api/admin/routers/{router_id:\d+}/active-users/")
 async def active_users(request: web.Request) -> web.Response:
     router_id = path_id(request, "router_id", ROUTER_NOT_FOUND)
-    view = await request.app[SERVICES].portal.active_users(router_id, None)
-    return web.json_response(bodies.active_users_body(view, with_tenant=True))
+    router, snapshot = await request.app[SERVICES].portal.active_users_snapshot(router_id, None)
+    now = utcnow()
+    etag = bodies.active_users_etag(router, snapshot, now, with_tenant=True)
+    body = bodies.active_users_bytes(router, snapshot, now, with_tenant=True)
+    return json_bytes(request, body, etag)
 
 
 @routes.post(r"/api/admin/routers/{router_id:\d+}/disconnect-user/")
@@ -58,7 +61,7 @@ async def fleet_health(request: web.Request) -> web.Response:
     body = bodies.fleet_health_body(routers)
     for entry, router in zip(body["routers"], routers, strict=True):
         entry["tenant"] = bodies.tenant_body(router.tenant)
-    return web.json_response(body)
+    return fast_json(body)
 
 
 @routes.post("/api/admin/mikrotik/disconnect-user/")

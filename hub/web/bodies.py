@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import msgspec
+
 from common.durations import format_clock, format_duration
 from common.timeutil import to_iso, utcnow
 from hub.domain import ActiveSession, Router, RouterActivity, Tenant
@@ -19,8 +21,10 @@ from hub.services.portal import (
     Disconnected,
     RouterOutcome,
 )
+from hub.services.snapshots import ActiveUsersSnapshot
 
 UNKNOWN_USER_NOTE = "User not found in database"
+_encode = msgspec.json.Encoder().encode
 # RouterOS login-by values as the seed's ``login_time`` spells them.
 _LOGIN_METHODS = {"mac": "macauth"}
 
@@ -106,6 +110,28 @@ def active_users_body(view: ActiveUsers, *, with_tenant: bool = False) -> dict[s
     body["total_count"] = len(view.sessions)
     body["timestamp"] = timestamp()
     return body
+
+
+def active_users_bytes(
+    router: Router, snapshot: ActiveUsersSnapshot, now: datetime, *, with_tenant: bool = False
+) -> bytes:
+    """active_users_body's JSON from a ready snapshot: its entries are encoded already."""
+    body: dict[str, Any] = {"success": True, "router": router_body(router)}
+    if with_tenant:
+        body["tenant"] = tenant_body(router.tenant)
+    body["active_users"] = msgspec.Raw(snapshot.entries(now))
+    body["total_count"] = snapshot.total
+    body["timestamp"] = to_iso(now)
+    return _encode(body)
+
+
+def active_users_etag(
+    router: Router, snapshot: ActiveUsersSnapshot, now: datetime, *, with_tenant: bool
+) -> str:
+    """Changes with the sessions, the access, an expiry passing, and the router's own fields."""
+    return snapshot.etag(
+        router_body(router), with_tenant and tenant_body(router.tenant), snapshot.expired_by(now)
+    )
 
 
 def disconnected_body(outcome: Disconnected) -> dict[str, Any]:

@@ -226,3 +226,26 @@ async def login_attempt(request: web.Request, account: str) -> AsyncIterator[Non
         guard.failed(*keys)
         raise
     guard.succeeded(*keys)
+
+
+def json_bytes(request: web.Request, body: bytes, etag: str) -> web.Response:
+    """An encoded JSON answer with its ETag; 304 (no body) when the client holds that one."""
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    held = _if_none_match(request)
+    if etag in held or "*" in held:
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=body, content_type="application/json", headers=headers)
+
+
+def _if_none_match(request: web.Request) -> set[str]:
+    """The entity tags of If-None-Match, weak and strong alike (RFC 9110's weak comparison)."""
+    header = request.headers.get("If-None-Match", "")
+    tags = {tag.strip() for tag in header.split(",") if tag.strip()}
+    return tags | {f"W/{tag}" for tag in tags if not tag.startswith("W/")}
+
+
+def fast_json(body: Any, status: int = 200) -> web.Response:
+    """web.json_response, encoded with msgspec (several times json.dumps' speed on big bodies)."""
+    return web.Response(
+        body=msgspec.json.encode(body), status=status, content_type="application/json"
+    )

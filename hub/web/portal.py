@@ -5,10 +5,11 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client.aiohttp import make_aiohttp_handler
 
+from common.timeutil import utcnow
 from hub.services.portal import ROUTER_NOT_FOUND, USER_NOT_FOUND
 from hub.typedefs import METRICS, SERVICES, TENANT_KEY
 from hub.web import bodies
-from hub.web.handlers import path_id, read_body
+from hub.web.handlers import fast_json, json_bytes, path_id, read_body
 from hub.web.schemas import DisconnectBody, GrantBody
 
 routes = web.RouteTableDef()
@@ -18,8 +19,12 @@ routes = web.RouteTableDef()
 async def active_users(request: web.Request) -> web.Response:
     tenant = request[TENANT_KEY].tenant
     router_id = path_id(request, "router_id", ROUTER_NOT_FOUND)
-    view = await request.app[SERVICES].portal.active_users(router_id, tenant.id)
-    return web.json_response(bodies.active_users_body(view))
+    router, snapshot = await request.app[SERVICES].portal.active_users_snapshot(
+        router_id, tenant.id
+    )
+    now = utcnow()
+    etag = bodies.active_users_etag(router, snapshot, now, with_tenant=False)
+    return json_bytes(request, bodies.active_users_bytes(router, snapshot, now), etag)
 
 
 @routes.post(r"/api/portal/router/{router_id:\d+}/disconnect-user/")
@@ -49,7 +54,7 @@ async def monitoring(request: web.Request) -> web.Response:
 async def fleet_health(request: web.Request) -> web.Response:
     tenant = request[TENANT_KEY].tenant
     routers = await request.app[SERVICES].portal.routers(tenant.id)
-    return web.json_response(bodies.fleet_health_body(routers))
+    return fast_json(bodies.fleet_health_body(routers))
 
 
 @routes.get(r"/api/portal/users/{user_id:\d+}/")

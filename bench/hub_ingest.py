@@ -1,0 +1,430 @@
+"""Hub ingest: session events per second into Postgres on one hub process, its CPU per event,
+and the ack latency, with N load agents speaking the real link protocol over WebSockets.
+
+    .venv/bin/python -m bench.hub_ingest [--agents 10,50,200] [--sessions 50] [--seconds 8]
+                                         [--old-tree DIR] [--profile DIR]
+
+Everything is real: Postgres (DATABASE_URL, else an embedded one; a fresh database per hub, dropped
+at the end), the hub as ``python -m hub.cli serve`` in a process of its own, and the load agents
+in this process (aiohttp WebSocket clients: hello, one snapshot of their sessions, then events
+frames and acks). Each agent holds one router with ``--sessions`` hotspot sessions, and every
+session changes each cycle (one ``session.updated`` per session per frame, the worst case).
+
+Per level (number of agents), two phases of ``--seconds`` each:
+- **saturation**: every agent sends its next frame as soon as the previous one is acked (the
+  hub's capacity): events/s stored, hub CPU µs per event (utime+stime of the hub process from
+  /proc), Postgres CPU µs per event (the bench database's backends, from /proc, when readable),
+  ack p50/p99.
+- **paced**: the agents send, spread evenly, at ``--paced-share`` (0.5) of the saturation rate
+  just measured (below saturation): ack p50/p99.
+
+``--old-tree DIR`` runs the same levels against a hub started from another checkout first (the
+previous ingest, e.g. ``git archive 45b9504 | tar -x -C DIR``), so both are printed in one run.
+``--profile DIR`` runs the hub under cProfile and leaves ``hub-<tree>.prof`` there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import msgspec
+
+from bench.portal_latency import Child, free_port, wait_until
+from common import wire
+from common.timeutil import to_iso, utcnow
+from hub.config import HubConfig
+from hub.database import open_database, scratch_database, throwaway_server
+from hub.services.agents import AgentService
+from hub.services.tenants import TenantService
+
+ROOT = Path(__file__).resolve().parents[1]
+TENANT = "bench"
+TICK = os.sysconf("SC_CLK_TCK")
+_encode = msgspec.json.Encoder().encode
+
+
+def proc_cpu(pid: int) -> float | None:
+    """utime + stime of a process in seconds (None: gone or not ours to read)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def pct(values: list[float], q: int) -> float:
+    if len(values) < 2:
+        return values[0] if values else float("nan")
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+@dataclass(slots=True)
+class LoadAgent:
+    """One site's agent: a WebSocket, one router, its sessions, its seq."""
+
+    index: int
+    credential: str
+    sessions: int
+    seq: int = 0
+    cycle: int = 0
+    ws: aiohttp.ClientWebSocketResponse | None = None
+    inbox: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
+    reader: asyncio.Task[None] | None = None
+    acks: list[tuple[float, float, int]] = field(default_factory=list)  # (sent, acked, events)
+
+    def session(self, n: int) -> dict[str, Any]:
+        c = self.cycle
+        return {
+            "session_id": f"*{self.index:04X}{n:04X}",
+            "kind": "hotspot",
+            "username": f"+2557{self.index:04d}{n:04d}",
+            "mac_address": f"02:00:{self.index >> 8 & 255:02X}:{self.index & 255:02X}:"
+            f"{n >> 8 & 255:02X}:{n & 255:02X}",
+            "ip_address": f"10.{self.index >> 8 & 255}.{self.index & 255}.{n % 250 + 2}",
+            "uptime_seconds": 60 + 5 * c,
+            "idle_seconds": 0,
+            "bytes_in": 1000 + 4096 * c + n,
+            "bytes_out": 5000 + 65536 * c + n,
+            "login_by": "http-chap",
+            "server": "hotspot1",
+        }
+
+    async def connect(self, http: aiohttp.ClientSession, url: str) -> None:
+        self.ws = await http.ws_connect(
+            url, headers={"Authorization": f"Bearer {self.credential}"}, max_msg_size=0
+        )
+        routers = [{"name": "r1", "host": "127.0.0.1", "port": 8728}]
+        await self.ws.send_str(
+            wire.encode("hello", agent_version="bench", last_seq=0, routers=routers)
+        )
+        await self.expect("welcome")
+        health = {"status": "online", "since": to_iso(utcnow()), "cpu_load": 5}
+        snapshot = {
+            "router": "r1",
+            "health": health,
+            "sessions": [self.session(n) for n in range(self.sessions)],
+        }
+        await self.ws.send_str(wire.encode("snapshot", as_of_seq=0, routers=[snapshot]))
+        self.reader = asyncio.create_task(self.read())
+
+    async def read(self) -> None:
+        """Always reading, so the hub's pings are answered while the agent waits."""
+        assert self.ws is not None
+        async for message in self.ws:
+            if message.type == aiohttp.WSMsgType.TEXT:
+                self.inbox.put_nowait(wire.decode(message.data))
+        self.inbox.put_nowait({"type": "closed", "code": self.ws.close_code})
+
+    async def expect(self, kind: str) -> dict[str, Any]:
+        assert self.ws is not None
+        while True:
+            if self.reader is None:
+                message = await self.ws.receive()
+                if message.type != aiohttp.WSMsgType.TEXT:
+                    raise SystemExit(f"agent {self.index}: link closed ({message.type})")
+                frame = wire.decode(message.data)
+            else:
+                frame = await self.inbox.get()
+            if frame["type"] == "closed":
+                raise SystemExit(f"agent {self.index}: link closed ({frame['code']})")
+            if frame["type"] == kind:
+                return frame
+
+    def frame(self) -> tuple[bytes, int]:
+        """The next events frame: every session updated once; (frame, events)."""
+        self.cycle += 1
+        ts = to_iso(utcnow())
+        events = []
+        for n in range(self.sessions):
+            self.seq += 1
+            events.append(
+                {
+                    "seq": self.seq,
+                    "ts": ts,
+                    "kind": wire.SESSION_UPDATED,
+                    "router": "r1",
+                    "data": self.session(n),
+                }
+            )
+        return _encode({"type": "events", "v": wire.VERSION, "events": events}), len(events)
+
+    async def round(self) -> None:
+        """One frame sent and acked, timed."""
+        assert self.ws is not None
+        data, count = self.frame()
+        sent = time.perf_counter()
+        await self.ws.send_str(data.decode())
+        ack = await self.expect("ack")
+        if ack["seq"] != self.seq:
+            raise SystemExit(f"agent {self.index}: acked {ack['seq']}, sent up to {self.seq}")
+        self.acks.append((sent, time.perf_counter(), count))
+
+    async def saturate(self, until: float) -> None:
+        while time.perf_counter() < until:
+            await self.round()
+
+    async def paced(self, until: float, interval: float, offset: float) -> None:
+        await asyncio.sleep(offset)
+        next_at = time.perf_counter()
+        while next_at < until:
+            await self.round()
+            next_at += interval
+            await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+
+
+@dataclass(slots=True)
+class Phase:
+    events_per_s: float
+    load_cpu: float  # share of a core the load agents (this process) used
+    hub_us: float
+    pg_us: float | None
+    ack_p50_ms: float
+    ack_p99_ms: float
+
+
+class Hub:
+    """A hub process from ``tree`` on a fresh database, and the load agents enrolled to it."""
+
+    def __init__(self, tree: Path, dsn: str, work: Path, profile: Path | None) -> None:
+        self.tree, self.dsn, self.work, self.profile = tree, dsn, work, profile
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.child = Child(f"hub-{tree.name}", work)
+
+    async def start(self) -> None:
+        toml = self.work / f"hub-{self.tree.name}.toml"
+        toml.write_text("rate_limit_per_minute = 1000000\nrate_limit_burst = 100000\n")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ISPFLEET_")}
+        env.update(
+            DATABASE_URL=self.dsn,
+            ISPFLEET_HUB_CONFIG=str(toml),
+            ISPFLEET_HUB_LISTEN=f"127.0.0.1:{self.port}",
+            ISPFLEET_HUB_DATA_DIR=str(self.work / f"data-{self.tree.name}"),
+            PYTHONPATH=str(self.tree),
+        )
+        args = ["-m", "hub.cli", "serve"]
+        if self.profile is not None:
+            out = self.profile / f"hub-{self.tree.name}.prof"
+            args = ["-m", "cProfile", "-o", str(out), "-m", "hub.cli", "serve"]
+        self.child = Child(f"hub-{self.tree.name}", self.work)
+        with self.child.log.open("ab") as log:
+            self.child.process = await asyncio.create_subprocess_exec(
+                sys.executable, *args, cwd=self.tree, env=env, stdin=asyncio.subprocess.DEVNULL,
+                stdout=log, stderr=asyncio.subprocess.STDOUT,
+            )  # fmt: skip
+
+        async def healthy() -> bool:
+            async with aiohttp.ClientSession() as http, http.get(self.url + "/healthz") as r:
+                return r.status < 500
+
+        await wait_until(healthy, "the hub answering", [self.child])
+
+    @property
+    def pid(self) -> int:
+        assert self.child.process is not None
+        return self.child.process.pid
+
+    async def stop(self) -> None:
+        await self.child.stop()
+
+
+async def enroll_agents(pool: Any, hub: Hub, count: int, first: int) -> list[str]:
+    """``count`` agents of the bench tenant enrolled over HTTP; their credentials."""
+    service = AgentService(pool, HubConfig(database_url=hub.dsn))
+    tenant_id = await pool.fetchval("SELECT id FROM tenants WHERE slug = $1", TENANT)
+    credentials = []
+    async with aiohttp.ClientSession() as http:
+        for n in range(first, first + count):
+            ticket = await service.issue_token(tenant_id=tenant_id, site=f"site-{n}", ttl_hours=1)
+            body = {
+                "token": ticket.token,
+                "device_key": f"bench-device-key-{n:06d}",
+                "hostname": f"box-{n}",
+                "agent_version": "bench",
+            }
+            async with http.post(hub.url + wire.ENROLL_PATH, json=body) as response:
+                reply = await response.json()
+                if response.status != 200:
+                    raise SystemExit(f"enroll answered {response.status}: {reply}")
+            credentials.append(reply["credential"])
+    return credentials
+
+
+async def connect_all(http: aiohttp.ClientSession, url: str, agents: list[LoadAgent]) -> None:
+    """Hello and snapshot of every agent, eight at a time."""
+    slots = asyncio.Semaphore(8)
+
+    async def connect(agent: LoadAgent) -> None:
+        async with slots:
+            await agent.connect(http, url)
+
+    await asyncio.gather(*(connect(agent) for agent in agents))
+
+
+async def backend_pids(pool: Any) -> list[int]:
+    rows = await pool.fetch(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+        " AND pid <> pg_backend_pid()"
+    )
+    return [r["pid"] for r in rows]
+
+
+async def measure(agents: list[LoadAgent], hub: Hub, pool: Any, seconds: float, run: Any) -> Phase:
+    for agent in agents:
+        agent.acks.clear()
+    pids = await backend_pids(pool)
+    pg0 = [proc_cpu(p) for p in pids]
+    cpu0, t0, own0 = proc_cpu(hub.pid) or 0.0, time.perf_counter(), time.process_time()
+    until = t0 + seconds
+    await asyncio.gather(*(run(agent, until) for agent in agents))
+    cpu1, t1, own1 = proc_cpu(hub.pid) or 0.0, time.perf_counter(), time.process_time()
+    pg1 = [proc_cpu(p) for p in pids]
+    events = sum(n for a in agents for _, _, n in a.acks)
+    latencies = [(acked - sent) * 1000 for a in agents for sent, acked, _ in a.acks]
+    pg_us = None
+    if pids and all(v is not None for v in pg0 + pg1):
+        pg_us = sum(b - a for a, b in zip(pg0, pg1, strict=True)) * 1e6 / max(events, 1)
+    return Phase(
+        events_per_s=events / (t1 - t0),
+        load_cpu=(own1 - own0) / (t1 - t0),
+        hub_us=(cpu1 - cpu0) * 1e6 / max(events, 1),
+        pg_us=pg_us,
+        ack_p50_ms=statistics.median(latencies) if latencies else float("nan"),
+        ack_p99_ms=pct(latencies, 99),
+    )
+
+
+async def run_tree(
+    tree: Path, server_dsn: str, args: argparse.Namespace, work: Path
+) -> dict[int, tuple[Phase, Phase]]:
+    results: dict[int, tuple[Phase, Phase]] = {}
+    async with scratch_database(server_dsn, prefix="bench_ingest") as dsn:
+        config = HubConfig(database_url=dsn)
+        hub = Hub(tree, dsn, work, args.profile)
+        await hub.start()
+        try:
+            async with open_database(config, max_size=4) as pool:
+                await TenantService(pool, config).create_tenant(TENANT, "Bench ISP", "TZ")
+                credentials = await enroll_agents(pool, hub, max(args.agents), 0)
+                print(f"  [{tree.name}] {len(credentials)} agents enrolled", flush=True)
+                timeout = aiohttp.ClientTimeout(total=None)
+                connector = aiohttp.TCPConnector(limit=0)  # one connection per agent, no cap
+                async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
+                    agents: list[LoadAgent] = []
+                    for level in args.agents:
+                        started = time.perf_counter()
+                        new = [
+                            LoadAgent(n, credentials[n], args.sessions)
+                            for n in range(len(agents), level)
+                        ]
+                        await connect_all(http, hub.url + wire.LINK_PATH, new)
+                        agents.extend(new)
+                        took = time.perf_counter() - started
+                        print(f"  [{tree.name}] {level} agents up ({took:.1f} s)", flush=True)
+                        # Every snapshot stored before the clock starts.
+                        await wait_until(
+                            lambda level=level: pool.fetchval(
+                                "SELECT count(*) >= $1 FROM agents WHERE connected", level
+                            ),
+                            "agents connected",
+                            [hub.child],
+                        )
+                        await measure(agents, hub, pool, 1.0, lambda a, u: a.saturate(u))  # warm
+                        sat = await measure(
+                            agents, hub, pool, args.seconds, lambda a, u: a.saturate(u)
+                        )
+                        # Paced below saturation: each agent one frame per interval.
+                        rate = sat.events_per_s * args.paced_share / (level * args.sessions)
+                        interval = 1.0 / rate if rate > 0 else 1.0
+                        paced = await measure(
+                            agents,
+                            hub,
+                            pool,
+                            args.seconds,
+                            lambda a, u, i=interval, n=level: a.paced(u, i, i * a.index / n),
+                        )
+                        results[level] = (sat, paced)
+                        print(
+                            f"  [{tree.name}] {level:4d} agents: {sat.events_per_s:8.0f} ev/s,"
+                            f" hub {sat.hub_us:5.1f} µs/ev, pg {fmt(sat.pg_us)} µs/ev,"
+                            f" ack p50/p99 {sat.ack_p50_ms:.0f}/{sat.ack_p99_ms:.0f} ms;"
+                            f" paced {paced.events_per_s:7.0f} ev/s: ack p50/p99"
+                            f" {paced.ack_p50_ms:.0f}/{paced.ack_p99_ms:.0f} ms"
+                            f" (load agents {sat.load_cpu:.0%} of a core)",
+                            flush=True,
+                        )
+                    for agent in agents:
+                        if agent.ws is not None:
+                            await agent.ws.close()
+                        if agent.reader is not None:
+                            await agent.reader
+        finally:
+            await hub.stop()
+    return results
+
+
+def fmt(value: float | None) -> str:
+    return "  n/a" if value is None else f"{value:5.1f}"
+
+
+def table(name: str, results: dict[int, tuple[Phase, Phase]]) -> None:
+    print(f"\n{name}")
+    print(
+        "  agents   events/s  hub µs/ev  pg µs/ev  sat ack p50/p99 ms  paced ev/s"
+        "  paced ack p50/p99 ms"
+    )
+    for level, (sat, paced) in results.items():
+        print(
+            f"  {level:6d} {sat.events_per_s:10.0f} {sat.hub_us:10.1f} {fmt(sat.pg_us):>9}"
+            f" {sat.ack_p50_ms:9.0f} / {sat.ack_p99_ms:<6.0f} {paced.events_per_s:11.0f}"
+            f" {paced.ack_p50_ms:11.0f} / {paced.ack_p99_ms:.0f}"
+        )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--agents", default="10,50,200")
+    parser.add_argument("--sessions", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--paced-share", type=float, default=0.5)
+    parser.add_argument("--old-tree", type=Path, default=None)
+    parser.add_argument("--profile", type=Path, default=None)
+    args = parser.parse_args()
+    args.agents = sorted(int(n) for n in args.agents.split(","))
+    trees = ([args.old_tree.resolve()] if args.old_tree else []) + [ROOT]
+    print(
+        f"hub ingest: {args.agents} agents x {args.sessions} sessions, every session updated"
+        f" each frame; {args.seconds:g} s per phase; cores: {os.cpu_count()}"
+    )
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp, throwaway_server() as server:
+        work = Path(tmp)
+        results = {}
+        for tree in trees:
+            results[tree] = await run_tree(tree, server, args, work)
+        for tree in trees:
+            label = "old (per-event statements)" if tree != ROOT else "new (one statement/frame)"
+            table(f"{label}: {tree}", results[tree])
+        if args.old_tree:
+            print("\nratio new/old events/s at saturation:")
+            for level in args.agents:
+                old, new = results[trees[0]][level][0], results[ROOT][level][0]
+                print(
+                    f"  {level:4d} agents: x{new.events_per_s / old.events_per_s:.1f},"
+                    f" hub CPU/event x{new.hub_us / old.hub_us:.2f}"
+                )
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())

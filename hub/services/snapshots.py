@@ -1,0 +1,167 @@
+"""Ready answers for the portal's active-users reads, one per router, kept per hub process.
+
+A snapshot holds a router's current sessions already shaped as seed 000's entries (RouterOS
+strings, the user's side of the counters) with each session's access, and is keyed by a version
+that Postgres computes cheaply on every request (hub.storage.routers.RouterRepository.
+get_versioned: row count and xmin sum of the router's sessions and of the tenant's customers and
+entitlements). Any write by any hub process (ingest, a grant, a revoke) changes the version, so
+every process serves what the database holds now, never an older frame. Entries are encoded with
+msgspec once per snapshot and second (``time_remaining`` counts seconds), not per request.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import msgspec
+
+from common.durations import format_clock, format_duration
+from common.timeutil import to_iso
+from hub.domain import ActiveSession
+
+UNKNOWN_USER_NOTE = "User not found in database"
+_LOGIN_METHODS = {"mac": "macauth"}  # RouterOS login-by values as the seed spells them
+_encode = msgspec.json.Encoder().encode
+
+
+class DatabaseInfo(msgspec.Struct, omit_defaults=True):
+    user_id: int | None
+    is_active: bool
+    has_active_access: bool
+    access_expires_at: str | None
+    time_remaining: str | None
+    note: str | None = None  # only for a username that is no customer
+
+
+class SessionEntry(msgspec.Struct):
+    """One entry of seed 000's ``active_users``, in its key order."""
+
+    session_id: str
+    username: str
+    mac_address: str
+    ip_address: str
+    uptime: str
+    bytes_in: str  # what the user downloaded (the router's bytes-out)
+    bytes_out: str
+    idle_time: str
+    login_time: str
+    database_info: DatabaseInfo
+
+
+_UNKNOWN = DatabaseInfo(None, False, False, None, None, UNKNOWN_USER_NOTE)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionAccess:
+    """The customer behind a session and the latest expiry covering it (None: no access)."""
+
+    user_id: int
+    is_active: bool
+    expires_at: datetime | None
+    expires_text: str | None = None  # expires_at as the seed prints it, computed once
+
+    def __post_init__(self) -> None:
+        if self.expires_at is not None and self.expires_text is None:
+            object.__setattr__(self, "expires_text", to_iso(self.expires_at, "seconds"))
+
+
+@dataclass(slots=True)
+class ActiveUsersSnapshot:
+    version: str
+    sessions: list[ActiveSession]
+    access: list[SessionAccess | None]  # per session, in the same order
+    _expiries: list[datetime] = field(default_factory=list)  # sorted, for the ETag
+    _rendered: tuple[int, bytes] | None = None  # (unix second, encoded entries)
+    _entries: list[SessionEntry] | None = None  # built once; only access is redone per second
+
+    def __post_init__(self) -> None:
+        self._expiries = sorted(a.expires_at for a in self.access if a and a.expires_at)
+
+    @property
+    def total(self) -> int:
+        return len(self.sessions)
+
+    def etag(self, *extra: object) -> str:
+        """Weak: the same sessions and access (and ``extra``) at a later clock are the same
+        answer; an access running out in between changes it."""
+        return f'W/"{self.tag(*extra)}"'
+
+    def tag(self, *extra: object) -> str:
+        """The version plus how many expiries lie behind us (now changes ``has_active_access``)."""
+        return hashlib.blake2b(repr((self.version, extra)).encode(), digest_size=12).hexdigest()
+
+    def entries(self, now: datetime) -> bytes:
+        """The encoded ``active_users`` list as of ``now`` (to the second)."""
+        second = int(now.timestamp())
+        if self._rendered is not None and self._rendered[0] == second:
+            return self._rendered[1]
+        if self._entries is None:
+            self._entries = [
+                session_entry(session, access, now)
+                for session, access in zip(self.sessions, self.access, strict=True)
+            ]
+        else:  # a later second: only what depends on the clock
+            for entry, access in zip(self._entries, self.access, strict=True):
+                if access is not None and access.expires_at is not None:
+                    entry.database_info = database_info(access, now)
+        encoded = _encode(self._entries)
+        self._rendered = (second, encoded)
+        return encoded
+
+    def expired_by(self, now: datetime) -> int:
+        return bisect.bisect_left(self._expiries, now)
+
+
+def database_info(access: SessionAccess | None, now: datetime) -> DatabaseInfo:
+    if access is None:
+        return _UNKNOWN
+    expires = access.expires_at
+    active = expires is not None and expires > now
+    return DatabaseInfo(
+        access.user_id,
+        access.is_active,
+        active,
+        access.expires_text,
+        format_clock(int((expires - now).total_seconds())) if active and expires else None,
+    )
+
+
+def session_entry(s: ActiveSession, access: SessionAccess | None, now: datetime) -> SessionEntry:
+    login_by = s.login_by or ""
+    return SessionEntry(
+        session_id=s.session_id,
+        username=s.username,
+        mac_address=s.mac_address or "",
+        ip_address=s.ip_address or "",
+        uptime=format_duration(s.uptime_seconds),
+        bytes_in=str(s.bytes_out),  # the router sent it: the user downloaded it
+        bytes_out=str(s.bytes_in),
+        idle_time=format_duration(s.idle_seconds or 0),
+        login_time=_LOGIN_METHODS.get(login_by, login_by),
+        database_info=database_info(access, now),
+    )
+
+
+class SnapshotCache:
+    """The last snapshot of each router this process answered for (bounded, oldest dropped)."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self._size = size
+        self._items: OrderedDict[int, ActiveUsersSnapshot] = OrderedDict()
+
+    def get(self, router_id: int, version: str) -> ActiveUsersSnapshot | None:
+        snapshot = self._items.get(router_id)
+        if snapshot is None or snapshot.version != version:
+            return None
+        self._items.move_to_end(router_id)
+        return snapshot
+
+    def put(self, router_id: int, snapshot: ActiveUsersSnapshot) -> None:
+        self._items[router_id] = snapshot
+        self._items.move_to_end(router_id)
+        while len(self._items) > self._size:
+            self._items.popitem(last=False)
