@@ -45,7 +45,7 @@ ADMIN_PREFIX = "/api/admin/"
 PUBLIC_PATHS = frozenset({"/api/admin/login"})
 API_PREFIX = "/api/"
 CORS_ALLOW_HEADERS = "Authorization, Content-Type, X-Request-Id"
-CORS_EXPOSE_HEADERS = "Retry-After, X-Request-Id"
+CORS_EXPOSE_HEADERS = "ETag, Retry-After, X-Request-Id"
 
 
 def _allowed_origin(request: web.Request) -> str | None:
