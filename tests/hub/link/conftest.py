@@ -70,6 +70,15 @@ async def tenant_id(pool: asyncpg.Pool) -> int:
     return await make_tenant(pool, "acme")
 
 
+@pytest.fixture
+async def agent(http: aiohttp.ClientSession, hub: TestServer, tenant_id: int) -> FakeAgent:
+    """An enrolled agent of ``tenant_id``, speaking the link protocol by hand (not connected)."""
+    _, credential = await enrolled_agent(http, hub, tenant_id)
+    fake = FakeAgent(http, hub, credential)
+    yield fake
+    await fake.close()
+
+
 async def make_tenant(pool: asyncpg.Pool, slug: str) -> int:
     return await pool.fetchval(
         "INSERT INTO tenants (slug, name) VALUES ($1, $2) RETURNING id", slug, slug.title()

@@ -22,14 +22,6 @@ from .conftest import ROUTERS, FakeAgent, enrolled_agent, result_event, wait_for
 DISCONNECT_ARGS = {"username": "+255700000001", "mac_address": None}
 
 
-@pytest.fixture
-async def agent(http: aiohttp.ClientSession, hub: TestServer, tenant_id: int) -> FakeAgent:
-    _, credential = await enrolled_agent(http, hub, tenant_id)
-    fake = FakeAgent(http, hub, credential)
-    yield fake
-    await fake.close()
-
-
 async def router_of(pool: asyncpg.Pool, agent_id: int) -> tuple[int, str]:
     row = await pool.fetchrow("SELECT id, name FROM routers WHERE agent_id = $1", agent_id)
     return row["id"], row["name"]

@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-import aiohttp
 import asyncpg
-import pytest
-from aiohttp.test_utils import TestServer
 
 from common import wire
 
-from .conftest import FakeAgent, enrolled_agent, event, health, session
+from .conftest import FakeAgent, event, health, session
 from .test_session import history, sessions
-
-
-@pytest.fixture
-async def agent(http: aiohttp.ClientSession, hub: TestServer, tenant_id: int) -> FakeAgent:
-    _, credential = await enrolled_agent(http, hub, tenant_id)
-    fake = FakeAgent(http, hub, credential)
-    yield fake
-    await fake.close()
 
 
 async def test_one_frame_of_many_kinds_ends_as_the_events_in_order(

@@ -19,15 +19,7 @@ from hub.storage.tenants import TenantRepository
 from hub.typedefs import DB_POOL
 from hub.web import bodies
 
-from .conftest import FakeAgent, ServerFactory, base_url, enrolled_agent, event, health, session
-
-
-@pytest.fixture
-async def agent(http: aiohttp.ClientSession, hub: TestServer, tenant_id: int) -> FakeAgent:
-    _, credential = await enrolled_agent(http, hub, tenant_id)
-    fake = FakeAgent(http, hub, credential)
-    yield fake
-    await fake.close()
+from .conftest import FakeAgent, ServerFactory, base_url, event, health, session
 
 
 @pytest.fixture

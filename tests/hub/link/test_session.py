@@ -26,14 +26,6 @@ from .conftest import (
 )
 
 
-@pytest.fixture
-async def agent(http: aiohttp.ClientSession, hub: TestServer, tenant_id: int) -> FakeAgent:
-    _, credential = await enrolled_agent(http, hub, tenant_id)
-    fake = FakeAgent(http, hub, credential)
-    yield fake
-    await fake.close()
-
-
 async def sessions(pool: asyncpg.Pool) -> dict[str, tuple]:
     rows = await pool.fetch(
         "SELECT session_id, username, bytes_in, uptime_seconds FROM current_sessions"
