@@ -554,8 +554,9 @@ async def measure(
         samples, size = await timed(fleet_health, site, requests)
         summary = json.loads(await fleet_health(site))["summary"]
         median, p99 = ms(samples)
+        label = f"health, {summary['total']} routers"
         print(
-            f"{'':<16}{f'health, {summary["total"]} routers':<34}{median:>10.1f}{p99:>10.1f}"
+            f"{'':<16}{label:<34}{median:>10.1f}{p99:>10.1f}"
             f"{size:>10}  (GET /api/portal/router/health/, {summary['online']} online)"
         )
     print(
