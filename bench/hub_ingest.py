@@ -409,7 +409,7 @@ PORTAL_TENANT = "bench-portal"  # the big router and the health fleet; the other
 @dataclass(slots=True)
 class Reads:
     samples: dict[str, list[float]] = field(default_factory=lambda: {"active": [], "health": []})
-    errors: int = 0
+    errors: dict[str, int] = field(default_factory=dict)  # "<read> <status>": count
 
 
 async def portal_client(
@@ -425,7 +425,8 @@ async def portal_client(
         async with http.get(urls[name]) as response:
             await response.read()
             if response.status != 200:
-                reads.errors += 1
+                what = f"{name} {response.status}"
+                reads.errors[what] = reads.errors.get(what, 0) + 1
                 continue
         reads.samples[name].append((time.perf_counter() - started) * 1000)
 
@@ -542,7 +543,7 @@ async def portal_load(args: argparse.Namespace) -> None:
         print(f"  {label:<28}{len(values):>7}{pct(values, 50):>9.1f}{pct(values, 99):>9.1f}")
     print(
         f"  ingest meanwhile: {events / wall:.0f} events/s, ack p50/p99"
-        f" {pct(acks, 50):.0f}/{pct(acks, 99):.0f} ms; errors {reads.errors}"
+        f" {pct(acks, 50):.0f}/{pct(acks, 99):.0f} ms; non-200 answers {reads.errors or 'none'}"
     )
     print(f"  hub process CPU {(cpu1 - cpu0) / wall:.0%} of a core, Postgres {pg}")
 
