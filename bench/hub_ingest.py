@@ -21,6 +21,12 @@ Per level (number of agents), two phases of ``--seconds`` each:
 ``--old-tree DIR`` runs the same levels against a hub started from another checkout first (the
 previous ingest, e.g. ``git archive 45b9504 | tar -x -C DIR``), so both are printed in one run.
 ``--profile DIR`` runs the hub under cProfile and leaves ``hub-<tree>.prof`` there.
+
+``--portal-load SITES`` measures the portal's reads under ingest instead: SITES load agents
+paced at a frame every ``--interval`` (5) s, one more holding a router of ``--big`` (1,000)
+sessions, and ``--clients`` (20) concurrent dashboards reading that router's active-users and the
+health of its tenant's ``--fleet`` (200) routers in turn for ``--seconds``: p50/p99 of each,
+the ingest meanwhile, and the hub's and Postgres's CPU.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ from common.timeutil import to_iso, utcnow
 from hub.config import HubConfig
 from hub.database import open_database, scratch_database, throwaway_server
 from hub.services.agents import AgentService
+from hub.services.auth import AuthService
 from hub.services.tenants import TenantService
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -239,10 +246,12 @@ class Hub:
         await self.child.stop()
 
 
-async def enroll_agents(pool: Any, hub: Hub, count: int, first: int) -> list[str]:
-    """``count`` agents of the bench tenant enrolled over HTTP; their credentials."""
+async def enroll_agents(
+    pool: Any, hub: Hub, count: int, first: int, tenant: str = TENANT
+) -> list[str]:
+    """``count`` agents of the tenant enrolled over HTTP; their credentials."""
     service = AgentService(pool, HubConfig(database_url=hub.dsn))
-    tenant_id = await pool.fetchval("SELECT id FROM tenants WHERE slug = $1", TENANT)
+    tenant_id = await pool.fetchval("SELECT id FROM tenants WHERE slug = $1", tenant)
     credentials = []
     async with aiohttp.ClientSession() as http:
         for n in range(first, first + count):
@@ -392,6 +401,153 @@ def table(name: str, results: dict[int, tuple[Phase, Phase]]) -> None:
         )
 
 
+# --- portal reads under load (--portal-load) -------------------------------------------------
+
+PORTAL_TENANT = "bench-portal"  # the big router and the health fleet; the other sites elsewhere
+
+
+@dataclass(slots=True)
+class Reads:
+    samples: dict[str, list[float]] = field(default_factory=lambda: {"active": [], "health": []})
+    errors: dict[str, int] = field(default_factory=dict)  # "<read> <status>": count
+
+
+async def portal_client(
+    http: aiohttp.ClientSession, urls: dict[str, str], until: float, reads: Reads, first: int
+) -> None:
+    """One dashboard: active-users and health in turn, each answered in full (no ETag)."""
+    names = ["active", "health"]
+    turn = first
+    while time.perf_counter() < until:
+        name = names[turn % 2]
+        turn += 1
+        started = time.perf_counter()
+        async with http.get(urls[name]) as response:
+            await response.read()
+            if response.status != 200:
+                what = f"{name} {response.status}"
+                reads.errors[what] = reads.errors.get(what, 0) + 1
+                continue
+        reads.samples[name].append((time.perf_counter() - started) * 1000)
+
+
+async def portal_load(args: argparse.Namespace) -> None:
+    """``--portal-load`` sites reporting (a frame every ``--interval`` s, every session updated)
+    plus one router of ``--big`` sessions, while ``--clients`` concurrent dashboards read
+    active-users of the big router and health of its tenant's ``--fleet`` routers."""
+    sites, fleet = args.portal_load, args.fleet
+    print(
+        f"portal under load: {sites} sites x {args.sessions} sessions, a frame every"
+        f" {args.interval:g} s each; one router of {args.big} sessions; {args.clients} clients"
+        f" reading active-users and health ({fleet} routers) for {args.seconds:g} s;"
+        f" cores: {os.cpu_count()}",
+        flush=True,
+    )
+    with tempfile.TemporaryDirectory(prefix="bench-portal-load-") as tmp, throwaway_server() as srv:
+        work = Path(tmp)
+        async with scratch_database(srv, prefix="bench_portal_load") as dsn:
+            config = HubConfig(database_url=dsn)
+            hub = Hub(ROOT, dsn, work, args.profile)
+            await hub.start()
+            try:
+                async with open_database(config, max_size=4) as pool:
+                    tenants = TenantService(pool, config)
+                    await tenants.create_tenant(TENANT, "Bench ISP", "TZ")
+                    await tenants.create_tenant(PORTAL_TENANT, "Bench portal ISP", "TZ")
+                    _, key = await AuthService(pool, config).issue_api_key(PORTAL_TENANT, "bench")
+                    started = time.perf_counter()
+                    # The big router's site and fleet - 1 reporting sites in the portal tenant.
+                    portal = await enroll_agents(pool, hub, fleet, 0, PORTAL_TENANT)
+                    others = await enroll_agents(pool, hub, sites - (fleet - 1), fleet)
+                    took = time.perf_counter() - started
+                    print(f"  {sites + 1} agents enrolled ({took:.0f} s)", flush=True)
+                    big = LoadAgent(0, portal[0], args.big)
+                    agents = [big] + [
+                        LoadAgent(n, credential, args.sessions)
+                        for n, credential in enumerate(portal[1:] + others, start=1)
+                    ]
+                    timeout = aiohttp.ClientTimeout(total=None)
+                    connector = aiohttp.TCPConnector(limit=0)
+                    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as ws:
+                        started = time.perf_counter()
+                        await connect_all(ws, hub.url + wire.LINK_PATH, agents)
+                        await wait_until(
+                            lambda: pool.fetchval(
+                                "SELECT count(*) >= $1 FROM agents WHERE connected", len(agents)
+                            ),
+                            "agents connected",
+                            [hub.child],
+                        )
+                        took = time.perf_counter() - started
+                        print(f"  {len(agents)} agents up ({took:.0f} s)", flush=True)
+                        router_id = await pool.fetchval(
+                            "SELECT r.id FROM routers r JOIN agents a ON a.id = r.agent_id"
+                            " WHERE a.site = 'site-0'"
+                        )
+                        base = f"{hub.url}/api/portal/router"
+                        urls = {
+                            "active": f"{base}/{router_id}/active-users/",
+                            "health": f"{base}/health/",
+                        }
+                        headers = {"Authorization": f"Bearer {key}"}
+                        async with aiohttp.ClientSession(headers=headers) as http:
+                            for url in urls.values():
+                                async with http.get(url) as response:
+                                    if response.status != 200:
+                                        raise SystemExit(f"{url} answered {response.status}")
+                            reads = Reads()
+                            interval = args.interval
+                            count = len(agents)
+                            # Reporting starts first and runs a little past the readers.
+                            until = time.perf_counter() + args.seconds + interval + 1
+                            reporting = [
+                                asyncio.create_task(
+                                    a.paced(until, interval, interval * a.index / count)
+                                )
+                                for a in agents
+                            ]
+                            await asyncio.sleep(interval)  # every site has sent once
+                            pids = await backend_pids(pool)
+                            pg0 = [proc_cpu(p) for p in pids]
+                            cpu0, t0 = proc_cpu(hub.pid) or 0.0, time.perf_counter()
+                            end = t0 + args.seconds
+                            for agent in agents:
+                                agent.acks.clear()
+                            await asyncio.gather(
+                                *(
+                                    portal_client(http, urls, end, reads, n)
+                                    for n in range(args.clients)
+                                )
+                            )
+                            cpu1, t1 = proc_cpu(hub.pid) or 0.0, time.perf_counter()
+                            pg1 = [proc_cpu(p) for p in pids]
+                            events = sum(n for a in agents for _, _, n in a.acks)
+                            acks = [(b - a) * 1000 for g in agents for a, b, _ in g.acks]
+                            await asyncio.gather(*reporting)
+                        for agent in agents:
+                            if agent.ws is not None:
+                                await agent.ws.close()
+                            if agent.reader is not None:
+                                await agent.reader
+            finally:
+                await hub.stop()
+    wall = t1 - t0
+    pg = "n/a"
+    if pids and all(v is not None for v in pg0 + pg1):
+        pg = f"{sum(b - a for a, b in zip(pg0, pg1, strict=True)) / wall:.0%}"
+    print(f"\n  {'read':<28}{'N':>7}{'p50 ms':>9}{'p99 ms':>9}")
+    for name, label in (("active", f"active-users ({args.big} sessions)"), ("health", "health")):
+        values = reads.samples[name]
+        if name == "health":
+            label = f"health ({fleet} routers)"
+        print(f"  {label:<28}{len(values):>7}{pct(values, 50):>9.1f}{pct(values, 99):>9.1f}")
+    print(
+        f"  ingest meanwhile: {events / wall:.0f} events/s, ack p50/p99"
+        f" {pct(acks, 50):.0f}/{pct(acks, 99):.0f} ms; non-200 answers {reads.errors or 'none'}"
+    )
+    print(f"  hub process CPU {(cpu1 - cpu0) / wall:.0%} of a core, Postgres {pg}")
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--agents", default="10,50,200")
@@ -400,7 +556,18 @@ async def main() -> None:
     parser.add_argument("--paced-share", type=float, default=0.5)
     parser.add_argument("--old-tree", type=Path, default=None)
     parser.add_argument("--profile", type=Path, default=None)
+    parser.add_argument(
+        "--portal-load", type=int, default=0, metavar="SITES",
+        help="instead: portal reads under load from this many reporting sites",
+    )  # fmt: skip
+    parser.add_argument("--interval", type=float, default=5.0, help="--portal-load: s/frame")
+    parser.add_argument("--big", type=int, default=1000, help="--portal-load: big router")
+    parser.add_argument("--fleet", type=int, default=200, help="--portal-load: health routers")
+    parser.add_argument("--clients", type=int, default=20, help="--portal-load: readers")
     args = parser.parse_args()
+    if args.portal_load:
+        await portal_load(args)
+        return
     args.agents = sorted(int(n) for n in args.agents.split(","))
     trees = ([args.old_tree.resolve()] if args.old_tree else []) + [ROOT]
     print(

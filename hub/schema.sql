@@ -14,6 +14,28 @@ SET xmloption = content;
 SET client_min_messages = warning;
 SET row_security = off;
 
+CREATE FUNCTION public.bump_router_read_versions() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    INSERT INTO router_read_versions AS v (router_id, version)
+    SELECT DISTINCT router_id, 1 FROM changed_rows ORDER BY router_id
+    ON CONFLICT (router_id) DO UPDATE SET version = v.version + 1;
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION public.bump_tenant_read_versions() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    INSERT INTO tenant_read_versions AS v (tenant_id, version)
+    SELECT DISTINCT tenant_id, 1 FROM changed_rows ORDER BY tenant_id
+    ON CONFLICT (tenant_id) DO UPDATE SET version = v.version + 1;
+    RETURN NULL;
+END
+$$;
+
 CREATE FUNCTION public.entitlements_next_version() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -223,6 +245,11 @@ CREATE TABLE public.router_health (
     CONSTRAINT router_health_status_check CHECK ((status = ANY (ARRAY['online'::text, 'offline'::text])))
 );
 
+CREATE TABLE public.router_read_versions (
+    router_id bigint NOT NULL,
+    version bigint NOT NULL
+);
+
 CREATE TABLE public.routers (
     id bigint NOT NULL,
     tenant_id bigint NOT NULL,
@@ -293,6 +320,11 @@ CREATE TABLE public.site_events (
     kind text NOT NULL,
     ts timestamp with time zone NOT NULL,
     data jsonb NOT NULL
+);
+
+CREATE TABLE public.tenant_read_versions (
+    tenant_id bigint NOT NULL,
+    version bigint NOT NULL
 );
 
 CREATE TABLE public.tenants (
@@ -403,6 +435,9 @@ ALTER TABLE ONLY public.rate_buckets
 ALTER TABLE ONLY public.router_health
     ADD CONSTRAINT router_health_pkey PRIMARY KEY (router_id);
 
+ALTER TABLE ONLY public.router_read_versions
+    ADD CONSTRAINT router_read_versions_pkey PRIMARY KEY (router_id);
+
 ALTER TABLE ONLY public.routers
     ADD CONSTRAINT routers_agent_id_name_key UNIQUE (agent_id, name);
 
@@ -420,6 +455,9 @@ ALTER TABLE ONLY public.session_history_default
 
 ALTER TABLE ONLY public.site_events
     ADD CONSTRAINT site_events_pkey PRIMARY KEY (agent_id, seq);
+
+ALTER TABLE ONLY public.tenant_read_versions
+    ADD CONSTRAINT tenant_read_versions_pkey PRIMARY KEY (tenant_id);
 
 ALTER TABLE ONLY public.tenants
     ADD CONSTRAINT tenants_pkey PRIMARY KEY (id);
@@ -455,6 +493,8 @@ CREATE INDEX entitlements_customer ON public.entitlements USING btree (customer_
 
 CREATE INDEX entitlements_router_version ON public.entitlements USING btree (router_id, version);
 
+CREATE INDEX entitlements_tenant_starts ON public.entitlements USING btree (tenant_id, starts_at);
+
 CREATE INDEX entitlements_tenant_wide_version ON public.entitlements USING btree (tenant_id, version) WHERE (router_id IS NULL);
 
 CREATE INDEX rate_buckets_updated ON public.rate_buckets USING btree (updated_at);
@@ -470,6 +510,24 @@ CREATE INDEX site_events_ts ON public.site_events USING btree (ts);
 ALTER INDEX public.session_history_pkey ATTACH PARTITION public.session_history_default_pkey;
 
 ALTER INDEX public.session_history_router_user ATTACH PARTITION public.session_history_default_router_id_username_ended_at_idx;
+
+CREATE TRIGGER current_sessions_read_version_del AFTER DELETE ON public.current_sessions REFERENCING OLD TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION public.bump_router_read_versions();
+
+CREATE TRIGGER current_sessions_read_version_ins AFTER INSERT ON public.current_sessions REFERENCING NEW TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION public.bump_router_read_versions();
+
+CREATE TRIGGER current_sessions_read_version_upd AFTER UPDATE ON public.current_sessions REFERENCING NEW TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION public.bump_router_read_versions();
+
+CREATE TRIGGER customers_read_version_del AFTER DELETE ON public.customers REFERENCING OLD TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION public.bump_tenant_read_versions();
+
+CREATE TRIGGER customers_read_version_ins AFTER INSERT ON public.customers REFERENCING NEW TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION public.bump_tenant_read_versions();
+
+CREATE TRIGGER customers_read_version_upd AFTER UPDATE ON public.customers REFERENCING NEW TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION public.bump_tenant_read_versions();
+
+CREATE TRIGGER entitlements_read_version_del AFTER DELETE ON public.entitlements REFERENCING OLD TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION public.bump_tenant_read_versions();
+
+CREATE TRIGGER entitlements_read_version_ins AFTER INSERT ON public.entitlements REFERENCING NEW TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION public.bump_tenant_read_versions();
+
+CREATE TRIGGER entitlements_read_version_upd AFTER UPDATE ON public.entitlements REFERENCING NEW TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION public.bump_tenant_read_versions();
 
 CREATE TRIGGER entitlements_version BEFORE INSERT OR UPDATE ON public.entitlements FOR EACH ROW EXECUTE FUNCTION public.entitlements_next_version();
 

@@ -2,10 +2,11 @@
 
 A snapshot holds a router's current sessions already shaped as seed 000's entries (RouterOS
 strings, the user's side of the counters) with each session's access, and is keyed by a version
-that Postgres computes cheaply on every request (hub.storage.routers.RouterRepository.
-get_versioned: row count and xmin sum of the router's sessions and of the tenant's customers and
-entitlements). Any write by any hub process (ingest, a grant, a revoke) changes the version, so
-every process serves what the database holds now, never an older frame. Entries are encoded with
+that Postgres reads in one indexed lookup per request (hub.storage.routers.RouterRepository.
+get_versioned: counters that statement-level triggers bump on every write to the router's
+sessions and to the tenant's customers and entitlements, migration 0009). Any write by any
+hub process (ingest, a grant, a revoke) changes the version, so every process serves what the
+database holds now, never an older frame. Entries are encoded with
 msgspec once per snapshot and second (``time_remaining`` counts seconds), not per request.
 """
 

@@ -34,15 +34,15 @@ JOIN tenants t ON t.id = r.tenant_id
 LEFT JOIN router_health h ON h.router_id = r.id
 """
 
-# xmin changes on every insert and update of a row, the count on every delete.
+# Counters bumped by statement-level triggers (migration 0009) on every write to the router's
+# current sessions and to the tenant's customers and entitlements: two primary-key lookups,
+# whatever the sizes. The tenant's next entitlement start (one index probe) is part of it: a
+# grant that starts later changes access when it starts.
 _READ_VERSION = """concat_ws(':',
-    (SELECT count(*) || '.' || coalesce(sum(xmin::text::bigint), 0)
-       FROM current_sessions WHERE router_id = r.id),
-    (SELECT count(*) || '.' || coalesce(sum(xmin::text::bigint), 0)
-       FROM customers WHERE tenant_id = r.t_id),
-    (SELECT count(*) || '.' || coalesce(sum(xmin::text::bigint), 0) || '.'
-            || count(*) FILTER (WHERE starts_at <= now())
-       FROM entitlements WHERE tenant_id = r.t_id))"""
+    coalesce((SELECT version FROM router_read_versions WHERE router_id = r.id), 0),
+    coalesce((SELECT version FROM tenant_read_versions WHERE tenant_id = r.t_id), 0),
+    coalesce((SELECT extract(epoch FROM min(starts_at))::text FROM entitlements
+               WHERE tenant_id = r.t_id AND starts_at > now()), '-'))"""
 
 _HEALTH_FIELDS = (
     "status",
@@ -102,9 +102,9 @@ class RouterRepository:
         self, router_id: int, tenant_id: int | None
     ) -> tuple[Router, str] | None:
         """The router and a version of what its active-users answer is made of: its current
-        sessions and its tenant's customers and entitlements (row count and xmin sum each:
-        any insert, update or delete by anyone changes it), plus how many of the tenant's
-        entitlements have started (a grant starting later changes access when it starts)."""
+        sessions and its tenant's customers and entitlements (counters the triggers of
+        migration 0009 bump on any insert, update or delete by anyone), plus the tenant's next
+        entitlement start (a grant starting later changes access when it starts)."""
         row = await self._db.fetchrow(
             "WITH r AS ("
             + _ROUTER_SELECT

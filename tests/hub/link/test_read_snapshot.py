@@ -18,6 +18,7 @@ from hub.services.auth import AuthService
 from hub.storage.tenants import TenantRepository
 from hub.typedefs import DB_POOL
 from hub.web import bodies
+from tests.helpers import wait_for
 
 from .conftest import FakeAgent, ServerFactory, base_url, event, health, session
 
@@ -146,3 +147,51 @@ async def test_304_only_when_nothing_changed_and_a_grant_changes_it(
     status, body, moved = await get(http, hub, api_key, router_id, granted)
     assert status == 200 and moved != granted
     assert body["active_users"][0]["bytes_in"] == "9"
+
+
+async def test_plain_sql_writes_by_anyone_change_it_and_a_later_start_changes_it_when_it_starts(
+    agent: FakeAgent, pool: asyncpg.Pool, hub: TestServer, http: aiohttp.ClientSession, api_key: str
+):
+    """The version is kept by triggers (migration 0009), not by the hub's own code paths: a
+    revoke by DELETE, a customer update and a grant starting later all change the answer."""
+    await agent.connect()
+    user = "+255700000002"
+    snap = wire.RouterSnapshot(router="r1", health=health(), sessions=[session("*A1", user)])
+    await agent.send("snapshot", as_of_seq=0, routers=[snap])
+    await agent.send_events()
+    router_id = await router_id_of(pool)
+    tenant = await TenantRepository(hub.app[DB_POOL]).get_by_slug("acme")
+    assert tenant is not None
+    await AccessService(pool, HubConfig()).grant(tenant, username=user, hours=2, actor="test")
+    status, body, etag = await get(http, hub, api_key, router_id)
+    assert status == 200 and body["active_users"][0]["database_info"]["has_active_access"]
+
+    await pool.execute("DELETE FROM entitlements WHERE tenant_id = $1", tenant.id)
+    status, body, revoked = await get(http, hub, api_key, router_id, etag)
+    assert status == 200 and revoked != etag
+    assert body["active_users"][0]["database_info"]["has_active_access"] is False
+    assert (await get(http, hub, api_key, router_id, revoked))[0] == 304
+
+    await pool.execute("UPDATE customers SET is_active = false WHERE tenant_id = $1", tenant.id)
+    status, body, deactivated = await get(http, hub, api_key, router_id, revoked)
+    assert status == 200 and body["active_users"][0]["database_info"]["is_active"] is False
+
+    # Written by hand, starting in a moment: the next start is part of the version, so the
+    # answer changes once the grant has started, with no write in between. (Polled slowly: the
+    # per-key rate limit, and the fake agent stays silent, so its router reads offline later.)
+    await pool.execute(
+        "INSERT INTO entitlements (tenant_id, customer_id, starts_at, expires_at)"
+        " SELECT tenant_id, id, now() + interval '2 seconds', now() + interval '1 hour'"
+        " FROM customers WHERE tenant_id = $1",
+        tenant.id,
+    )
+    status, body, pending = await get(http, hub, api_key, router_id, deactivated)
+    assert status == 200
+    if body["active_users"][0]["database_info"]["has_active_access"]:
+        return  # the box was too slow to see it before the start; nothing more to observe
+
+    async def started() -> bool:
+        status, body, _ = await get(http, hub, api_key, router_id, pending)
+        return status == 200 and body["active_users"][0]["database_info"]["has_active_access"]
+
+    assert await wait_for(started, timeout=8, interval=0.25)
