@@ -125,6 +125,13 @@ class LoadAgent:
         await self.ws.send_str(wire.encode("snapshot", as_of_seq=0, routers=[snapshot]))
         self.reader = asyncio.create_task(self.read())
 
+    async def close(self) -> None:
+        """Close the socket and wait for the reader to see it end."""
+        if self.ws is not None:
+            await self.ws.close()
+        if self.reader is not None:
+            await self.reader
+
     async def read(self) -> None:
         """Always reading, so the hub's pings are answered while the agent waits."""
         assert self.ws is not None
@@ -374,10 +381,7 @@ async def run_tree(
                             flush=True,
                         )
                     for agent in agents:
-                        if agent.ws is not None:
-                            await agent.ws.close()
-                        if agent.reader is not None:
-                            await agent.reader
+                        await agent.close()
         finally:
             await hub.stop()
     return results
@@ -525,10 +529,7 @@ async def portal_load(args: argparse.Namespace) -> None:
                             acks = [(b - a) * 1000 for g in agents for a, b, _ in g.acks]
                             await asyncio.gather(*reporting)
                         for agent in agents:
-                            if agent.ws is not None:
-                                await agent.ws.close()
-                            if agent.reader is not None:
-                                await agent.reader
+                            await agent.close()
             finally:
                 await hub.stop()
     wall = t1 - t0
