@@ -58,3 +58,9 @@ def parse_timestamp(text: str) -> datetime:
 def password(shortcode: str, passkey: str, stamp: str) -> str:
     """Daraja's STK ``Password``: base64(shortcode + passkey + timestamp)."""
     return base64.b64encode(f"{shortcode}{passkey}{stamp}".encode()).decode("ascii")
+
+
+def basic_auth(consumer_key: str, consumer_secret: str) -> str:
+    """The OAuth call's ``Authorization`` header value: Basic base64(key:secret)."""
+    pair = f"{consumer_key}:{consumer_secret}".encode()
+    return "Basic " + base64.b64encode(pair).decode("ascii")

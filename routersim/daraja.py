@@ -75,6 +75,7 @@ ACCEPTED = "Success. Request accepted for processing"
 QUERY_ACCEPTED = "The service request has been accepted successsfully"  # sic, as Daraja spells it
 MAX_AMOUNT = 250_000  # M-Pesa's per-transaction ceiling, KES
 MAX_BODY = 64 * 1024
+CONSUMER_KEY, CONSUMER_SECRET = "sim-consumer-key", "sim-consumer-secret"  # the defaults
 
 PHONE_RE = re.compile(r"254[17][0-9]{8}", re.ASCII)  # Safaricom: 2547XXXXXXXX, 2541XXXXXXXX
 SHORTCODE_RE = re.compile(r"[0-9]{5,7}", re.ASCII)
@@ -99,8 +100,8 @@ class Outcome:
 class DarajaConfig:
     """Credentials the simulator accepts and how payments end."""
 
-    consumer_key: str = "sim-consumer-key"
-    consumer_secret: str = field(default="sim-consumer-secret", repr=False)
+    consumer_key: str = CONSUMER_KEY
+    consumer_secret: str = field(default=CONSUMER_SECRET, repr=False)
     shortcode: str = daraja.SANDBOX_SHORTCODE
     passkey: str = field(default=daraja.SANDBOX_PASSKEY, repr=False)
     token_ttl: int = 3599  # seconds, sent as expires_in (a string, as Daraja does)
@@ -637,8 +638,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=8090, help="port; 0 picks a free one")
-    parser.add_argument("--consumer-key", default=DarajaConfig.consumer_key)
-    parser.add_argument("--consumer-secret", default="sim-consumer-secret")
+    parser.add_argument("--consumer-key", default=CONSUMER_KEY)
+    parser.add_argument("--consumer-secret", default=CONSUMER_SECRET)
     parser.add_argument("--shortcode", default=daraja.SANDBOX_SHORTCODE)
     parser.add_argument("--passkey", default=daraja.SANDBOX_PASSKEY)
     parser.add_argument(

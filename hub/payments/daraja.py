@@ -298,11 +298,12 @@ class DarajaProvider:
             if self._token is not None and self._token != stale and now < self._token_expires:
                 return self._token
             self._token = None
+            s = self.settings
             status, body = await self._send(
                 "GET",
                 "/oauth/v1/generate",
                 params={"grant_type": "client_credentials"},
-                auth=aiohttp.BasicAuth(self.settings.consumer_key, self.settings.consumer_secret),
+                headers={"Authorization": daraja.basic_auth(s.consumer_key, s.consumer_secret)},
             )
             if status != 200:
                 raise _refusal("the consumer key and secret", status, _error(body))
