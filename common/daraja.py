@@ -52,7 +52,10 @@ def parse_timestamp(text: str) -> datetime:
     if not (isinstance(text, str) and len(text) == 14 and text.isascii() and text.isdigit()):
         raise ValueError(f"expected 14 digits yyyymmddHHMMSS, got {text!r}")
     local = datetime.strptime(text, TIMESTAMP_FORMAT)  # ValueError on a day or hour past range
-    return local.replace(tzinfo=NAIROBI).astimezone(UTC)
+    try:
+        return local.replace(tzinfo=NAIROBI).astimezone(UTC)
+    except OverflowError:  # 0001-01-01 local is before UTC's year 1
+        raise ValueError(f"{text!r} is out of range") from None
 
 
 def password(shortcode: str, passkey: str, stamp: str) -> str:

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import binascii
 import contextlib
 import hmac
 import itertools
@@ -310,7 +309,7 @@ STATE = web.AppKey("daraja_state", DarajaState)
 async def _json_object(request: web.Request) -> dict[str, Any]:
     try:
         body = msgspec.json.decode(await request.read())
-    except (msgspec.DecodeError, web.HTTPRequestEntityTooLarge):
+    except (msgspec.DecodeError, RecursionError, web.HTTPRequestEntityTooLarge):
         body = None
     if not isinstance(body, dict):
         raise DarajaError(400, daraja.ERROR_BAD_PAYLOAD, "Invalid Request Payload")
@@ -374,7 +373,7 @@ async def generate_token(request: web.Request) -> web.Response:
     scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
     try:
         key, sep, secret = base64.b64decode(encoded, validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # not base64 (binascii.Error), not ASCII, not UTF-8
         key, sep, secret = "", "", ""
     good = (
         scheme.lower() == "basic"
@@ -472,8 +471,8 @@ async def set_outcome(request: web.Request) -> web.Response:
     state = request.app[STATE]
     try:
         body = msgspec.json.decode(await request.read(), type=OutcomeBody)
-    except msgspec.DecodeError as exc:
-        return _sim_error(400, str(exc))
+    except (msgspec.DecodeError, RecursionError, web.HTTPRequestEntityTooLarge) as exc:
+        return _sim_error(400, f"invalid body: {exc}")
     default = state.config.outcome
     delay = default.delay if body.delay is msgspec.UNSET else body.delay
     outcome = Outcome(body.outcome, delay)

@@ -234,7 +234,7 @@ class DarajaProvider:
             raise InvalidCallback(f"callback body over {MAX_CALLBACK} bytes")
         try:
             callback = _CALLBACK_DECODER.decode(body).Body.stkCallback
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, RecursionError) as exc:
             raise InvalidCallback(f"not a Daraja STK callback: {exc}") from None
         base = {
             "checkout_request_id": callback.CheckoutRequestID,
@@ -341,11 +341,16 @@ def _check_request(request: StkRequest) -> None:
         problems.append("amount must be a positive whole number")
     if not (isinstance(request.phone, str) and _DIGITS_RE.fullmatch(request.phone)):
         problems.append("phone must be E.164 digits without '+'")
-    if not 1 <= len(request.account_reference) <= 12:
+    if not (
+        isinstance(request.account_reference, str) and 1 <= len(request.account_reference) <= 12
+    ):
         problems.append("account_reference must be 1 to 12 characters")
-    if not 1 <= len(request.description) <= 13:
+    if not (isinstance(request.description, str) and 1 <= len(request.description) <= 13):
         problems.append("description must be 1 to 13 characters")
-    if not re.fullmatch(r"https?://\S+", request.callback_url, re.ASCII):
+    if not (
+        isinstance(request.callback_url, str)
+        and re.fullmatch(r"https?://\S+", request.callback_url, re.ASCII)
+    ):
         problems.append("callback_url must be an http(s) URL")
     if problems:
         raise ProviderError("invalid STK request: " + "; ".join(problems), retryable=False)
@@ -355,7 +360,7 @@ def _error(body: bytes) -> _ErrorReply:
     """Daraja's {requestId, errorCode, errorMessage}, or an empty one if the body is not it."""
     try:
         return msgspec.json.decode(body, type=_ErrorReply)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return _ErrorReply()
 
 
@@ -384,7 +389,7 @@ def _refusal(what: str, status: int, error: _ErrorReply) -> ProviderError:
 def _decode(body: bytes, kind: type[_Reply], what: str) -> _Reply:
     try:
         return msgspec.json.decode(body, type=kind)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, RecursionError) as exc:
         raise ProviderError(
             f"M-Pesa's answer to {what} is not valid: {exc}", retryable=True
         ) from None

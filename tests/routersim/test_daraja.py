@@ -177,6 +177,8 @@ async def test_an_expired_token_is_refused(http, receiver) -> None:
         ({"Password": ""}, "Password"),
         ({"Timestamp": "2024-01-01 10:00"}, "Timestamp"),
         ({"Timestamp": "20241301100000"}, "Timestamp"),
+        ({"Timestamp": "00010101000000"}, "Timestamp"),
+        ({"Timestamp": 20241201100000}, "Timestamp"),
         ({"Timestamp": now_stamp(datetime.now(UTC) - timedelta(hours=3))}, "Timestamp"),
         ({"TransactionType": "SendMoney"}, "TransactionType"),
         ({"Amount": 0}, "Amount"),
@@ -207,7 +209,9 @@ async def test_push_refuses_each_bad_field_with_darajas_error(
     assert sim.state.payments == {}
 
 
-@pytest.mark.parametrize("raw", [b"not json", b"[1, 2]", b"", b"{" * 70_000])
+@pytest.mark.parametrize(
+    "raw", [b"not json", b"[1, 2]", b"", b"{" * 70_000, b"[" * 60_000, b'{"Amount": 1e999999}']
+)
 async def test_push_refuses_a_body_that_is_not_a_json_object(sim, http, raw) -> None:
     url = f"{sim.url}/mpesa/stkpush/v1/processrequest"
     status, body = await call(http, url, raw, await token(http, sim))
@@ -381,6 +385,7 @@ async def test_outcomes_per_phone_through_the_admin_endpoint(sim, http, receiver
         {"outcome": "paid", "phone": "0712345678"},
         {"outcome": "paid", "delay": -1},
         {"outcome": "paid", "colour": "red"},
+        {"outcome": [[[[[[]]]]]]},
         "not an object",
     ],
 )

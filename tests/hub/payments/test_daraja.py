@@ -370,6 +370,8 @@ ITEMS = [*CB, "CallbackMetadata", "Item"]
         b"not json",
         b"[]",
         b'{"Body": {}}',
+        b"[" * 10_000,
+        b'{"Body": ' * 2_000,
         b"{" + b" " * 20_000 + b"}",
         _changed(["Extra"], 1),
         _changed([*CB, "Surprise"], "x"),
@@ -388,6 +390,8 @@ ITEMS = [*CB, "CallbackMetadata", "Item"]
         _changed([*ITEMS, 1, "Value"], None),
         _changed([*ITEMS, 2, "Value"], 20191319102115),
         _changed([*ITEMS, 2, "Value"], 2019121910),
+        _changed([*ITEMS, 2, "Value"], 10101000000),
+        _changed([*ITEMS, 3, "Value"], 10**30),
         _changed([*ITEMS, 3, "Value"], "+254708374149"),
         _changed([*ITEMS, 3], {"Name": "Amount", "Value": 1}),  # Amount twice, no PhoneNumber
         _changed([*ITEMS, 3], {"Name": "Surname", "Value": "x"}),
