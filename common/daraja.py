@@ -29,6 +29,9 @@ RESULT_INSUFFICIENT_FUNDS = 1
 RESULT_CANCELLED = 1032
 RESULT_UNREACHABLE = 1037  # "DS timeout user cannot be reached": no answer from the handset
 RESULT_WRONG_PIN = 2001
+# Some integrations report the query answering 200 with this while the payment is in progress,
+# instead of the documented 500.001.1001: read as "pending" too, never as a failure.
+RESULT_STILL_PROCESSING = 4999
 
 # errorCode of a refused API call ({"requestId", "errorCode", "errorMessage"}).
 ERROR_BAD_REQUEST = "400.002.02"  # "Bad Request - Invalid <Field>"

@@ -221,6 +221,13 @@ class DarajaProvider:
                 retryable=True,
             )
         log.info("stk query checkout=%s result=%d", checkout_request_id, code)
+        if code == daraja.RESULT_STILL_PROCESSING:
+            return PaymentResult(
+                checkout_request_id=checkout_request_id,
+                status="pending",
+                result_code=None,
+                result_desc=reply.ResultDesc or daraja.STILL_PROCESSING,
+            )
         return PaymentResult(
             checkout_request_id=checkout_request_id,
             status="completed" if code == daraja.RESULT_SUCCESS else "failed",

@@ -229,6 +229,39 @@ async def test_query_is_pending_until_decided(sim, provider, receiver) -> None:
     assert (await provider.query(accepted.checkout_request_id)).status == "completed"
 
 
+async def test_query_answered_4999_is_pending_too() -> None:
+    """Some Daraja deployments answer an in-progress query 200 with ResultCode 4999."""
+
+    async def token(request: web.Request) -> web.Response:
+        return web.json_response({"access_token": "t0k3n", "expires_in": "3599"})
+
+    async def query(request: web.Request) -> web.Response:
+        body = {
+            "ResponseCode": "0",
+            "ResponseDescription": "The service request has been accepted successsfully",
+            "MerchantRequestID": "1-2-1",
+            "CheckoutRequestID": "ws_CO_1",
+            "ResultCode": "4999",
+            "ResultDesc": "The transaction is still under processing",
+        }
+        return web.json_response(body)
+
+    app = web.Application()
+    app.router.add_get("/oauth/v1/generate", token)
+    app.router.add_post("/mpesa/stkpushquery/v1/query", query)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    provider = DarajaProvider(settings(f"http://127.0.0.1:{runner.addresses[0][1]}"))
+    try:
+        result = await provider.query("ws_CO_1")
+    finally:
+        await provider.close()
+        await runner.cleanup()
+    assert (result.status, result.result_code) == ("pending", None)
+    assert result.result_desc == "The transaction is still under processing"
+
+
 async def test_lost_callback_is_settled_by_the_query(sim, provider, receiver) -> None:
     sim.set_outcome("callback_lost", phone=PHONE)
     accepted = await provider.stk_push(stk(receiver))
