@@ -144,7 +144,9 @@ class DarajaProvider:
 
     name = "mpesa"
 
-    def __init__(self, settings: DarajaSettings, session: aiohttp.ClientSession | None = None):
+    def __init__(
+        self, settings: DarajaSettings, session: aiohttp.ClientSession | None = None
+    ) -> None:
         self.settings = settings
         self._session = session
         self._owns_session = session is None
@@ -193,6 +195,10 @@ class DarajaProvider:
 
     async def query(self, checkout_request_id: str) -> PaymentResult:
         """Ask Daraja how the payment ended: for payments whose callback never came."""
+        if not (isinstance(checkout_request_id, str) and 1 <= len(checkout_request_id) <= 64):
+            raise ProviderError(
+                f"invalid CheckoutRequestID {checkout_request_id!r:.80}", retryable=False
+            )
         stamp = daraja.timestamp(utcnow())
         s = self.settings
         payload = {

@@ -284,6 +284,10 @@ async def test_query_of_an_unknown_checkout_is_not_retryable(provider) -> None:
     with pytest.raises(ProviderError) as caught:
         await provider.query("ws_CO_nothing")
     assert caught.value.code == "400.002.02" and not caught.value.retryable
+    for bad in ("", "x" * 65):
+        with pytest.raises(ProviderError) as caught:
+            await provider.query(bad)
+        assert not caught.value.retryable and caught.value.code is None
 
 
 # -- unreachable or slow Daraja ---------------------------------------------------------------
