@@ -20,6 +20,32 @@ class Tenant:
     default_country: str
     currency: str = "KES"
     timezone: str = "Africa/Nairobi"
+    is_active: bool = True  # a deactivated tenant's users and keys are refused (403)
+
+
+@dataclass(frozen=True, slots=True)
+class TenantDetails:
+    """A tenant as seed 004 manages it: company details, limits, feature flags, active switch."""
+
+    tenant: Tenant
+    company_name: str | None
+    phone: str | None
+    max_mikrotiks: int | None  # None: no limit
+    max_network_users: int | None
+    features: dict[str, Any]
+    is_active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TenantStats:
+    routers: int
+    sites: int
+    sites_online: int
+    active_sessions: int
+    customers: int
+    revenue_this_month: Decimal
 
 
 @dataclass(frozen=True, slots=True)

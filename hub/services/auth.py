@@ -67,6 +67,7 @@ class SignedIn:
 
 
 INVALID_REFRESH = "Invalid or expired refresh token"
+TENANT_DEACTIVATED = "This tenant is deactivated"
 REFRESH_REUSED = "Refresh token already used: every session of this login is signed out"
 
 
@@ -115,6 +116,8 @@ class AuthService:
         if found is None or not hmac.compare_digest(found[1], _sha256(secret)):
             raise Unauthorized("Invalid API key")
         principal = found[0]
+        if not principal.tenant.is_active:
+            raise Forbidden(TENANT_DEACTIVATED)
         await ApiKeyRepository(self._pool).touch(principal.key.id)
         return principal
 
@@ -282,6 +285,8 @@ class AuthService:
             tenant = await TenantRepository(self._pool).get(user.tenant_id)
             if tenant is None:
                 raise Unauthorized("Invalid token")
+            if not tenant.is_active:
+                raise Forbidden(TENANT_DEACTIVATED)
         return Caller(tenant, user.role, user.actor, user.id, user)
 
     async def admin_login(self, email: str, password: str) -> tuple[str, datetime]:

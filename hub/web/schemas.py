@@ -311,3 +311,60 @@ class RegisterBody(Body):
             raise InvalidInput("username is required")
         if not self.password:
             raise InvalidInput("password is required")
+
+
+FeatureValue = bool | int | float | Annotated[str, msgspec.Meta(max_length=200)]
+Features = dict[Annotated[str, msgspec.Meta(max_length=64)], FeatureValue]
+Limit = Annotated[int, msgspec.Meta(ge=0, le=10_000_000)]
+
+
+class TenantBody(Body):
+    """POST /v1/internal/tenant and PUT /v1/internal/tenant/{id} (partial: absent stays)."""
+
+    name: Name | msgspec.UnsetType = msgspec.UNSET
+    subdomain: ShortText | msgspec.UnsetType = msgspec.UNSET
+    company_name: Annotated[str, msgspec.Meta(max_length=200)] | msgspec.UnsetType | None = (
+        msgspec.UNSET
+    )
+    phone: Annotated[str, msgspec.Meta(max_length=32)] | msgspec.UnsetType | None = msgspec.UNSET
+    timezone: ShortText | msgspec.UnsetType = msgspec.UNSET
+    currency: Annotated[str, msgspec.Meta(max_length=3)] | msgspec.UnsetType = msgspec.UNSET
+    country: Annotated[str, msgspec.Meta(max_length=2)] | msgspec.UnsetType = msgspec.UNSET
+    max_mikrotiks: Limit | msgspec.UnsetType | None = msgspec.UNSET
+    max_network_users: Limit | msgspec.UnsetType | None = msgspec.UNSET
+    features: Features | msgspec.UnsetType = msgspec.UNSET
+    is_active: bool | msgspec.UnsetType = msgspec.UNSET
+
+    bound_errors: ClassVar[dict[str, str]] = {
+        "name": "name must be at most 100 characters",
+        "max_mikrotiks": "max_mikrotiks must be an integer from 0 to 10000000, or null",
+        "max_network_users": "max_network_users must be an integer from 0 to 10000000, or null",
+    }
+
+    def values(self) -> dict[str, object]:
+        """The fields given, under their column names."""
+        given = {
+            name: getattr(self, name)
+            for name in self.__struct_fields__
+            if getattr(self, name) is not msgspec.UNSET and name != "subdomain"
+        }
+        if "country" in given:
+            given["default_country"] = given.pop("country")
+        return given
+
+
+class TenantListQuery(Body):
+    status: Annotated[str, msgspec.Meta(max_length=16)] | None = None  # active | inactive
+    is_active: bool | None = None
+    search: Annotated[str, msgspec.Meta(max_length=100)] | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 50
+    offset: Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)] = 0
+
+    bound_errors: ClassVar[dict[str, str]] = {
+        "limit": "limit must be from 1 to 1000",
+        "offset": "offset must be from 0 to 1000000000",
+    }
+
+    def check(self) -> None:
+        if self.status not in (None, "active", "inactive"):
+            raise InvalidInput("status must be active or inactive")
