@@ -77,6 +77,10 @@ class RouterSettings:
     listen_timeout: float = 60.0
     backoff_min: float = 1.0
     backoff_max: float = 30.0
+    # Billing-managed: hotspot sessions without live paid access are cut (agent/billing.py).
+    billing: bool = False
+    billing_exempt_users: list[str] = field(default_factory=list)
+    billing_exempt_profiles: list[str] = field(default_factory=list)
 
     @property
     def api_port(self) -> int:
