@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from common import wire
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+Redeem = Callable[[str, list[wire.Session]], Awaitable[int]]
 RECUT_AFTER = 2.0  # seconds before the same session id is removed again (a slow .dead)
 
 
@@ -82,15 +84,20 @@ class BillingGuard:
             found.append(session)
         return found
 
-    async def check(self, mirror: RouterMirror) -> int:
-        """Cut what ``unpaid`` finds on this router; returns how many sessions went."""
+    async def check(self, mirror: RouterMirror, redeem: Redeem | None = None) -> int:
+        """Cut what ``unpaid`` finds on this router; returns how many sessions went.
+
+        ``redeem`` is offered the unpaid sessions first: one of them may be a voucher's first
+        login not yet handled (its start is queued behind another's)."""
         if mirror.name not in self.managed or not mirror.sessions["hotspot"]:
             return 0
-        now = time.time()
+        unpaid = await self._unpaid_now(mirror)
+        if unpaid and redeem is not None and await redeem(mirror.name, unpaid):
+            unpaid = await self._unpaid_now(mirror)
         clock = time.monotonic()
         unpaid = [
             s
-            for s in self.unpaid(mirror, await self.store.entitlements(), now)
+            for s in unpaid
             if clock - self._cut_at.get(f"{mirror.name}/{s.session_id}", -RECUT_AFTER)
             >= RECUT_AFTER
         ]
@@ -129,3 +136,6 @@ class BillingGuard:
                     session.mac_address,
                 )
         return len(cut)
+
+    async def _unpaid_now(self, mirror: RouterMirror) -> list[wire.Session]:
+        return self.unpaid(mirror, await self.store.entitlements(), time.time())

@@ -283,7 +283,7 @@ class SiteAccess:
             log.warning("voucher redemption failed router=%s error=%s", router, exc)
         mirror = self.mirrors.get(router)
         if mirror is not None:
-            await self.guard.check(mirror)
+            await self.guard.check(mirror, redeem=self.keeper.on_logins)
 
 
 async def _first(*events: asyncio.Event) -> None:
