@@ -109,7 +109,8 @@ class VoucherKeeper:
             added = await tx.add_vouchers(rows)
             held_text = await tx.get_meta(VOUCHERS_VERSION)
             held = int(held_text) if held_text and held_text.isdigit() else None
-            counts = sync.last and (sync.base is None or (held is not None and held >= sync.base))
+            # An agent holding nothing holds version 0.
+            counts = sync.last and (sync.base is None or (held or 0) >= sync.base)
             if counts and (held is None or sync.version > held or sync.base is None):
                 await tx.set_meta(VOUCHERS_VERSION, str(sync.version))
         if added:
