@@ -149,19 +149,30 @@ class VoucherKeeper:
     async def _upkeep_router(
         self, link: RouterLink, vouchers: list[StoredVoucher], now: float
     ) -> None:
+        """One router's vouchers; one the router refuses (a plan profile it lacks, say) is
+        logged and retried at the next upkeep, the others go on."""
+        refused: list[str] = []
         for voucher in vouchers:
-            code = voucher.voucher.code
-            if voucher.state in ("new", "ready") and voucher.valid_until <= now:
-                await actions.remove_user(link, code)
-                async with self.store.transaction() as tx:
-                    await tx.set_voucher_state(link.name, code, "removed")
-                log.info("voucher removed unused router=%s code=%s", link.name, code)
-            elif voucher.state == "new":
-                await actions.create_voucher_user(link, voucher.voucher)
-                async with self.store.transaction() as tx:
-                    await tx.set_voucher_state(link.name, code, "ready")
-            elif voucher.state == "redeemed" and not voucher.locked and voucher.mac_address:
-                await self._lock(link, voucher)
+            try:
+                await self._upkeep_voucher(link, voucher, now)
+            except RouterCommandError as exc:
+                refused.append(f"{voucher.voucher.code}: {exc.message}")
+        if refused:
+            raise RouterCommandError(f"{len(refused)} voucher(s) refused, first {refused[0]}")
+
+    async def _upkeep_voucher(self, link: RouterLink, voucher: StoredVoucher, now: float) -> None:
+        code = voucher.voucher.code
+        if voucher.state in ("new", "ready") and voucher.valid_until <= now:
+            await actions.remove_user(link, code)
+            async with self.store.transaction() as tx:
+                await tx.set_voucher_state(link.name, code, "removed")
+            log.info("voucher removed unused router=%s code=%s", link.name, code)
+        elif voucher.state == "new":
+            await actions.create_voucher_user(link, voucher.voucher)
+            async with self.store.transaction() as tx:
+                await tx.set_voucher_state(link.name, code, "ready")
+        elif voucher.state == "redeemed" and not voucher.locked and voucher.mac_address:
+            await self._lock(link, voucher)
 
     async def _lock(self, link: RouterLink, voucher: StoredVoucher) -> None:
         assert voucher.mac_address is not None
