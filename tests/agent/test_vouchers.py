@@ -132,3 +132,34 @@ async def test_a_difference_on_another_base_adds_but_keeps_the_version(agent: Ag
 async def _with(pending, check):
     value = await pending
     return value if value is not None and check(value) else None
+
+
+async def test_a_whole_entitlement_set_keeps_a_voucher_redeemed_here(
+    agent: Agent, sim: SimRouter, ros: Ros
+):
+    await sync(agent, [voucher("OWN001")])
+    await wait_for(lambda: user(ros, "OWN001"))
+    sim.hotspot_login("OWN001", mac_address=MAC1)
+    await wait_for(lambda: events(agent, wire.VOUCHER_REDEEMED))
+    # The hub has not heard of the redemption yet: its whole set leaves the voucher out.
+    whole = wire.EntitlementsSync(digest="v2:1:abc", entitlements=[])
+    result = await agent.executor.run(
+        wire.Command(
+            id=str(uuid.uuid4()),
+            name=wire.ENTITLEMENTS_SYNC,
+            router="r1",
+            args=msgspec.to_builtins(whole),
+        )
+    )
+    assert result is not None and result.ok and result.result["deleted"] == 0
+    assert [e.entitlement.username for e in await agent.store.entitlements()] == ["OWN001"]
+
+
+async def test_a_malformed_sync_changes_nothing(agent: Agent):
+    bad = {"version": 1, "vouchers": [{"code": "", "batch_id": 1}]}
+    result = await agent.executor.run(
+        wire.Command(id=str(uuid.uuid4()), name=wire.VOUCHERS_SYNC, router="r1", args=bad)
+    )
+    assert result is not None and not result.ok and "vouchers" in (result.error or "")
+    assert await agent.store.vouchers() == []
+    assert await agent.vouchers.held_version() is None
