@@ -351,6 +351,16 @@ class Transaction:
         await cursor.close()
         return count == 1
 
+    async def retire_vouchers(self, router: str, codes: Iterable[str], now: float) -> int:
+        """Unused vouchers the hub says are used or expired: due for removal at once."""
+        before = self.db.total_changes
+        await self.db.executemany(
+            "UPDATE vouchers SET valid_until = min(valid_until, ?)"
+            " WHERE router = ? AND code = ? AND state IN ('new', 'ready')",
+            [(now, router, code) for code in codes],
+        )
+        return self.db.total_changes - before
+
     async def set_voucher_locked(self, router: str, code: str) -> None:
         await self.db.execute(
             "UPDATE vouchers SET locked = 1 WHERE router = ? AND code = ?", (router, code)

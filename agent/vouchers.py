@@ -95,6 +95,7 @@ class VoucherKeeper:
         except wire.WireError as exc:
             raise CommandRejected(str(exc)) from None
         rows: list[StoredVoucher] = []
+        used: dict[str, list[str]] = {}  # router -> codes used or expired at the hub
         skipped: list[str] = []
         for item in sync.vouchers:
             try:
@@ -103,19 +104,31 @@ class VoucherKeeper:
                 skipped.append(f"{item.code}: valid_until is not an ISO 8601 time")
                 continue
             for name in item.routers if item.routers is not None else self.links:
-                if name in self.links:
+                if name not in self.links:
+                    continue
+                if item.status == "unused":
                     rows.append(StoredVoucher(name, item, valid_until))
+                else:
+                    used.setdefault(name, []).append(item.code)
         async with self.store.transaction() as tx:
             added = await tx.add_vouchers(rows)
+            retired = 0
+            for name, codes in used.items():
+                retired += await tx.retire_vouchers(name, codes, time.time())
             held_text = await tx.get_meta(VOUCHERS_VERSION)
             held = int(held_text) if held_text and held_text.isdigit() else None
             # An agent holding nothing holds version 0.
             counts = sync.last and (sync.base is None or (held or 0) >= sync.base)
             if counts and (held is None or sync.version > held or sync.base is None):
                 await tx.set_meta(VOUCHERS_VERSION, str(sync.version))
-        if added:
+        if added or retired:
             self.wake()
-        return {"added": added, "skipped": skipped, "version_applied": bool(counts)}
+        return {
+            "added": added,
+            "retired": retired,
+            "skipped": skipped,
+            "version_applied": bool(counts),
+        }
 
     async def held_version(self) -> int | None:
         """What the hello tells the hub (``vouchers_version``)."""

@@ -266,6 +266,9 @@ class SyncedVoucher(Struct, kw_only=True):
     rate_limit: Text | None = None  # "2M/5M" (upload/download, the router's rx/tx)
     on_expiry: Literal["cut", "throttle"] = "cut"
     routers: list[Name] | None = None
+    # Not "unused": redeemed (elsewhere, or here and reported) or expired at the hub: an agent
+    # holding it unused removes it from its routers; one that redeemed it keeps its own.
+    status: Literal["unused", "active", "expired"] = "unused"
 
 
 class VouchersSync(Struct, kw_only=True):

@@ -122,7 +122,7 @@ async def test_a_difference_on_another_base_adds_but_keeps_the_version(agent: Ag
     # Computed from version 7 (the agent missed 6): added, but the version stays at 5, so
     # the next hello asks for everything since 5.
     result = await sync(agent, [voucher("NEXT01")], version=8, base=7)
-    assert result == {"added": 1, "skipped": [], "version_applied": False}
+    assert result == {"added": 1, "retired": 0, "skipped": [], "version_applied": False}
     assert await agent.vouchers.held_version() == 5
     result = await sync(agent, [voucher("NEXT02")], version=9, base=5)
     assert result["version_applied"] and await agent.vouchers.held_version() == 9
@@ -163,3 +163,13 @@ async def test_a_malformed_sync_changes_nothing(agent: Agent):
     assert result is not None and not result.ok and "vouchers" in (result.error or "")
     assert await agent.store.vouchers() == []
     assert await agent.vouchers.held_version() is None
+
+
+async def test_a_voucher_used_elsewhere_leaves_this_router(agent: Agent, ros: Ros):
+    await sync(agent, [voucher("TWICE1")])
+    await wait_for(lambda: user(ros, "TWICE1"))
+    # Redeemed on another router of a tenant-wide batch: the hub's next sync says so.
+    result = await sync(agent, [voucher("TWICE1", status="active")], version=2, base=1)
+    assert result["retired"] == 1
+    await wait_for(lambda: agent.store.vouchers(states=("removed",)), timeout=10)
+    assert await user(ros, "TWICE1") is None
