@@ -91,6 +91,8 @@ class BillingGuard:
         login not yet handled (its start is queued behind another's)."""
         if mirror.name not in self.managed or not mirror.sessions["hotspot"]:
             return 0
+        if mirror.hotspot_users is None:
+            return 0  # users (their profiles) and bindings not printed yet: the next check
         unpaid = await self._unpaid_now(mirror)
         if unpaid and redeem is not None and await redeem(mirror.name, unpaid):
             unpaid = await self._unpaid_now(mirror)

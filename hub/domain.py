@@ -288,6 +288,7 @@ class DeliverableVoucher:
     rate_limit: str
     on_expiry: str
     version: int
+    status: str = "unused"  # the hub's: "unused" | "active" | "expired"
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,6 +52,7 @@ def sync_commands(
             rate_limit=v.rate_limit,
             on_expiry=v.on_expiry,  # type: ignore[arg-type]
             routers=None if v.router_id is None else [names[v.router_id]],
+            status=v.status,  # type: ignore[arg-type]
         )
         for v in vouchers
         if v.router_id is None or v.router_id in names
