@@ -180,3 +180,33 @@ async def test_a_bad_redemption_is_refused_and_the_rest_of_the_frame_stands(
     await wait_for(lambda: pool.fetchval("SELECT status = 'active' FROM vouchers"))
     assert await pool.fetchval("SELECT count(*) FROM payments") == 1
     assert ROUTERS[0].name == "r1"
+
+
+async def test_a_redemption_on_the_wrong_router_or_too_late_is_refused(
+    agent: FakeAgent,
+    pool: asyncpg.Pool,
+    tenant_id: int,
+    http: aiohttp.ClientSession,
+    hub: TestServer,
+):
+    await agent.connect()
+    other_agent, _ = await enrolled_agent(http, hub, tenant_id, site="site-b")
+    other = await pool.fetchval(
+        "INSERT INTO routers (tenant_id, agent_id, name, host)"
+        " VALUES ($1, $2, 'elsewhere', '10.0.0.9') RETURNING id",
+        tenant_id,
+        other_agent,
+    )
+    await make_batch(pool, tenant_id, ["THERE1"], router_id=other)
+    late = await make_batch(pool, tenant_id, ["LATE01"])
+    await pool.execute(
+        "UPDATE voucher_batches SET valid_until = now() - interval '1 day' WHERE id = $1", late
+    )
+    await agent.send("events", events=[redeemed(1, "THERE1"), redeemed(2, "LATE01")])
+    ack = await agent.expect("ack")
+    reasons = {r["seq"]: r["reason"] for r in ack["rejected"]}
+    assert "not for this router" in reasons[1]
+    assert "after its valid_until" in reasons[2]
+    assert await pool.fetchval("SELECT count(*) FROM vouchers WHERE status = 'unused'") == 2
+    assert await pool.fetchval("SELECT count(*) FROM payments") == 0
+    assert await pool.fetchval("SELECT count(*) FROM customers") == 0
