@@ -150,6 +150,9 @@ def validate(config: AgentConfig, source: str = "config") -> AgentConfig:
                 raise ConfigError(f"{where}.{key}: must be greater than 0")
         if router.backoff_max < router.backoff_min:
             raise ConfigError(f"{where}.backoff_max: must not be below backoff_min")
+        for key in ("billing_exempt_users", "billing_exempt_profiles"):
+            if any(not name.strip() for name in getattr(router, key)):
+                raise ConfigError(f"{where}.{key}: names must not be empty")
     return config
 
 
