@@ -19,6 +19,7 @@ from hub.services.dispatch import Dispatcher
 from hub.services.plans import PlanService
 from hub.services.portal import PortalService
 from hub.services.tenants import TenantService
+from hub.services.users import UserService
 from hub.supervisor import FatalHandler, Supervisor, terminate_process
 from hub.typedefs import (
     CLIENT_LIMITER,
@@ -108,6 +109,7 @@ def _services(
             agents=AgentService(pool, config),
             plans=PlanService(pool),
             tenants=TenantService(pool, config),
+            users=UserService(pool),
         )
         yield
 

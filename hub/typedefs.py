@@ -19,6 +19,7 @@ from hub.services.auth import AuthService
 from hub.services.plans import PlanService
 from hub.services.portal import PortalService
 from hub.services.tenants import TenantService
+from hub.services.users import UserService
 from hub.supervisor import Supervisor
 
 IPNetwork = IPv4Network | IPv6Network
@@ -34,6 +35,7 @@ class Services:
     agents: AgentService
     plans: PlanService
     tenants: TenantService
+    users: UserService
 
 
 CONFIG: web.AppKey[HubConfig] = web.AppKey("config", HubConfig)

@@ -368,3 +368,65 @@ class TenantListQuery(Body):
     def check(self) -> None:
         if self.status not in (None, "active", "inactive"):
             raise InvalidInput("status must be active or inactive")
+
+
+class UserBody(Body):
+    """POST /v1/internal/users and PUT /v1/internal/users/{id} (partial: absent stays)."""
+
+    username: Annotated[str, msgspec.Meta(max_length=64)] | msgspec.UnsetType = msgspec.UNSET
+    email: Email | msgspec.UnsetType | None = msgspec.UNSET
+    password: Password | msgspec.UnsetType = msgspec.UNSET
+    fullname: Name | msgspec.UnsetType | None = msgspec.UNSET
+    phone: Annotated[str, msgspec.Meta(max_length=32)] | msgspec.UnsetType | None = msgspec.UNSET
+    user_role: ShortText | msgspec.UnsetType = msgspec.UNSET
+
+    bound_errors: ClassVar[dict[str, str]] = {
+        "username": "username must be at most 64 characters",
+        "email": f"email must be at most {MAX_EMAIL} characters",
+        "password": f"password must be at most {MAX_PASSWORD} characters",
+        "fullname": "fullname must be at most 100 characters",
+        "phone": "phone must be at most 32 characters",
+    }
+
+    def values(self) -> dict[str, object]:
+        return {
+            name: getattr(self, name)
+            for name in self.__struct_fields__
+            if getattr(self, name) is not msgspec.UNSET
+        }
+
+
+class AssignRoleBody(Body):
+    """POST /v1/internal/users/{id}/assign-role: a role name (seed 004 calls it role_id)."""
+
+    role_id: ShortText | None = None
+
+    type_errors: ClassVar[dict[str, str]] = {"role_id": "role_id is required"}
+
+    def check(self) -> None:
+        if not self.role_id:
+            raise InvalidInput("role_id is required")
+
+
+class AssignTenantBody(Body):
+    tenant_id: RowId | None = None
+    is_primary: bool = True
+
+    type_errors: ClassVar[dict[str, str]] = {"tenant_id": "tenant_id must be a tenant id"}
+    bound_errors: ClassVar[dict[str, str]] = {"tenant_id": "tenant_id must be a tenant id"}
+
+    def check(self) -> None:
+        if self.tenant_id is None:
+            raise InvalidInput("tenant_id is required")
+
+
+class PageQuery(Body):
+    limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 50
+    offset: Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)] = 0
+    tenant_id: RowId | None = None  # super admins only: one tenant's users
+
+    bound_errors: ClassVar[dict[str, str]] = {
+        "limit": "limit must be from 1 to 1000",
+        "offset": "offset must be from 0 to 1000000000",
+        "tenant_id": "tenant_id must be a tenant id",
+    }

@@ -23,6 +23,7 @@ PERMISSIONS = {
     "tenants.manage": "Create, read, change and delete every tenant (super admin only)",
     "users.read": "List and read the users of one's tenant",
     "users.manage": "Create, change, delete users of one's tenant and give them roles",
+    "users.assign_tenant": "Move a user into a tenant (super admin only)",
 }
 _VIEWER = frozenset({"profile.read"})
 _OPERATOR = _VIEWER
@@ -55,6 +56,25 @@ def requires(permission: str) -> Callable[[Handler], Handler]:
     return decorate
 
 
+def _tenant_header(request: web.Request) -> int | None:
+    header = request.headers.get("X-Tenant-ID", "").strip()
+    if not header:
+        return None
+    if not header.isdigit() or len(header) > MAX_TENANT_HEADER or int(header) >= 2**63:
+        raise InvalidInput("X-Tenant-ID must be a tenant id")
+    return int(header)
+
+
+async def v1_scope(request: web.Request) -> Tenant | None:
+    """Like v1_tenant, but a super admin without X-Tenant-ID acts across every tenant (None)."""
+    caller = request[CALLER]
+    if caller.tenant is not None or caller.role != "platform_admin":
+        return await v1_tenant(request)
+    if _tenant_header(request) is None:
+        return None
+    return await v1_tenant(request)
+
+
 async def v1_tenant(request: web.Request) -> Tenant:
     """The tenant a /v1 request acts on: the caller's own; a super admin names it with
     ``X-Tenant-ID`` (ignored for everyone else, so it can never widen a tenant user's scope)."""
@@ -63,12 +83,10 @@ async def v1_tenant(request: web.Request) -> Tenant:
         return caller.tenant
     if caller.role != "platform_admin":
         raise Forbidden("Your account is not assigned to a tenant yet")
-    header = request.headers.get("X-Tenant-ID", "").strip()
-    if not header:
+    tenant_id = _tenant_header(request)
+    if tenant_id is None:
         raise InvalidInput("X-Tenant-ID is required for a super admin")
-    if not header.isdigit() or len(header) > MAX_TENANT_HEADER or int(header) >= 2**63:
-        raise InvalidInput("X-Tenant-ID must be a tenant id")
-    tenant = await TenantRepository(request.app[DB_POOL]).get(int(header))
+    tenant = await TenantRepository(request.app[DB_POOL]).get(tenant_id)
     if tenant is None:
         raise NotFound("Tenant not found")
     return tenant
