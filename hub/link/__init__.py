@@ -4,7 +4,8 @@
 (``GET /agent/v1/link``), and a cleanup context that owns the link's moving parts: the command
 dispatcher, the registry of this process's agent sockets, a connection that LISTENs for commands
 and results from other hub processes, and the presence heartbeat. On shutdown the agents'
-sockets are closed (1001) and their presence here released.
+sockets are closed (1001) and their presence here released. The instance lease and the
+presence heartbeat are two tasks, so that slow sweeps never let the lease lapse.
 
 Needs ``hub.typedefs.CONFIG``, ``DB_POOL``, ``METRICS`` and ``SUPERVISOR`` set by an earlier
 cleanup context; the listener and the presence loop run under the supervisor.
@@ -82,16 +83,31 @@ async def _link_context(app: web.Application) -> AsyncIterator[None]:
             "agent presence of a previous run cleared instance=%s agents=%s", instance, cleared
         )
     await listener.start()
+    supervisor.start("link-lease", lambda: _lease_loop(pool, instance, config))
     supervisor.start(
-        "link-presence",
-        lambda: _presence_loop(pool, registry, dispatcher, watch, instance, config),
+        "link-presence", lambda: _presence_loop(pool, registry, dispatcher, watch, instance, config)
     )
     log.info("agent link ready instance=%s", instance)
     try:
         yield
     finally:
         await supervisor.stop("link-presence")
+        await supervisor.stop("link-lease")
         await listener.stop()
+
+
+async def _lease_loop(pool: asyncpg.Pool, instance: str, config: HubConfig) -> None:
+    """Renew this process's lease every instance_heartbeat, and do nothing else: every agent
+    held here reads offline once it lapses, so no other work may delay it (the sweeps below
+    once did, by 18 s under 1,000 agents, and the portal answered 503 for a live router)."""
+    while True:
+        await asyncio.sleep(config.instance_heartbeat)
+        try:
+            await storage.PresenceRepository(pool).renew_instance(
+                instance, lease_seconds=config.instance_lease
+            )
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            log.warning("hub lease renewal failed instance=%s error=%r", instance, exc)
 
 
 async def _presence_loop(
@@ -102,26 +118,18 @@ async def _presence_loop(
     instance: str,
     config: HubConfig,
 ) -> None:
-    """Renew this process's lease every instance_heartbeat; every agent_heartbeat, one presence
-    UPDATE for all agents held here, then the sweeps that repair lost notifications: the
-    dispatcher's (commands) and the credential watch's (revocations)."""
-    loop = asyncio.get_running_loop()
-    tick = min(config.instance_heartbeat, config.agent_heartbeat)
-    next_agents = loop.time() + config.agent_heartbeat
+    """Every agent_heartbeat, one presence UPDATE for all agents held here, then the sweeps
+    that repair lost notifications: the dispatcher's (commands) and the credential watch's
+    (revocations). However long they take, the lease (_lease_loop) runs on its own."""
     while True:
-        await asyncio.sleep(tick)
+        await asyncio.sleep(config.agent_heartbeat)
         try:
-            await storage.PresenceRepository(pool).renew_instance(
-                instance, lease_seconds=config.instance_lease
-            )
-            if loop.time() >= next_agents:
-                next_agents = loop.time() + config.agent_heartbeat
-                if len(registry):
-                    await storage.PresenceRepository(pool).touch_agents(
-                        agent_ids=registry.agent_ids(), instance=instance
-                    )
-                await dispatcher.sweep()
-                await watch.sweep()
+            if len(registry):
+                await storage.PresenceRepository(pool).touch_agents(
+                    agent_ids=registry.agent_ids(), instance=instance
+                )
+            await dispatcher.sweep()
+            await watch.sweep()
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             log.warning("agent presence heartbeat failed instance=%s error=%r", instance, exc)
 

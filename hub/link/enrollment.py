@@ -106,14 +106,20 @@ class CredentialWatch:
 
     async def sweep(self) -> None:
         """Check every watched socket's credential: repairs a notice lost while this process's
-        LISTEN connection was down (run with the presence heartbeat)."""
+        LISTEN connection was down (run with the presence heartbeat). One query for all of
+        them: a round trip per agent took 18 s for 1,000 agents on a loaded hub."""
+        if not self._sockets:
+            return
+        current = await self._agents.current_credentials(list(self._sockets))
         for agent_id in list(self._sockets):
-            await self._check(agent_id)
+            await self._close_stale(agent_id, current.get(agent_id))
 
     async def _check(self, agent_id: int) -> None:
-        if not self._sockets.get(agent_id):
-            return
-        current = await self._agents.current_credential(agent_id)
+        if self._sockets.get(agent_id):
+            await self._close_stale(agent_id, await self._agents.current_credential(agent_id))
+
+    async def _close_stale(self, agent_id: int, current: bytes | None) -> None:
+        """Close this agent's sockets whose credential is not ``current`` (None: revoked)."""
         for watched in list(self._sockets.get(agent_id, [])):
             if current is not None and watched.credential_hash == current:
                 continue
