@@ -414,6 +414,8 @@ PORTAL_TENANT = "bench-portal"  # the big router and the health fleet; the other
 class Reads:
     samples: dict[str, list[float]] = field(default_factory=lambda: {"active": [], "health": []})
     errors: dict[str, int] = field(default_factory=dict)  # "<read> <status>": count
+    bodies: dict[str, str] = field(default_factory=dict)  # "<read> <status>": first body
+    lapses: list[str] = field(default_factory=list)  # presence as Postgres saw it, when odd
 
 
 async def portal_client(
@@ -427,12 +429,44 @@ async def portal_client(
         turn += 1
         started = time.perf_counter()
         async with http.get(urls[name]) as response:
-            await response.read()
+            body = await response.read()
             if response.status != 200:
                 what = f"{name} {response.status}"
                 reads.errors[what] = reads.errors.get(what, 0) + 1
+                reads.bodies.setdefault(what, body[:300].decode(errors="replace"))
                 continue
         reads.samples[name].append((time.perf_counter() - started) * 1000)
+
+
+_PRESENCE = """
+SELECT a.connected, extract(epoch FROM now() - a.last_seen_at)::float8 AS silence,
+       extract(epoch FROM i.expires_at - now())::float8 AS lease_left,
+       extract(epoch FROM now() - i.heartbeat_at)::float8 AS since_renewal, h.status
+  FROM agents a JOIN tenants t ON t.id = a.tenant_id
+  LEFT JOIN hub_instances i ON i.name = a.hub_instance
+  LEFT JOIN routers r ON r.agent_id = a.id LEFT JOIN router_health h ON h.router_id = r.id
+ WHERE t.slug = $1 AND a.site = 'site-0'
+"""
+
+
+async def watch_presence(pool: Any, until: float, reads: Reads) -> float:
+    """The big router's presence as Postgres sees it, every 0.25 s: what would make it read
+    offline (agent disconnected, lease run out, router down) is noted with the time; returns
+    the longest time seen since the hub last renewed its lease."""
+    longest, t0 = 0.0, time.perf_counter()
+    while time.perf_counter() < until:
+        row = await pool.fetchrow(_PRESENCE, PORTAL_TENANT)
+        since = row["since_renewal"] or 0.0
+        longest = max(longest, since)
+        lease = row["lease_left"]
+        if not row["connected"] or lease is None or lease <= 0 or row["status"] != "online":
+            reads.lapses.append(
+                f"t={time.perf_counter() - t0:.1f}s connected={row['connected']}"
+                f" silence={row['silence']:.1f}s lease_left={lease} renewed {since:.1f}s ago"
+                f" status={row['status']}"
+            )
+        await asyncio.sleep(0.25)
+    return longest
 
 
 async def portal_load(args: argparse.Namespace) -> None:
@@ -517,11 +551,12 @@ async def portal_load(args: argparse.Namespace) -> None:
                             end = t0 + args.seconds
                             for agent in agents:
                                 agent.acks.clear()
-                            await asyncio.gather(
+                            *_, longest_renewal = await asyncio.gather(
                                 *(
                                     portal_client(http, urls, end, reads, n)
                                     for n in range(args.clients)
-                                )
+                                ),
+                                watch_presence(pool, end, reads),
                             )
                             cpu1, t1 = proc_cpu(hub.pid) or 0.0, time.perf_counter()
                             pg1 = [proc_cpu(p) for p in pids]
@@ -532,6 +567,11 @@ async def portal_load(args: argparse.Namespace) -> None:
                             await agent.close()
             finally:
                 await hub.stop()
+                warnings = [
+                    line
+                    for line in hub.child.log.read_text(errors="replace").splitlines()
+                    if " WARNING " in line or " ERROR " in line
+                ]
     wall = t1 - t0
     pg = "n/a"
     if pids and all(v is not None for v in pg0 + pg1):
@@ -547,6 +587,17 @@ async def portal_load(args: argparse.Namespace) -> None:
         f" {pct(acks, 50):.0f}/{pct(acks, 99):.0f} ms; non-200 answers {reads.errors or 'none'}"
     )
     print(f"  hub process CPU {(cpu1 - cpu0) / wall:.0%} of a core, Postgres {pg}")
+    print(f"  hub lease: longest time since a renewal {longest_renewal:.1f} s")
+    for what, body in reads.bodies.items():
+        print(f"  first {what} body: {body}")
+    if warnings:
+        print(f"  hub log: {len(warnings)} warnings/errors, first: {warnings[:3]}")
+    if reads.lapses:
+        print(f"  big router unreachable as Postgres saw it ({len(reads.lapses)} samples):")
+        for line in (
+            reads.lapses[:3] + (["..."] if len(reads.lapses) > 6 else []) + reads.lapses[-3:]
+        ):
+            print(f"    {line}")
 
 
 async def main() -> None:
