@@ -4,8 +4,9 @@
 (``GET /agent/v1/link``), and a cleanup context that owns the link's moving parts: the command
 dispatcher, the registry of this process's agent sockets, a connection that LISTENs for commands
 and results from other hub processes, and the presence heartbeat. On shutdown the agents'
-sockets are closed (1001) and their presence here released. The instance lease and the
-presence heartbeat are two tasks, so that slow sweeps never let the lease lapse.
+sockets are closed (1001) and their presence here released. The instance lease is renewed
+by a task of its own on a connection of its own, so that neither slow sweeps nor a busy pool
+let it lapse while this process is alive.
 
 Needs ``hub.typedefs.CONFIG``, ``DB_POOL``, ``METRICS`` and ``SUPERVISOR`` set by an earlier
 cleanup context; the listener and the presence loop run under the supervisor.
@@ -97,17 +98,20 @@ async def _link_context(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _lease_loop(pool: asyncpg.Pool, instance: str, config: HubConfig) -> None:
-    """Renew this process's lease every instance_heartbeat, and do nothing else: every agent
-    held here reads offline once it lapses, so no other work may delay it (the sweeps below
-    once did, by 18 s under 1,000 agents, and the portal answered 503 for a live router)."""
+    """Renew this process's lease every instance_heartbeat, and do nothing else, on a
+    connection of its own: every agent held here reads offline once the lease lapses, so
+    neither other work (the sweeps once delayed it by 18 s under 1,000 agents, and the portal
+    answered 503 for a live router) nor a queue for the pool may delay it."""
     while True:
-        await asyncio.sleep(config.instance_heartbeat)
         try:
-            await storage.PresenceRepository(pool).renew_instance(
-                instance, lease_seconds=config.instance_lease
-            )
+            async with pool.acquire() as conn:
+                presence = storage.PresenceRepository(conn)
+                while True:
+                    await presence.renew_instance(instance, lease_seconds=config.instance_lease)
+                    await asyncio.sleep(config.instance_heartbeat)
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             log.warning("hub lease renewal failed instance=%s error=%r", instance, exc)
+        await asyncio.sleep(config.instance_heartbeat)
 
 
 async def _presence_loop(
@@ -146,6 +150,7 @@ async def _close_agent_links(app: web.Application) -> None:
         return_exceptions=True,
     )
     await registry.drain()
+    await app[SUPERVISOR].stop("link-lease")  # no renewal after the lease is given up below
     try:
         released = await presence.release_instance(instance)
         await presence.stop_instance(instance)

@@ -29,7 +29,7 @@ ROOT = Path(__file__).parents[3]
 FOREVER = 3600.0  # agent_offline_after: only the lease can make these agents offline
 
 
-async def online(pool: asyncpg.Pool) -> list[bool]:
+async def online(pool: asyncpg.Pool | asyncpg.Connection) -> list[bool]:
     return [r.agent_online for r in await RouterRepository(pool, offline_after=FOREVER).find()]
 
 
@@ -171,3 +171,52 @@ async def _sweep_waits_on_lock(pool: asyncpg.Pool) -> bool:
         "SELECT count(*) > 0 FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
         " AND query LIKE '%UPDATE commands%'"
     )
+
+
+async def test_the_lease_is_renewed_while_every_pool_connection_is_busy(
+    http: aiohttp.ClientSession, start_hub: ServerFactory, tenant_id: int, pg_dsn: str
+):
+    """A hub whose pool is all taken (a load of slow reads or frames) is still alive: its lease
+    runs on a connection of its own, so its agents keep reading online."""
+    lease = 2.0
+    hub = await start_hub(
+        instance_heartbeat=0.1,
+        instance_lease=lease,
+        agent_offline_after=FOREVER,
+        link_heartbeat=FOREVER,
+    )
+    pool = hub.app[DB_POOL]
+    _, credential = await enrolled_agent(http, hub, tenant_id)
+    fake = FakeAgent(http, hub, credential)
+    await fake.connect()
+    taken: list[asyncpg.pool.PoolConnectionProxy] = []
+
+    async def take_every_connection() -> None:
+        while True:
+            taken.append(await pool.acquire())
+
+    hog = asyncio.create_task(take_every_connection())
+    observer = await asyncpg.connect(pg_dsn)
+    try:
+        # Every connection but the listener's and the lease's, and the pool's queue waits.
+        await wait_for(lambda: len(taken) >= pool.get_max_size() - 2)
+        stuck_at = await observer.fetchval("SELECT now()")
+        await wait_for(
+            lambda: observer.fetchval(
+                "SELECT heartbeat_at > $1::timestamptz + make_interval(secs => $2::float8)"
+                " FROM hub_instances WHERE name = $3",
+                stuck_at,
+                lease + 0.5,
+                hub.app[INSTANCE],
+            ),
+            timeout=15,
+        )
+        assert await online(observer) == [True]
+    finally:
+        hog.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await hog
+        for conn in taken:
+            await pool.release(conn)
+        await observer.close()
+    await fake.close()
