@@ -146,7 +146,10 @@ class LoadAgent:
             if self.reader is None:
                 message = await self.ws.receive()
                 if message.type != aiohttp.WSMsgType.TEXT:
-                    raise SystemExit(f"agent {self.index}: link closed ({message.type})")
+                    raise SystemExit(
+                        f"agent {self.index}: link closed ({message.type!r} {message.data!r}"
+                        f" {message.extra!r})"
+                    )
                 frame = wire.decode(message.data)
             else:
                 frame = await self.inbox.get()
