@@ -472,10 +472,23 @@ async def watch_presence(pool: Any, until: float, reads: Reads) -> float:
     return longest
 
 
+@dataclass(slots=True)
+class LoadRun:
+    """One --portal-load run's figures (ms; CPU as a share of a core)."""
+
+    active_p50: float
+    active_p99: float
+    health_p50: float
+    health_p99: float
+    hub_cpu: float
+    errors: int
+
+
 async def portal_load(args: argparse.Namespace) -> None:
     """``--portal-load`` sites reporting (a frame every ``--interval`` s, every session updated)
     plus one router of ``--big`` sessions, while ``--clients`` concurrent dashboards read
-    active-users of the big router and health of its tenant's ``--fleet`` routers."""
+    active-users of the big router and health of its tenant's ``--fleet`` routers; with
+    ``--old-tree`` the old hub first, each ``--repeat`` times in turn, medians at the end."""
     sites, fleet = args.portal_load, args.fleet
     print(
         f"portal under load: {sites} sites x {args.sessions} sessions, a frame every"
@@ -484,97 +497,133 @@ async def portal_load(args: argparse.Namespace) -> None:
         f" cores: {os.cpu_count()}",
         flush=True,
     )
+    trees = ([args.old_tree.resolve()] if args.old_tree else []) + [ROOT]
+    runs: dict[Path, list[LoadRun]] = {tree: [] for tree in trees}
     with tempfile.TemporaryDirectory(prefix="bench-portal-load-") as tmp, throwaway_server() as srv:
-        work = Path(tmp)
-        async with scratch_database(srv, prefix="bench_portal_load") as dsn:
-            config = HubConfig(database_url=dsn)
-            hub = Hub(ROOT, dsn, work, args.profile)
-            await hub.start()
-            try:
-                async with open_database(config, max_size=4) as pool:
-                    tenants = TenantService(pool, config)
-                    await tenants.create_tenant(TENANT, "Bench ISP", "TZ")
-                    await tenants.create_tenant(PORTAL_TENANT, "Bench portal ISP", "TZ")
-                    _, key = await AuthService(pool, config).issue_api_key(PORTAL_TENANT, "bench")
-                    started = time.perf_counter()
-                    # The big router's site and fleet - 1 reporting sites in the portal tenant.
-                    portal = await enroll_agents(pool, hub, fleet, 0, PORTAL_TENANT)
-                    others = await enroll_agents(pool, hub, sites - (fleet - 1), fleet)
-                    took = time.perf_counter() - started
-                    print(f"  {sites + 1} agents enrolled ({took:.0f} s)", flush=True)
-                    big = LoadAgent(0, portal[0], args.big)
-                    agents = [big] + [
-                        LoadAgent(n, credential, args.sessions)
-                        for n, credential in enumerate(portal[1:] + others, start=1)
-                    ]
-                    timeout = aiohttp.ClientTimeout(total=None)
-                    connector = aiohttp.TCPConnector(limit=0)
-                    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as ws:
-                        started = time.perf_counter()
-                        await connect_all(ws, hub.url + wire.LINK_PATH, agents)
-                        await wait_until(
-                            lambda: pool.fetchval(
-                                "SELECT count(*) >= $1 FROM agents WHERE connected", len(agents)
-                            ),
-                            "agents connected",
-                            [hub.child],
-                        )
-                        took = time.perf_counter() - started
-                        print(f"  {len(agents)} agents up ({took:.0f} s)", flush=True)
-                        router_id = await pool.fetchval(
-                            "SELECT r.id FROM routers r JOIN agents a ON a.id = r.agent_id"
-                            " WHERE a.site = 'site-0'"
-                        )
-                        base = f"{hub.url}/api/portal/router"
-                        urls = {
-                            "active": f"{base}/{router_id}/active-users/",
-                            "health": f"{base}/health/",
-                        }
-                        headers = {"Authorization": f"Bearer {key}"}
-                        async with aiohttp.ClientSession(headers=headers) as http:
-                            for url in urls.values():
-                                async with http.get(url) as response:
-                                    if response.status != 200:
-                                        raise SystemExit(f"{url} answered {response.status}")
-                            reads = Reads()
-                            interval = args.interval
-                            count = len(agents)
-                            # Reporting starts first and runs a little past the readers.
-                            until = time.perf_counter() + args.seconds + interval + 1
-                            reporting = [
-                                asyncio.create_task(
-                                    a.paced(until, interval, interval * a.index / count)
-                                )
-                                for a in agents
-                            ]
-                            await asyncio.sleep(interval)  # every site has sent once
-                            pids = await backend_pids(pool)
-                            pg0 = [proc_cpu(p) for p in pids]
-                            cpu0, t0 = proc_cpu(hub.pid) or 0.0, time.perf_counter()
-                            end = t0 + args.seconds
-                            for agent in agents:
-                                agent.acks.clear()
-                            *_, longest_renewal = await asyncio.gather(
-                                *(
-                                    portal_client(http, urls, end, reads, n)
-                                    for n in range(args.clients)
-                                ),
-                                watch_presence(pool, end, reads),
-                            )
-                            cpu1, t1 = proc_cpu(hub.pid) or 0.0, time.perf_counter()
-                            pg1 = [proc_cpu(p) for p in pids]
-                            events = sum(n for a in agents for _, _, n in a.acks)
-                            acks = [(b - a) * 1000 for g in agents for a, b, _ in g.acks]
-                            await asyncio.gather(*reporting)
-                        for agent in agents:
-                            await agent.close()
-            finally:
-                await hub.stop()
-                warnings = [
-                    line
-                    for line in hub.child.log.read_text(errors="replace").splitlines()
-                    if " WARNING " in line or " ERROR " in line
+        for _ in range(args.repeat):
+            for tree in trees:
+                print(f"\n[{'old' if tree != ROOT else 'new'}] hub of {tree}", flush=True)
+                runs[tree].append(await portal_load_tree(tree, args, srv, Path(tmp)))
+    if len(trees) * args.repeat < 2:
+        return
+    print(f"\nmedians over {args.repeat} run(s) each (ms; hub CPU share of a core):")
+    print(
+        f"  {'hub':<5}{'active p50':>11}{'p99':>8}{'health p50':>12}{'p99':>8}{'CPU':>7}"
+        f"{'non-200':>9}"
+    )
+    medians = {}
+    for tree in trees:
+        rs = runs[tree]
+        m = LoadRun(*(statistics.median(getattr(r, f) for r in rs) for f in LoadRun.__slots__))
+        medians[tree] = m
+        print(
+            f"  {'old' if tree != ROOT else 'new':<5}{m.active_p50:>11.1f}{m.active_p99:>8.1f}"
+            f"{m.health_p50:>12.1f}{m.health_p99:>8.1f}{m.hub_cpu:>7.0%}{m.errors:>9.0f}"
+        )
+    if args.old_tree:
+        old, new = medians[trees[0]], medians[ROOT]
+        print(
+            f"  ratio old/new: active p50 x{old.active_p50 / new.active_p50:.1f},"
+            f" p99 x{old.active_p99 / new.active_p99:.1f}; health p50"
+            f" x{old.health_p50 / new.health_p50:.1f}, p99 x{old.health_p99 / new.health_p99:.1f}"
+        )
+
+
+async def portal_load_tree(tree: Path, args: argparse.Namespace, srv: str, work: Path) -> LoadRun:
+    """One run of the portal-load measurement against a hub started from ``tree``."""
+    sites, fleet = args.portal_load, args.fleet
+    async with scratch_database(srv, prefix="bench_portal_load") as dsn:
+        config = HubConfig(database_url=dsn)
+        hub = Hub(tree, dsn, work, args.profile)
+        await hub.start()
+        log_start = hub.child.log.stat().st_size
+        try:
+            async with open_database(config, max_size=4) as pool:
+                tenants = TenantService(pool, config)
+                await tenants.create_tenant(TENANT, "Bench ISP", "TZ")
+                await tenants.create_tenant(PORTAL_TENANT, "Bench portal ISP", "TZ")
+                _, key = await AuthService(pool, config).issue_api_key(PORTAL_TENANT, "bench")
+                started = time.perf_counter()
+                # The big router's site and fleet - 1 reporting sites in the portal tenant.
+                portal = await enroll_agents(pool, hub, fleet, 0, PORTAL_TENANT)
+                others = await enroll_agents(pool, hub, sites - (fleet - 1), fleet)
+                took = time.perf_counter() - started
+                print(f"  {sites + 1} agents enrolled ({took:.0f} s)", flush=True)
+                big = LoadAgent(0, portal[0], args.big)
+                agents = [big] + [
+                    LoadAgent(n, credential, args.sessions)
+                    for n, credential in enumerate(portal[1:] + others, start=1)
                 ]
+                timeout = aiohttp.ClientTimeout(total=None)
+                connector = aiohttp.TCPConnector(limit=0)
+                async with aiohttp.ClientSession(timeout=timeout, connector=connector) as ws:
+                    started = time.perf_counter()
+                    await connect_all(ws, hub.url + wire.LINK_PATH, agents)
+                    await wait_until(
+                        lambda: pool.fetchval(
+                            "SELECT count(*) >= $1 FROM agents WHERE connected", len(agents)
+                        ),
+                        "agents connected",
+                        [hub.child],
+                    )
+                    took = time.perf_counter() - started
+                    print(f"  {len(agents)} agents up ({took:.0f} s)", flush=True)
+                    router_id = await pool.fetchval(
+                        "SELECT r.id FROM routers r JOIN agents a ON a.id = r.agent_id"
+                        " WHERE a.site = 'site-0'"
+                    )
+                    base = f"{hub.url}/api/portal/router"
+                    urls = {
+                        "active": f"{base}/{router_id}/active-users/",
+                        "health": f"{base}/health/",
+                    }
+                    headers = {"Authorization": f"Bearer {key}"}
+                    async with aiohttp.ClientSession(headers=headers) as http:
+                        for url in urls.values():
+                            async with http.get(url) as response:
+                                if response.status != 200:
+                                    raise SystemExit(f"{url} answered {response.status}")
+                        reads = Reads()
+                        interval = args.interval
+                        count = len(agents)
+                        # Reporting starts first and runs a little past the readers.
+                        until = time.perf_counter() + args.seconds + interval + 1
+                        reporting = [
+                            asyncio.create_task(
+                                a.paced(until, interval, interval * a.index / count)
+                            )
+                            for a in agents
+                        ]
+                        await asyncio.sleep(interval)  # every site has sent once
+                        pids = await backend_pids(pool)
+                        pg0 = [proc_cpu(p) for p in pids]
+                        cpu0, t0 = proc_cpu(hub.pid) or 0.0, time.perf_counter()
+                        end = t0 + args.seconds
+                        for agent in agents:
+                            agent.acks.clear()
+                        *_, longest_renewal = await asyncio.gather(
+                            *(
+                                portal_client(http, urls, end, reads, n)
+                                for n in range(args.clients)
+                            ),
+                            watch_presence(pool, end, reads),
+                        )
+                        cpu1, t1 = proc_cpu(hub.pid) or 0.0, time.perf_counter()
+                        pg1 = [proc_cpu(p) for p in pids]
+                        events = sum(n for a in agents for _, _, n in a.acks)
+                        acks = [(b - a) * 1000 for g in agents for a, b, _ in g.acks]
+                        await asyncio.gather(*reporting)
+                    for agent in agents:
+                        await agent.close()
+        finally:
+            await hub.stop()
+            warnings = [
+                line
+                for line in hub.child.log.read_bytes()[log_start:]
+                .decode(errors="replace")
+                .splitlines()
+                if " WARNING " in line or " ERROR " in line
+            ]
     wall = t1 - t0
     pg = "n/a"
     if pids and all(v is not None for v in pg0 + pg1):
@@ -601,6 +650,14 @@ async def portal_load(args: argparse.Namespace) -> None:
             reads.lapses[:3] + (["..."] if len(reads.lapses) > 6 else []) + reads.lapses[-3:]
         ):
             print(f"    {line}")
+    return LoadRun(
+        pct(reads.samples["active"], 50),
+        pct(reads.samples["active"], 99),
+        pct(reads.samples["health"], 50),
+        pct(reads.samples["health"], 99),
+        (cpu1 - cpu0) / wall,
+        sum(reads.errors.values()),
+    )
 
 
 async def main() -> None:
@@ -619,6 +676,7 @@ async def main() -> None:
     parser.add_argument("--big", type=int, default=1000, help="--portal-load: big router")
     parser.add_argument("--fleet", type=int, default=200, help="--portal-load: health routers")
     parser.add_argument("--clients", type=int, default=20, help="--portal-load: readers")
+    parser.add_argument("--repeat", type=int, default=1, help="--portal-load: runs per tree")
     args = parser.parse_args()
     if args.portal_load:
         await portal_load(args)
