@@ -35,6 +35,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -61,13 +62,19 @@ TICK = os.sysconf("SC_CLK_TCK")
 _encode = msgspec.json.Encoder().encode
 
 
-def proc_cpu(pid: int) -> float | None:
-    """utime + stime of a process in seconds (None: gone or not ours to read)."""
+def proc_times(pid: int) -> tuple[float, float] | None:
+    """(utime, stime) of a process in seconds (None: gone or not ours to read)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / TICK
+    return int(fields[11]) / TICK, int(fields[12]) / TICK
+
+
+def proc_cpu(pid: int) -> float | None:
+    """utime + stime of a process in seconds (None: gone or not ours to read)."""
+    times = proc_times(pid)
+    return sum(times) if times is not None else None
 
 
 def pct(values: list[float], q: int) -> float:
@@ -213,8 +220,11 @@ class Phase:
 class Hub:
     """A hub process from ``tree`` on a fresh database, and the load agents enrolled to it."""
 
-    def __init__(self, tree: Path, dsn: str, work: Path, profile: Path | None) -> None:
+    def __init__(
+        self, tree: Path, dsn: str, work: Path, profile: Path | None, sample: Path | None = None
+    ) -> None:
         self.tree, self.dsn, self.work, self.profile = tree, dsn, work, profile
+        self.sample = sample
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.child = Child(f"hub-{tree.name}", work)
@@ -234,6 +244,9 @@ class Hub:
         if self.profile is not None:
             out = self.profile / f"hub-{self.tree.name}.prof"
             args = ["-m", "cProfile", "-o", str(out), "-m", "hub.cli", "serve"]
+        elif self.sample is not None:
+            out = self.sample / f"hub-{self.tree.name}.stacks"
+            args = [str(ROOT / "bench" / "sampler.py"), str(out), "-m", "hub.cli", "serve"]
         self.child = Child(f"hub-{self.tree.name}", self.work)
         with self.child.log.open("ab") as log:
             self.child.process = await asyncio.create_subprocess_exec(
@@ -246,6 +259,11 @@ class Hub:
                 return r.status < 500
 
         await wait_until(healthy, "the hub answering", [self.child])
+
+    def window(self, signum: int) -> None:
+        """Open (SIGUSR1) or close (SIGUSR2) the sampler's window, when sampling."""
+        if self.sample is not None:
+            os.kill(self.pid, signum)
 
     @property
     def pid(self) -> int:
@@ -534,7 +552,7 @@ async def portal_load_tree(tree: Path, args: argparse.Namespace, srv: str, work:
     sites, fleet = args.portal_load, args.fleet
     async with scratch_database(srv, prefix="bench_portal_load") as dsn:
         config = HubConfig(database_url=dsn)
-        hub = Hub(tree, dsn, work, args.profile)
+        hub = Hub(tree, dsn, work, args.profile, args.sample)
         await hub.start()
         log_start = hub.child.log.stat().st_size
         try:
@@ -579,10 +597,13 @@ async def portal_load_tree(tree: Path, args: argparse.Namespace, srv: str, work:
                     }
                     headers = {"Authorization": f"Bearer {key}"}
                     async with aiohttp.ClientSession(headers=headers) as http:
-                        for url in urls.values():
+
+                        async def answering(url: str) -> bool:
                             async with http.get(url) as response:
-                                if response.status != 200:
-                                    raise SystemExit(f"{url} answered {response.status}")
+                                return response.status == 200
+
+                        for url in urls.values():  # (an old hub's lapsed lease: a while)
+                            await wait_until(lambda u=url: answering(u), url, [hub.child])
                         reads = Reads()
                         interval = args.interval
                         count = len(agents)
@@ -597,7 +618,9 @@ async def portal_load_tree(tree: Path, args: argparse.Namespace, srv: str, work:
                         await asyncio.sleep(interval)  # every site has sent once
                         pids = await backend_pids(pool)
                         pg0 = [proc_cpu(p) for p in pids]
+                        hub.window(signal.SIGUSR1)
                         cpu0, t0 = proc_cpu(hub.pid) or 0.0, time.perf_counter()
+                        sys0 = (proc_times(hub.pid) or (0.0, 0.0))[1]
                         end = t0 + args.seconds
                         for agent in agents:
                             agent.acks.clear()
@@ -609,6 +632,8 @@ async def portal_load_tree(tree: Path, args: argparse.Namespace, srv: str, work:
                             watch_presence(pool, end, reads),
                         )
                         cpu1, t1 = proc_cpu(hub.pid) or 0.0, time.perf_counter()
+                        sys1 = (proc_times(hub.pid) or (0.0, 0.0))[1]
+                        hub.window(signal.SIGUSR2)
                         pg1 = [proc_cpu(p) for p in pids]
                         events = sum(n for a in agents for _, _, n in a.acks)
                         acks = [(b - a) * 1000 for g in agents for a, b, _ in g.acks]
@@ -638,7 +663,10 @@ async def portal_load_tree(tree: Path, args: argparse.Namespace, srv: str, work:
         f"  ingest meanwhile: {events / wall:.0f} events/s, ack p50/p99"
         f" {pct(acks, 50):.0f}/{pct(acks, 99):.0f} ms; non-200 answers {reads.errors or 'none'}"
     )
-    print(f"  hub process CPU {(cpu1 - cpu0) / wall:.0%} of a core, Postgres {pg}")
+    print(
+        f"  hub process CPU {(cpu1 - cpu0) / wall:.0%} of a core"
+        f" (system {(sys1 - sys0) / wall:.0%}), Postgres {pg}"
+    )
     print(f"  hub lease: longest time since a renewal {longest_renewal:.1f} s")
     for what, body in reads.bodies.items():
         print(f"  first {what} body: {body}")
@@ -667,7 +695,11 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--paced-share", type=float, default=0.5)
     parser.add_argument("--old-tree", type=Path, default=None)
-    parser.add_argument("--profile", type=Path, default=None)
+    parser.add_argument("--profile", type=Path, default=None, help="cProfile the hub into DIR")
+    parser.add_argument(
+        "--sample", type=Path, default=None,
+        help="--portal-load: sample the hub's CPU (bench/sampler.py) into DIR",
+    )  # fmt: skip
     parser.add_argument(
         "--portal-load", type=int, default=0, metavar="SITES",
         help="instead: portal reads under load from this many reporting sites",

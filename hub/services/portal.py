@@ -181,7 +181,10 @@ class PortalService:
         version = await self._routers.fleet_version(tenant_id)
         snapshot = self._fleets.get(tenant_id, version)
         if snapshot is None:
+            previous = self._fleets.get(tenant_id, None)
             snapshot = FleetHealthSnapshot(version, await self._routers.find(tenant_id))
+            if previous is not None:
+                snapshot.parts = previous.parts  # the unchanged routers' entries, reused
             self._fleets.put(tenant_id, snapshot)
         return snapshot
 

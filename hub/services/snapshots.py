@@ -156,11 +156,14 @@ def session_entry(s: ActiveSession, access: SessionAccess | None, now: datetime)
 @dataclass(slots=True)
 class FleetHealthSnapshot:
     """A tenant's routers for the fleet health answer, and that answer's encoded routers list
-    (``encoded``, filled once by the web layer, which owns the shape)."""
+    (``encoded``, filled once by the web layer, which owns the shape). ``parts`` holds each
+    router's encoded entry by its value: a rebuild hands them on, so only the routers that
+    changed are encoded again."""
 
     version: str
     routers: list[Router]
     encoded: bytes | None = None
+    parts: dict[Router, bytes] = field(default_factory=dict)
 
     @property
     def online(self) -> int:
@@ -187,9 +190,10 @@ class SnapshotCache(Generic[S]):
         self._size = size
         self._items: OrderedDict[int, S] = OrderedDict()
 
-    def get(self, key: int, version: str) -> S | None:
+    def get(self, key: int, version: str | None) -> S | None:
+        """The key's snapshot if it has this version (None: whatever version it has)."""
         snapshot = self._items.get(key)
-        if snapshot is None or snapshot.version != version:
+        if snapshot is None or (version is not None and snapshot.version != version):
             return None
         self._items.move_to_end(key)
         return snapshot

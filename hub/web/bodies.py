@@ -308,7 +308,12 @@ def fleet_health_body(routers: list[Router]) -> dict[str, Any]:
 def fleet_health_bytes(snapshot: FleetHealthSnapshot, now: datetime) -> bytes:
     """fleet_health_body's JSON from a ready snapshot: its routers are encoded once."""
     if snapshot.encoded is None:
-        snapshot.encoded = _encode([health_of(router) for router in snapshot.routers])
+        reused, parts = snapshot.parts, {}
+        for router in snapshot.routers:
+            part = reused.get(router)
+            parts[router] = part if part is not None else _encode(health_of(router))
+        snapshot.parts = parts  # only this fleet's routers: the ones that left are dropped
+        snapshot.encoded = b"[" + b",".join(parts[r] for r in snapshot.routers) + b"]"
     total, online = len(snapshot.routers), snapshot.online
     body = {
         "success": True,
