@@ -1,0 +1,30 @@
+-- Vouchers (issue 15), hub side: what a batch needs beyond 0011, and the version the agents
+-- sync vouchers by.
+--
+-- The login URL the sheet's QR codes open (the router's hotspot login page, e.g.
+-- http://hotspot.lan/login); NULL: the QR code holds the bare code.
+ALTER TABLE voucher_batches ADD COLUMN hotspot_login_url text
+    CHECK (hotspot_login_url ~ '^https?://[^[:space:]]+$' AND length(hotspot_login_url) <= 255);
+
+-- Voucher sync by difference, as entitlements (migration 0010): every voucher row carries the
+-- version of the tenant's vouchers at its last insert or update (a new batch, a redemption...).
+-- The counter is taken under the tenant's row lock until commit, so a tenant's versions commit
+-- in order: a reader that sees version V sees every row up to V, and an agent holding its
+-- vouchers up to V needs only the rows above V (hub/storage/vouchers.py changed_since).
+ALTER TABLE tenants ADD COLUMN vouchers_version bigint NOT NULL DEFAULT 0;
+ALTER TABLE vouchers ADD COLUMN version bigint NOT NULL DEFAULT 0;
+
+CREATE FUNCTION vouchers_next_version() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE tenants SET vouchers_version = vouchers_version + 1
+     WHERE id = NEW.tenant_id
+    RETURNING vouchers_version INTO NEW.version;
+    RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER vouchers_version BEFORE INSERT OR UPDATE ON vouchers
+    FOR EACH ROW EXECUTE FUNCTION vouchers_next_version();
+
+-- Rows above a version, newest first for the scope's current version.
+CREATE INDEX vouchers_tenant_version ON vouchers (tenant_id, version);
