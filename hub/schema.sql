@@ -50,10 +50,20 @@ $$;
 CREATE FUNCTION public.vouchers_next_version() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
+DECLARE
+    -- This transaction's version of the tenant, once taken (a transaction-local setting: a
+    -- rolled-back savepoint forgets it together with its counter update).
+    setting text := 'ispfleet.vouchers_version_' || NEW.tenant_id;
+    taken text := current_setting(setting, true);
 BEGIN
-    UPDATE tenants SET vouchers_version = vouchers_version + 1
-     WHERE id = NEW.tenant_id
-    RETURNING vouchers_version INTO NEW.version;
+    IF taken IS NOT NULL AND taken <> '' THEN
+        NEW.version := taken::bigint;
+    ELSE
+        UPDATE tenants SET vouchers_version = vouchers_version + 1
+         WHERE id = NEW.tenant_id
+        RETURNING vouchers_version INTO NEW.version;
+        PERFORM set_config(setting, NEW.version::text, true);
+    END IF;
     RETURN NEW;
 END
 $$;

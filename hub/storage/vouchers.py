@@ -171,14 +171,12 @@ class VoucherRepository:
         tenant_id: int,
         router_ids: Sequence[int],
         version: int,
-        *,
-        limit: int | None = None,
     ) -> list[VoucherSync]:
         """The vouchers in an agent's scope (batches of its routers, and the tenant-wide ones)
         written after ``version``, oldest version first; ``version=0``: all of them.
 
-        With ``limit``, the first ones only: the agent holds up to the last version returned
-        and asks again from there.
+        All of them, never a page: the rows one transaction wrote share a version (migration
+        0016), so a cut inside a version would lose the rest of it.
         """
         rows = await self._db.fetch(
             """
@@ -191,13 +189,11 @@ class VoucherRepository:
               JOIN plans p ON p.id = b.plan_id
              WHERE v.tenant_id = $1 AND v.version > $3
                AND (b.router_id IS NULL OR b.router_id = ANY($2::bigint[]))
-             ORDER BY v.version
-             LIMIT $4
+             ORDER BY v.version, v.id
             """,
             tenant_id,
             list(router_ids),
             version,
-            limit,
         )
         out = []
         for row in rows:
