@@ -4,13 +4,16 @@ A code is a hotspot user name and password at once, so it is a secret: drawn wit
 unique per tenant, never written to the audit log, and refused when its alphabet and length
 leave a guesser better odds than one in ``GUESS_MARGIN`` per try. The vouchers reach the agents
 by version (migration 0016): inserting them bumps the tenant's voucher version, which the
-agent-side sync reads with ``VoucherRepository.changed_since``.
+agent-side sync reads with ``VoucherRepository.changed_since`` when an agent connects; agents
+connected now hear of it at once through ``on_batch`` (the link's push, called after commit).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
@@ -27,6 +30,12 @@ from hub.services.portal import ROUTER_NOT_FOUND
 from hub.storage.plans import PlanRepository
 from hub.storage.routers import RouterRepository
 from hub.storage.vouchers import STATUSES, VoucherRepository
+
+log = logging.getLogger(__name__)
+
+# Told (tenant_id, batch_id) once a batch committed: the agent link pushes it to the agents of
+# its scope (an agent it misses gets the batch by version at its next connect).
+BatchListener = Callable[[int, int], Awaitable[object]]
 
 DEFAULT_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no look-alikes: 0/O, 1/I/L
 DEFAULT_CODE_LENGTH = 8
@@ -176,9 +185,12 @@ def draw_codes(alphabet: str, length: int, prefix: str, count: int) -> list[str]
 
 
 class VoucherService:
-    def __init__(self, pool: asyncpg.Pool, config: HubConfig) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, config: HubConfig, on_batch: BatchListener | None = None
+    ) -> None:
         self._pool = pool
         self._config = config
+        self._on_batch = on_batch
 
     async def create_batch(
         self,
@@ -257,7 +269,18 @@ class VoucherService:
                 }
                 await write_audit(conn, entry)
             entry.recorded = True
-            return NewBatch(summary, codes)
+        await self._announce(tenant.id, batch_id)
+        return NewBatch(summary, codes)
+
+    async def _announce(self, tenant_id: int, batch_id: int) -> None:
+        """Tell the link of a committed batch; its failure only delays delivery to the next
+        connect (the version is already bumped), so it is logged, not the caller's error."""
+        if self._on_batch is None:
+            return
+        try:
+            await self._on_batch(tenant_id, batch_id)
+        except Exception:
+            log.exception("voucher batch %s: push to the agents failed", batch_id)
 
     async def _insert_codes(
         self, vouchers: VoucherRepository, tenant_id: int, batch_id: int, shape: _Shape

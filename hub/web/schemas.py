@@ -201,6 +201,7 @@ class VoucherBatchBody(Body):
         "user_id": f"user_id must be between 1 and {MAX_BIGINT}",
         "alphabet": "alphabet must have 10 to 64 characters",
         "prefix": "prefix must be at most 8 letters and digits",
+        "price": "price must be a number",  # a string that is not a decimal
         "hotspot_login_url": "hotspot_login_url must be a URL of at most 255 characters",
     }
 

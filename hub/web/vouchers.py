@@ -9,7 +9,6 @@ travels in a URL. Reads: viewer; creating a batch: operator.
 from __future__ import annotations
 
 import asyncio
-from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
@@ -18,23 +17,14 @@ from common.timeutil import to_iso
 from hub.domain import Voucher, VoucherBatchSummary
 from hub.services.vouchers import BATCH_NOT_FOUND
 from hub.typedefs import CALLER, SERVICES
+from hub.web.bodies import money
 from hub.web.handlers import caller_tenant, fast_json, path_id, read_body, read_query, require_role
-from hub.web.schemas import VoucherBatchBody, VoucherListQuery, VoucherPageQuery
+from hub.web.schemas import TenantQuery, VoucherBatchBody, VoucherListQuery, VoucherPageQuery
 from hub.web.voucher_sheets import render_html, render_pdf
 
 routes = web.RouteTableDef()
 
 _NO_STORE = {"Cache-Control": "no-store"}  # a sheet is a stack of passwords
-
-
-def price_json(amount: Decimal) -> int | float:
-    """A price as the seed shows one: an integer when whole (50), else a number (49.5)."""
-    return int(amount) if amount == amount.to_integral_value() else float(amount)
-
-
-def revenue_json(amount: Decimal) -> float:
-    """Revenue as the seed shows it: a number with a fraction (730.0)."""
-    return float(amount)
 
 
 def batch_json(summary: VoucherBatchSummary, currency: str) -> dict[str, Any]:
@@ -50,7 +40,7 @@ def batch_json(summary: VoucherBatchSummary, currency: str) -> dict[str, Any]:
         "code_length": batch.code_length,
         "alphabet": batch.alphabet,
         "prefix": batch.prefix,
-        "price": price_json(batch.price),
+        "price": money(batch.price),
         "currency": currency,
         "valid_until": to_iso(batch.valid_until),
         "hotspot_login_url": batch.hotspot_login_url,
@@ -62,7 +52,8 @@ def batch_json(summary: VoucherBatchSummary, currency: str) -> dict[str, Any]:
             "expired": counts.expired,
             "redeemed": counts.redeemed,
         },
-        "sales": revenue_json(summary.sales),
+        # Revenue with its cents (730.00: a number, exact), as the seed shows revenue (730.0).
+        "sales": summary.sales,
     }
 
 
@@ -123,7 +114,7 @@ async def list_batches(request: web.Request) -> web.Response:
 
 @routes.get(r"/api/vouchers/batches/{batch_id:\d+}")
 async def batch_details(request: web.Request) -> web.Response:
-    query = read_query(request, VoucherPageQuery)
+    query = read_query(request, TenantQuery)
     tenant = await caller_tenant(request, query.user_id)
     batch_id = path_id(request, "batch_id", BATCH_NOT_FOUND)
     summary = await request.app[SERVICES].vouchers.batch(tenant, batch_id)
@@ -153,7 +144,7 @@ async def list_vouchers(request: web.Request) -> web.Response:
 
 @routes.get(r"/api/vouchers/batches/{batch_id:\d+}/sheet.html")
 async def sheet_html(request: web.Request) -> web.Response:
-    query = read_query(request, VoucherPageQuery)
+    query = read_query(request, TenantQuery)
     tenant = await caller_tenant(request, query.user_id)
     batch_id = path_id(request, "batch_id", BATCH_NOT_FOUND)
     sheet = await request.app[SERVICES].vouchers.sheet(tenant, batch_id)
@@ -163,7 +154,7 @@ async def sheet_html(request: web.Request) -> web.Response:
 
 @routes.get(r"/api/vouchers/batches/{batch_id:\d+}/sheet.pdf")
 async def sheet_pdf(request: web.Request) -> web.Response:
-    query = read_query(request, VoucherPageQuery)
+    query = read_query(request, TenantQuery)
     tenant = await caller_tenant(request, query.user_id)
     batch_id = path_id(request, "batch_id", BATCH_NOT_FOUND)
     sheet = await request.app[SERVICES].vouchers.sheet(tenant, batch_id)
