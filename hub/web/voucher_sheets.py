@@ -83,7 +83,7 @@ _CSS = """
 * { box-sizing: border-box; }
 body { margin: 0; font-family: "DejaVu Sans", Arial, sans-serif; color: #000; }
 .page { display: grid; grid-template-columns: repeat(3, 63.3mm);
-        grid-template-rows: repeat(8, 34.6mm); break-after: page; page-break-after: always; }
+        grid-template-rows: repeat(8, 34.5mm); break-after: page; page-break-after: always; }
 .page:last-child { break-after: auto; page-break-after: auto; }
 .card { border: 0.3mm dashed #888; padding: 2mm; display: flex; gap: 2mm; overflow: hidden; }
 .qr { flex: 0 0 27mm; }
