@@ -16,7 +16,9 @@ from hub.services.access import AccessService
 from hub.services.agents import AgentService
 from hub.services.auth import AuthService
 from hub.services.dispatch import Dispatcher
+from hub.services.plans import PlanService
 from hub.services.portal import PortalService
+from hub.services.vouchers import VoucherService
 from hub.supervisor import FatalHandler, Supervisor, terminate_process
 from hub.typedefs import (
     CLIENT_LIMITER,
@@ -104,6 +106,8 @@ def _services(
             portal=PortalService(pool, config, dispatcher),
             access=AccessService(pool, config, dispatcher),
             agents=AgentService(pool, config),
+            plans=PlanService(pool),
+            vouchers=VoucherService(pool, config),
         )
         yield
 

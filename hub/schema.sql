@@ -451,13 +451,14 @@ ALTER SEQUENCE public.tenants_id_seq OWNED BY public.tenants.id;
 CREATE TABLE public.users (
     id bigint NOT NULL,
     tenant_id bigint,
-    email text NOT NULL,
+    email text,
     password_hash text NOT NULL,
     role text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     disabled_at timestamp with time zone,
     username text,
     CONSTRAINT users_check CHECK (((role = 'platform_admin'::text) = (tenant_id IS NULL))),
+    CONSTRAINT users_login CHECK (((email IS NOT NULL) OR (username IS NOT NULL))),
     CONSTRAINT users_role_check CHECK ((role = ANY (ARRAY['platform_admin'::text, 'owner'::text, 'admin'::text, 'operator'::text, 'viewer'::text]))),
     CONSTRAINT users_username_check CHECK ((username ~ '^[a-z0-9][a-z0-9_.@-]{1,63}$'::text))
 );

@@ -10,13 +10,15 @@ from aiohttp import web
 
 from hub.config import HubConfig
 from hub.database import DatabaseHealth
-from hub.domain import ApiKeyPrincipal, User
+from hub.domain import ApiKeyPrincipal, Caller, User
 from hub.metrics import HubMetrics
 from hub.ratelimit import LoginGuard, RateLimiter, SharedRateLimiter
 from hub.services.access import AccessService
 from hub.services.agents import AgentService
 from hub.services.auth import AuthService
+from hub.services.plans import PlanService
 from hub.services.portal import PortalService
+from hub.services.vouchers import VoucherService
 from hub.supervisor import Supervisor
 
 IPNetwork = IPv4Network | IPv6Network
@@ -30,6 +32,8 @@ class Services:
     portal: PortalService
     access: AccessService
     agents: AgentService
+    plans: PlanService
+    vouchers: VoucherService
 
 
 CONFIG: web.AppKey[HubConfig] = web.AppKey("config", HubConfig)
@@ -51,3 +55,5 @@ REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)
 CLIENT: web.RequestKey[str] = web.RequestKey("client", str)  # the client's address
 TENANT_KEY: web.RequestKey[ApiKeyPrincipal] = web.RequestKey("tenant_key", ApiKeyPrincipal)
 ADMIN: web.RequestKey[User] = web.RequestKey("admin", User)
+# Who a billing-face request speaks for (a dashboard user or a tenant API key).
+CALLER: web.RequestKey[Caller] = web.RequestKey("caller", Caller)

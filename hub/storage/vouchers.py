@@ -11,13 +11,21 @@ what agents and the redemption ingest write ("unused" -> "active", "expired" whe
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 import asyncpg
 
-from hub.domain import Voucher, VoucherBatch, VoucherBatchSummary, VoucherCounts, VoucherSync
+from hub.domain import (
+    Plan,
+    Voucher,
+    VoucherBatch,
+    VoucherBatchSummary,
+    VoucherCounts,
+    VoucherSync,
+)
 from hub.storage import Executor
+from hub.storage.plans import PlanRepository
 
 STATUSES = ("unused", "active", "expired")
 
@@ -56,11 +64,6 @@ def _summary(row: asyncpg.Record) -> VoucherBatchSummary:
         unused=row["unused"], active=row["active"], expired=row["expired"], redeemed=row["redeemed"]
     )
     return VoucherBatchSummary(batch, counts)
-
-
-def _rate_limit(upload: str, download: str) -> str:
-    """RouterOS rate-limit is rx/tx from the router's side: the customer's upload first."""
-    return f"{upload}/{download}"
 
 
 class VoucherRepository:
@@ -180,13 +183,10 @@ class VoucherRepository:
         """
         rows = await self._db.fetch(
             """
-            SELECT v.version, v.batch_id, b.router_id, v.code, p.duration_value,
-                   p.duration_unit,
-                   p.router_profile AS profile, p.upload_speed, p.download_speed, p.on_expiry,
-                   b.valid_until, v.status, v.mac_address, v.redeemed_at, v.expires_at
+            SELECT v.version, v.batch_id, b.router_id, b.plan_id, v.code, b.valid_until,
+                   v.status, v.mac_address, v.redeemed_at, v.expires_at
               FROM vouchers v
               JOIN voucher_batches b ON b.id = v.batch_id
-              JOIN plans p ON p.id = b.plan_id
              WHERE v.tenant_id = $1 AND v.version > $3
                AND (b.router_id IS NULL OR b.router_id = ANY($2::bigint[]))
              ORDER BY v.version, v.id
@@ -195,15 +195,25 @@ class VoucherRepository:
             list(router_ids),
             version,
         )
+        # A batch's plan as bought (deleted since or not): its duration and rate limit.
+        plans: dict[int, Plan] = {}
+        for plan_id in {row["plan_id"] for row in rows}:
+            plan = await PlanRepository(self._db).get(plan_id, tenant_id, deleted=True)
+            assert plan is not None  # voucher_batches.plan_id references it, same tenant
+            plans[plan_id] = plan
         out = []
         for row in rows:
             fields = dict(row)
-            unit, value = fields.pop("duration_unit"), fields.pop("duration_value")
-            fields["duration_seconds"] = int(timedelta(**{unit: value}).total_seconds())
-            fields["rate_limit"] = _rate_limit(
-                fields.pop("upload_speed"), fields.pop("download_speed")
+            plan = plans[fields.pop("plan_id")]
+            out.append(
+                VoucherSync(
+                    **fields,
+                    duration_seconds=int(plan.duration.total_seconds()),
+                    profile=plan.router_profile,
+                    rate_limit=plan.rate_limit,
+                    on_expiry=plan.on_expiry,
+                )
             )
-            out.append(VoucherSync(**fields))
         return out
 
     async def current_version(self, tenant_id: int, router_ids: Sequence[int]) -> int:
