@@ -15,6 +15,7 @@ import pytest
 from common.timeutil import parse_iso, utcnow
 from hub.domain import Plan
 from hub.services import vouchers as voucher_service
+from hub.services.auth import AuthService
 from hub.services.vouchers import DEFAULT_ALPHABET
 from hub.storage.vouchers import VoucherRepository
 from tests.hub.conftest import SeededTenant, Seeder
@@ -340,3 +341,37 @@ async def test_price_is_exact(client, billing, pool):
         body["batch"]["id"], billing.owner.tenant.id, utcnow()
     )
     assert summary.batch.price == Decimal("33.33")
+
+
+async def test_creation_is_audited_without_the_codes(client, billing, pool):
+    body = await _batch(client, billing.owner, billing.plan.id, count=5)
+    await _batch(client, billing.owner, billing.plan.id, status=400, count=0)
+    rows = await pool.fetch(
+        "SELECT result, tenant_id, target, params::text, details::text FROM audit_log"
+        " WHERE action = 'create_voucher_batch' ORDER BY id"
+    )
+    assert [row["result"] for row in rows] == ["ok", "invalid"]
+    assert rows[0]["tenant_id"] == billing.owner.tenant.id
+    assert rows[0]["target"] == f"batch:{body['batch']['id']}"
+    logged = " ".join(str(value) for row in rows for value in row.values())
+    assert not any(code in logged for code in body["vouchers"])  # codes are passwords
+
+
+async def test_platform_admin_names_the_tenant(client, billing, seed, pool):
+    body = await _batch(client, billing.owner, billing.plan.id, count=2)
+    auth = AuthService(pool, seed.config)
+    await auth.create_admin("root@example.com", "correct horse battery")
+    token, _ = await auth.login("root@example.com", "correct horse battery")
+    admin = {"Authorization": f"Bearer {token}"}
+    path = f"{BATCHES}/{body['batch']['id']}"
+    resp = await client.get(path, headers=admin)
+    assert resp.status == 400  # which tenant?
+    resp = await client.get(path, params={"user_id": billing.owner.tenant.id}, headers=admin)
+    assert resp.status == 200
+    resp = await client.get(path, params={"user_id": billing.other.tenant.id}, headers=admin)
+    assert resp.status == 404
+    # a tenant's user_id never widens its scope
+    resp = await client.get(
+        path, params={"user_id": billing.owner.tenant.id}, headers=billing.other.headers
+    )
+    assert resp.status == 404
