@@ -35,7 +35,8 @@ _QR_ERROR = "m"  # 15 % of the code may be smudged on a cheap printout
 _QR_MASK = 0
 
 
-def _qr(data: str) -> segno.QRCode:
+def qr_code(data: str) -> segno.QRCode:
+    """The QR code of a card (also what tests read the drawn modules against)."""
     return segno.make(data, error=_QR_ERROR, micro=False, mask=_QR_MASK)
 
 
@@ -111,7 +112,7 @@ def render_html(sheet: VoucherSheet) -> str:
     for page in _pages(codes):
         parts.append('<section class="page">')
         for code in page:
-            qr = _qr(qr_data(batch, code))
+            qr = qr_code(qr_data(batch, code))
             parts.append(
                 f'<div class="card"><div class="qr">{qr.svg_inline(border=1, omitsize=True)}'
                 f'</div><div class="text"><div class="tenant">{tenant}</div>'
@@ -148,7 +149,7 @@ def _draw_qr(canvas: Canvas, data: str, x: float, y: float, side: float) -> None
     Written as PDF operators in module units under a scaling transform (``addLiteral``):
     reportlab's path objects format every coordinate in Python, 15 times slower on a sheet.
     """
-    matrix = _qr(data).matrix
+    matrix = qr_code(data).matrix
     modules = len(matrix) + 2  # a one-module quiet zone each side
     ops = []
     for row_index, row in enumerate(matrix):

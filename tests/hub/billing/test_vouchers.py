@@ -5,7 +5,9 @@ The real hub (create_app) on a fresh Postgres per test; the sheets are parsed as
 
 from __future__ import annotations
 
+import base64
 import re
+import zlib
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -18,6 +20,8 @@ from hub.services import vouchers as voucher_service
 from hub.services.auth import AuthService
 from hub.services.vouchers import DEFAULT_ALPHABET
 from hub.storage.vouchers import VoucherRepository
+from hub.typedefs import SERVICES
+from hub.web.voucher_sheets import qr_code, qr_data
 from tests.hub.conftest import SeededTenant, Seeder
 
 BATCHES = "/api/vouchers/batches"
@@ -375,3 +379,39 @@ async def test_platform_admin_names_the_tenant(client, billing, seed, pool):
         path, params={"user_id": billing.owner.tenant.id}, headers=billing.other.headers
     )
     assert resp.status == 404
+
+
+def _pdf_content(pdf: bytes) -> str:
+    """The first page's drawing operators (reportlab: ASCII85 over Flate)."""
+    match = re.search(rb"/ASCII85Decode /FlateDecode \].*?stream\r?\n(.*?)endstream", pdf, re.S)
+    assert match is not None
+    raw = match[1].strip().removesuffix(b"~>")
+    return zlib.decompress(base64.a85decode(raw)).decode("latin-1")
+
+
+async def test_pdf_qr_draws_the_login_url_of_the_first_code(client, billing):
+    body = await _batch(
+        client, billing.owner, billing.plan.id, count=2, hotspot_login_url="http://hs.lan/login"
+    )
+    code = body["vouchers"][0]
+    batch_id = body["batch"]["id"]
+    resp = await client.get(f"{BATCHES}/{batch_id}/sheet.pdf", headers=billing.owner.headers)
+    content = _pdf_content(await resp.read())
+    block = content.split(" cm\n", 1)[1].split("\nf", 1)[0]  # the first card's QR modules
+    drawn = set()
+    for line in block.splitlines():
+        x, y, width, _, op = line.split()
+        assert op == "re"
+        drawn.update((int(x) + dx, int(y)) for dx in range(int(width)))
+    summary = await client.app[SERVICES].vouchers.batch(billing.owner.tenant, batch_id)
+    data = qr_data(summary.batch, code)
+    assert data == f"http://hs.lan/login?username={code}&password={code}"
+    matrix = qr_code(data).matrix
+    side = len(matrix) + 2  # a quiet module each side
+    expected = {
+        (column + 1, side - row - 2)
+        for row, bits in enumerate(matrix)
+        for column, bit in enumerate(bits)
+        if bit
+    }
+    assert drawn == expected
