@@ -75,8 +75,7 @@ def _pages(items: Sequence[str]) -> Iterator[Sequence[str]]:
 def _card_lines(sheet: VoucherSheet) -> tuple[str, str, str]:
     batch, tenant = sheet.summary.batch, sheet.tenant
     meta = f"{duration_text(batch)} · {price_text(batch.price, tenant.currency)}"
-    valid = f"Valid until {valid_until_text(batch.valid_until, tenant.timezone)}"
-    return batch.plan_name, meta, valid
+    return batch.plan_name, meta, valid_until_text(batch.valid_until, tenant.timezone)
 
 
 _CSS = """
@@ -118,7 +117,7 @@ def render_html(sheet: VoucherSheet) -> str:
                 f'</div><div class="text"><div class="tenant">{tenant}</div>'
                 f'<div class="plan">{plan}</div><div class="meta">{meta}</div>'
                 f'<div class="code">{html.escape(code)}</div>'
-                f'<div class="valid">{valid}</div></div></div>'
+                f'<div class="valid">Valid until {valid}</div></div></div>'
             )
         parts.append("</section>")
     parts.append("</body></html>\n")
@@ -178,7 +177,7 @@ def render_pdf(sheet: VoucherSheet) -> bytes:
     card_width = (page_width - 2 * _MARGIN) / COLUMNS
     card_height = (page_height - 2 * _MARGIN) / ROWS
     pad = 2 * mm
-    side = card_height - 2 * pad
+    side = 25 * mm  # the QR code: big enough for any phone, room left for the text
     text_width = card_width - side - 3 * pad
     buffer = io.BytesIO()
     canvas = Canvas(buffer, pagesize=A4, pageCompression=1)
@@ -195,7 +194,8 @@ def render_pdf(sheet: VoucherSheet) -> bytes:
             canvas.setLineWidth(0.5)
             canvas.rect(left, bottom, card_width, card_height, stroke=1, fill=0)
             canvas.setFillGray(0)
-            _draw_qr(canvas, qr_data(batch, code), left + pad, bottom + pad, side)
+            qr_bottom = bottom + (card_height - side) / 2
+            _draw_qr(canvas, qr_data(batch, code), left + pad, qr_bottom, side)
             text_left = left + side + 2 * pad
             top = bottom + card_height - pad
             lines = (
@@ -210,9 +210,10 @@ def render_pdf(sheet: VoucherSheet) -> bytes:
             size, code_lines = _code_lines(code, text_width)
             canvas.setFont(_CODE_FONT, size)
             for number, line in enumerate(reversed(code_lines)):
-                canvas.drawString(text_left, bottom + pad + 12 + number * (size + 1), line)
-            canvas.setFont("Helvetica", 6)
-            canvas.drawString(text_left, bottom + pad + 2, _fit(valid, "Helvetica", 6, text_width))
+                canvas.drawString(text_left, bottom + pad + 18 + number * (size + 1), line)
+            canvas.setFont("Helvetica", 6.5)
+            canvas.drawString(text_left, bottom + pad + 8, "Valid until")
+            canvas.drawString(text_left, bottom + pad, _fit(valid, "Helvetica", 6.5, text_width))
         canvas.showPage()
     canvas.save()
     return buffer.getvalue()
