@@ -49,6 +49,8 @@ class User:
     email: str | None
     role: str
     username: str | None = None
+    fullname: str | None = None
+    phone: str | None = None
 
     @property
     def actor(self) -> str:
@@ -67,6 +69,7 @@ class Caller:
     role: str  # "platform_admin" or one of ROLES (an API key acts as "admin")
     actor: str  # the audit log's "who"
     user_id: int | None = None
+    user: User | None = None  # None for an API key
 
     def may(self, role: str) -> bool:
         """At least ``role`` (platform admins may do everything)."""

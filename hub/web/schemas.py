@@ -239,6 +239,81 @@ class PlanListQuery(TenantQuery):
     connection_type: ShortText | None = None
 
 
+# --- /v1 (seed 004) ------------------------------------------------------------------------------
+
+Login = Annotated[str, msgspec.Meta(max_length=MAX_EMAIL)]
+RefreshToken = Annotated[str, msgspec.Meta(max_length=64)]
+
+
+class V1LoginBody(Body):
+    """POST /v1/auth/login: email or username, and the password."""
+
+    email: Login | None = None
+    username: Login | None = None
+    password: Password | None = None
+
+    type_errors: ClassVar[dict[str, str]] = {
+        "email": "email must be a string",
+        "username": "username must be a string",
+        "password": "password is required",
+    }
+    bound_errors: ClassVar[dict[str, str]] = {
+        "email": f"email must be at most {MAX_EMAIL} characters",
+        "username": f"username must be at most {MAX_EMAIL} characters",
+        "password": f"password must be at most {MAX_PASSWORD} characters",
+    }
+
+    def check(self) -> None:
+        if not (self.email or self.username):
+            raise InvalidInput("email or username is required")
+        if not self.password:
+            raise InvalidInput("password is required")
+
+
+class RefreshBody(Body):
+    """POST /v1/auth/refresh and /v1/auth/logout."""
+
+    refresh_token: RefreshToken | None = None
+
+    type_errors: ClassVar[dict[str, str]] = {"refresh_token": "refresh_token is required"}
+    bound_errors: ClassVar[dict[str, str]] = {"refresh_token": "refresh_token is not valid"}
+
+    def check(self) -> None:
+        if not self.refresh_token:
+            raise InvalidInput("refresh_token is required")
+
+
+class RegisterBody(Body):
+    """POST /v1/auth/register (off unless the hub config enables it)."""
+
+    username: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    email: Email | None = None
+    password: Password | None = None
+    fullname: Name | None = None
+    phone: Annotated[str, msgspec.Meta(max_length=32)] | None = None
+
+    type_errors: ClassVar[dict[str, str]] = {
+        "username": "username is required",
+        "password": "password is required",
+        "email": "email must be a string",
+        "fullname": "fullname must be a string",
+        "phone": "phone must be a string",
+    }
+    bound_errors: ClassVar[dict[str, str]] = {
+        "username": "username must be at most 64 characters",
+        "email": f"email must be at most {MAX_EMAIL} characters",
+        "password": f"password must be at most {MAX_PASSWORD} characters",
+        "fullname": "fullname must be at most 100 characters",
+        "phone": "phone must be at most 32 characters",
+    }
+
+    def check(self) -> None:
+        if not self.username:
+            raise InvalidInput("username is required")
+        if not self.password:
+            raise InvalidInput("password is required")
+
+
 # --- vouchers (issue 15) -----------------------------------------------------------------------
 # Types and sizes here; the value rules (count 1..5000, alphabets, code space) are the voucher
 # service's, which words each 400 itself (hub.services.vouchers).
