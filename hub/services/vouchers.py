@@ -228,11 +228,6 @@ class VoucherService:
             plan_id = _integer(plan_id, "plan_id", 1, 2**63 - 1)
             shape = _shape(count, code_length, alphabet, prefix, valid_days, hotspot_login_url)
             amount = price_of(price) if price is not None else None
-            plan = await PlanRepository(self._pool).get(plan_id, tenant.id)
-            if plan is None:
-                raise NotFound(PLAN_NOT_FOUND)
-            if plan.connection_type != "hotspot":
-                raise InvalidInput("vouchers need a hotspot plan (they are hotspot users)")
             if router_id is not None:
                 router_id = _integer(router_id, "router_id", 1, 2**63 - 1)
                 routers = RouterRepository(
@@ -243,6 +238,12 @@ class VoucherService:
                 entry.router_id = router_id
             now = utcnow()
             async with self._pool.acquire() as conn, conn.transaction():
+                # Held until commit: a plan deleted meanwhile gets no new batch (and vice versa).
+                plan = await PlanRepository(conn).lock(plan_id, tenant.id)
+                if plan is None:
+                    raise NotFound(PLAN_NOT_FOUND)
+                if plan.connection_type != "hotspot":
+                    raise InvalidInput("vouchers need a hotspot plan (they are hotspot users)")
                 vouchers = VoucherRepository(conn)
                 batch_id = await vouchers.create_batch(
                     tenant_id=tenant.id,

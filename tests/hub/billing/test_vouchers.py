@@ -365,7 +365,7 @@ async def test_platform_admin_names_the_tenant(client, billing, seed, pool):
     body = await _batch(client, billing.owner, billing.plan.id, count=2)
     auth = AuthService(pool, seed.config)
     await auth.create_admin("root@example.com", "correct horse battery")
-    token, _ = await auth.login("root@example.com", "correct horse battery")
+    token = (await auth.login("root@example.com", "correct horse battery")).access_token
     admin = {"Authorization": f"Bearer {token}"}
     path = f"{BATCHES}/{body['batch']['id']}"
     resp = await client.get(path, headers=admin)
