@@ -521,3 +521,50 @@ async def throttle_user(link: RouterLink, ent: wire.Entitlement) -> dict[str, An
         errors.append(f"could not remove active session: {exc.message}")
     result["errors"] = errors
     return result
+
+
+# -- vouchers and billing --------------------------------------------------------------------
+
+VOUCHER_COMMENT = "voucher {batch}"  # as operators know them from Mikhmon: which batch
+
+
+async def create_voucher_user(link: RouterLink, voucher: wire.SyncedVoucher) -> str | None:
+    """The voucher as a hotspot user (name and password the code); "created", or None when
+    the router already has a user of that name (made before a restart: left as it is)."""
+    if await find(link, const.HOTSPOT_USER, name=voucher.code):
+        return None
+    params: dict[str, Any] = {
+        "name": voucher.code,
+        "password": voucher.code,
+        "comment": VOUCHER_COMMENT.format(batch=voucher.batch_id),
+    }
+    if voucher.profile:
+        params["profile"] = voucher.profile
+    try:
+        await link.call(f"{const.HOTSPOT_USER}/add", **params)
+    except RouterCommandError as exc:
+        if "already have user" in exc.message:
+            return None  # made meanwhile
+        raise
+    return "created"
+
+
+async def lock_user_mac(link: RouterLink, username: str, mac: str) -> bool:
+    """Bind the hotspot user to one device (``mac-address``): no other can log in with it.
+    False when the router has no such user."""
+    users = await find(link, const.HOTSPOT_USER, name=username)
+    for user in users:
+        await link.call(f"{const.HOTSPOT_USER}/set", **{".id": user[".id"], "mac-address": mac})
+    return bool(users)
+
+
+async def remove_user(link: RouterLink, username: str) -> bool:
+    """Remove the hotspot user of that name; False when there was none."""
+    users = await find(link, const.HOTSPOT_USER, name=username)
+    await remove(link, const.HOTSPOT_USER, [u[".id"] for u in users])
+    return bool(users)
+
+
+async def cut_sessions(link: RouterLink, session_ids: list[str]) -> set[str]:
+    """Remove these hotspot sessions; returns the ids that had already gone."""
+    return await remove(link, const.HOTSPOT_ACTIVE, session_ids)

@@ -18,6 +18,8 @@ from hub.services.agents import AgentService
 from hub.services.auth import AuthService
 from hub.services.plans import PlanService
 from hub.services.portal import PortalService
+from hub.services.tenants import TenantService
+from hub.services.users import UserService
 from hub.services.vouchers import VoucherService
 from hub.supervisor import Supervisor
 
@@ -33,6 +35,8 @@ class Services:
     access: AccessService
     agents: AgentService
     plans: PlanService
+    tenants: TenantService
+    users: UserService
     vouchers: VoucherService
 
 

@@ -33,9 +33,10 @@ from hub.storage.vouchers import STATUSES, VoucherRepository
 
 log = logging.getLogger(__name__)
 
-# Told (tenant_id, batch_id) once a batch committed: the agent link pushes it to the agents of
-# its scope (an agent it misses gets the batch by version at its next connect).
-BatchListener = Callable[[int, int], Awaitable[object]]
+# Called ``(tenant_id=, batch_id=)`` once a batch committed: the agent link pushes it to the
+# agents of its scope (hub.link.vouchers.push_batch; an agent it misses gets the batch by
+# version at its next connect).
+BatchListener = Callable[..., Awaitable[object]]
 
 DEFAULT_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no look-alikes: 0/O, 1/I/L
 DEFAULT_CODE_LENGTH = 8
@@ -279,7 +280,7 @@ class VoucherService:
         if self._on_batch is None:
             return
         try:
-            await self._on_batch(tenant_id, batch_id)
+            await self._on_batch(tenant_id=tenant_id, batch_id=batch_id)
         except Exception:
             log.exception("voucher batch %s: push to the agents failed", batch_id)
 
