@@ -397,3 +397,82 @@ class VoucherTarget:
 
     agent_id: int
     routers: dict[str, int]
+
+
+# --- vouchers ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class VoucherBatch:
+    """Vouchers printed together for one plan: sold for cash, redeemed on the router."""
+
+    id: int
+    tenant_id: int
+    plan_id: int
+    plan_name: str
+    duration_value: int  # the plan's, as bought: a voucher runs that long from its first login
+    duration_unit: str  # "minutes" | "hours" | "days"
+    router_id: int | None  # the router whose agent creates the codes; None: every router
+    count: int
+    code_length: int  # random characters after the prefix
+    alphabet: str
+    prefix: str
+    price: Decimal
+    valid_until: datetime  # an unused voucher can be redeemed until then
+    hotspot_login_url: str | None  # the sheet's QR codes open it, logged in; None: bare code
+    created_by: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class VoucherCounts:
+    """A batch's vouchers by status as of a moment (see VoucherRepository on "expired")."""
+
+    unused: int
+    active: int
+    expired: int
+    redeemed: int  # sold: ever logged in (active, or expired after use)
+
+
+@dataclass(frozen=True, slots=True)
+class VoucherBatchSummary:
+    batch: VoucherBatch
+    counts: VoucherCounts
+
+    @property
+    def sales(self) -> Decimal:
+        """Revenue of the batch: every redeemed voucher was sold at the batch's price."""
+        return self.batch.price * self.counts.redeemed
+
+
+@dataclass(frozen=True, slots=True)
+class Voucher:
+    id: int
+    batch_id: int
+    code: str
+    status: str  # "unused" | "active" | "expired", as of the moment asked
+    valid_until: datetime
+    mac_address: str | None  # the device that locked it at its first login
+    router_id: int | None  # where it was redeemed
+    redeemed_at: datetime | None
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class VoucherSync:
+    """A voucher as an agent needs it to hold it as a hotspot user (hub -> agent sync)."""
+
+    version: int
+    batch_id: int
+    router_id: int | None  # the batch's router; None: every router of the tenant
+    code: str
+    duration_seconds: int  # runs from the first login
+    profile: str | None  # the plan's router profile
+    rate_limit: str  # RouterOS rx/tx: "upload/download"
+    on_expiry: str  # "cut" | "throttle"
+    valid_until: datetime
+    status: str  # stored status: "unused" | "active" | "expired" (an unused one past
+    # valid_until stays "unused" here: the agent removes it at valid_until itself)
+    mac_address: str | None
+    redeemed_at: datetime | None
+    expires_at: datetime | None

@@ -90,6 +90,27 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION public.vouchers_next_version() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    -- This transaction's version of the tenant, once taken (a transaction-local setting: a
+    -- rolled-back savepoint forgets it together with its counter update).
+    setting text := 'ispfleet.vouchers_version_' || NEW.tenant_id;
+    taken text := current_setting(setting, true);
+BEGIN
+    IF taken IS NOT NULL AND taken <> '' THEN
+        NEW.version := taken::bigint;
+    ELSE
+        UPDATE tenants SET vouchers_version = vouchers_version + 1
+         WHERE id = NEW.tenant_id
+        RETURNING vouchers_version INTO NEW.version;
+        PERFORM set_config(setting, NEW.version::text, true);
+    END IF;
+    RETURN NEW;
+END
+$$;
+
 
 SET default_tablespace = '';
 
@@ -464,6 +485,7 @@ CREATE TABLE public.tenants (
     currency text DEFAULT 'KES'::text NOT NULL,
     timezone text DEFAULT 'Africa/Nairobi'::text NOT NULL,
     payment_callback_secret text,
+    vouchers_version bigint DEFAULT 0 NOT NULL,
     company_name text,
     phone text,
     max_mikrotiks integer,
@@ -535,8 +557,10 @@ CREATE TABLE public.voucher_batches (
     valid_until timestamp with time zone NOT NULL,
     created_by text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    hotspot_login_url text,
     CONSTRAINT voucher_batches_code_length_check CHECK (((code_length >= 4) AND (code_length <= 32))),
     CONSTRAINT voucher_batches_count_check CHECK (((count >= 1) AND (count <= 5000))),
+    CONSTRAINT voucher_batches_hotspot_login_url_check CHECK (((hotspot_login_url ~ '^https?://[^[:space:]]+$'::text) AND (length(hotspot_login_url) <= 255))),
     CONSTRAINT voucher_batches_price_check CHECK ((price > (0)::numeric))
 );
 
@@ -560,6 +584,7 @@ CREATE TABLE public.vouchers (
     redeemed_at timestamp with time zone,
     expires_at timestamp with time zone,
     customer_id bigint,
+    version bigint DEFAULT 0 NOT NULL,
     CONSTRAINT vouchers_status_check CHECK ((status = ANY (ARRAY['unused'::text, 'active'::text, 'expired'::text])))
 );
 
@@ -774,6 +799,8 @@ CREATE INDEX voucher_batches_tenant ON public.voucher_batches USING btree (tenan
 
 CREATE INDEX vouchers_batch ON public.vouchers USING btree (batch_id);
 
+CREATE INDEX vouchers_tenant_version ON public.vouchers USING btree (tenant_id, version);
+
 ALTER INDEX public.session_history_pkey ATTACH PARTITION public.session_history_default_pkey;
 
 ALTER INDEX public.session_history_router_user ATTACH PARTITION public.session_history_default_router_id_username_ended_at_idx;
@@ -801,6 +828,8 @@ CREATE TRIGGER entitlements_read_version_upd AFTER UPDATE ON public.entitlements
 CREATE TRIGGER entitlements_version BEFORE INSERT OR UPDATE ON public.entitlements FOR EACH ROW EXECUTE FUNCTION public.entitlements_next_version();
 
 CREATE TRIGGER routers_tenant_limit BEFORE INSERT ON public.routers FOR EACH ROW EXECUTE FUNCTION public.enforce_tenant_limits();
+
+CREATE TRIGGER vouchers_version BEFORE INSERT OR UPDATE ON public.vouchers FOR EACH ROW EXECUTE FUNCTION public.vouchers_next_version();
 
 ALTER TABLE ONLY public.admin_tokens
     ADD CONSTRAINT admin_tokens_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;

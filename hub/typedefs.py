@@ -20,6 +20,7 @@ from hub.services.plans import PlanService
 from hub.services.portal import PortalService
 from hub.services.tenants import TenantService
 from hub.services.users import UserService
+from hub.services.vouchers import VoucherService
 from hub.supervisor import Supervisor
 
 IPNetwork = IPv4Network | IPv6Network
@@ -36,6 +37,7 @@ class Services:
     plans: PlanService
     tenants: TenantService
     users: UserService
+    vouchers: VoucherService
 
 
 CONFIG: web.AppKey[HubConfig] = web.AppKey("config", HubConfig)

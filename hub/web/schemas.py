@@ -9,6 +9,7 @@ required" answer itself (and audits it); unknown fields are ignored, as clients 
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, ClassVar
 
 import msgspec
@@ -429,4 +430,82 @@ class PageQuery(Body):
         "limit": "limit must be from 1 to 1000",
         "offset": "offset must be from 0 to 1000000000",
         "tenant_id": "tenant_id must be a tenant id",
+    }
+
+
+# --- vouchers (issue 15) -----------------------------------------------------------------------
+# Types and sizes here; the value rules (count 1..5000, alphabets, code space) are the voucher
+# service's, which words each 400 itself (hub.services.vouchers).
+
+_BATCH_INT = "{} must be an integer"
+
+
+class VoucherBatchBody(Body):
+    """POST /api/vouchers/batches."""
+
+    plan_id: RowId | None = None
+    count: int | None = None
+    code_length: int | None = None
+    alphabet: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    prefix: Annotated[str, msgspec.Meta(max_length=8)] | None = None
+    price: Decimal | None = None
+    valid_days: int | None = None
+    router_id: RowId | None = None
+    hotspot_login_url: Annotated[str, msgspec.Meta(max_length=255)] | None = None
+    user_id: RowId | None = None  # a platform admin's tenant (seed 003); ignored for tenants
+
+    action: ClassVar[str | None] = "create_voucher_batch"
+    type_errors: ClassVar[dict[str, str]] = {
+        **{
+            name: _BATCH_INT.format(name)
+            for name in ("plan_id", "count", "code_length", "valid_days", "router_id", "user_id")
+        },
+        "alphabet": "alphabet must be letters and digits (A-Z, a-z, 0-9)",
+        "prefix": "prefix must be at most 8 letters and digits",
+        "price": "price must be a number",
+        "hotspot_login_url": "hotspot_login_url must be a URL of at most 255 characters",
+    }
+    bound_errors: ClassVar[dict[str, str]] = {
+        "plan_id": f"plan_id must be between 1 and {MAX_BIGINT}",
+        "router_id": f"router_id must be between 1 and {MAX_BIGINT}",
+        "user_id": f"user_id must be between 1 and {MAX_BIGINT}",
+        "alphabet": "alphabet must have 10 to 64 characters",
+        "prefix": "prefix must be at most 8 letters and digits",
+        "price": "price must be a number",  # a string that is not a decimal
+        "hotspot_login_url": "hotspot_login_url must be a URL of at most 255 characters",
+    }
+
+
+class VoucherPageQuery(TenantQuery):
+    """GET /api/vouchers/batches: a page of batches."""
+
+    limit: Annotated[int, msgspec.Meta(ge=1, le=500)] = 50
+    offset: Annotated[int, msgspec.Meta(ge=0, le=MAX_BIGINT)] = 0
+
+    type_errors: ClassVar[dict[str, str]] = {
+        **TenantQuery.type_errors,
+        "limit": "limit must be an integer",
+        "offset": "offset must be an integer",
+    }
+    bound_errors: ClassVar[dict[str, str]] = {
+        **TenantQuery.bound_errors,
+        "limit": "limit must be between 1 and 500",
+        "offset": "offset must be 0 or more",
+    }
+
+
+class VoucherListQuery(VoucherPageQuery):
+    """GET /api/vouchers: a page of vouchers, of one batch and/or one status."""
+
+    batch_id: RowId | None = None
+    status: Annotated[str, msgspec.Meta(max_length=16)] | None = None
+
+    type_errors: ClassVar[dict[str, str]] = {
+        **VoucherPageQuery.type_errors,
+        "batch_id": "batch_id must be an integer",
+    }
+    bound_errors: ClassVar[dict[str, str]] = {
+        **VoucherPageQuery.bound_errors,
+        "batch_id": f"batch_id must be between 1 and {MAX_BIGINT}",
+        "status": "status must be one of unused, active, expired",
     }
