@@ -23,6 +23,8 @@ from .store import USERS_KNOWN_META, Store, encode
 
 log = logging.getLogger(__name__)
 
+WRITE_CHUNK = 500
+
 
 def _id_order(item_id: str) -> tuple[int, str]:
     """RouterOS ids in creation order: ``*A`` before ``*10`` (hex after the star)."""
@@ -44,7 +46,9 @@ class HotspotUserMirror:
         self.disabled = 0  # how many of ``users`` are disabled (health, metrics)
         self.known = False  # the router's list was printed once (by this run or an earlier one)
         self._rows: dict[str, Row] = {}  # .id -> the router's row
-        self._ids: dict[str, set[str]] = {}  # name -> ids of rows with that name
+        # name -> the id of its row (a tuple of ids in the rare case of several): 5,000 names
+        # are 5,000 entries, not 5,000 containers
+        self._ids: dict[str, str | tuple[str, ...]] = {}
         self._journal: list[Row] | None = None  # listen rows that came during a print
         self._on_bad_rows = on_bad_rows
         self._lock = asyncio.Lock()
@@ -70,18 +74,17 @@ class HotspotUserMirror:
         self._journal = None
 
     async def reconcile(self, rows: list[Row]) -> None:
-        """The printed list replaces the rows held; listen rows seen meanwhile go on top."""
+        """The printed list replaces the rows held; listen rows seen meanwhile go on top.
+        Every name is compared again (5,000 users: some 15 ms per print)."""
         async with self._lock:
             journal, self._journal = self._journal or [], None
-            self._rows = {}
-            self._ids = {}
+            self._rows, self._ids = {}, {}
             for row in rows:
-                if row.get(".id"):
-                    self._put_row(row[".id"], row)
+                if item_id := row.get(".id"):
+                    self._put_row(item_id, row)
             for row in journal:
                 self._apply_row(row)
-            names = set(self._ids) | set(self.users)
-            await self._write(names, known=True)
+            await self._write(self._ids.keys() | self.users.keys(), known=True)
 
     # -- the listen ----------------------------------------------------------------------------
 
@@ -113,27 +116,33 @@ class HotspotUserMirror:
             names.add(merged["name"])
         return names
 
+    def _ids_of(self, name: str) -> tuple[str, ...]:
+        held = self._ids.get(name)
+        return () if held is None else (held,) if isinstance(held, str) else held
+
     def _put_row(self, item_id: str, row: Row) -> None:
         self._rows[item_id] = row
         if name := row.get("name"):
-            self._ids.setdefault(name, set()).add(item_id)
+            ids = self._ids_of(name)
+            if item_id not in ids:
+                self._ids[name] = (*ids, item_id) if ids else item_id
 
     def _drop_row(self, item_id: str) -> None:
         old = self._rows.pop(item_id, None)
         if old is None or not (name := old.get("name")):
             return
-        ids = self._ids.get(name)
-        if ids is not None:
-            ids.discard(item_id)
-            if not ids:
-                del self._ids[name]
+        ids = tuple(i for i in self._ids_of(name) if i != item_id)
+        if not ids:
+            self._ids.pop(name, None)
+        else:
+            self._ids[name] = ids if len(ids) > 1 else ids[0]
 
     def _current(self, name: str, bad: list[str]) -> wire.HotspotUser | None:
         """The user standing for ``name`` now (None: no row of that name)."""
-        ids = self._ids.get(name)
+        ids = self._ids_of(name)
         if not ids:
             return None
-        item_id = min(ids, key=_id_order)
+        item_id = ids[0] if len(ids) == 1 else min(ids, key=_id_order)
         try:
             user = parse.hotspot_user(self._rows[item_id])
         except ValueError as exc:
@@ -142,7 +151,9 @@ class HotspotUserMirror:
         return user if user is not None else self.users.get(name)
 
     async def _write(self, names: Iterable[str], known: bool = False) -> None:
-        """Store and report what changed among ``names``, in one transaction."""
+        """Store and report what changed among ``names``, a transaction per WRITE_CHUNK
+        changes (cache and outbox agree after each; a first print of a big router does not
+        hold every user's encoding at once)."""
         bad: list[str] = []
         put: dict[str, wire.HotspotUser] = {}
         removed: list[str] = []
@@ -154,7 +165,15 @@ class HotspotUserMirror:
                     removed.append(name)
             elif user != old:
                 put[name] = user
+            if len(put) + len(removed) >= WRITE_CHUNK:
+                await self._commit(put, removed, known=False)
+                put, removed = {}, []
         self._on_bad_rows("hotspot_user", bad)
+        await self._commit(put, removed, known)
+
+    async def _commit(
+        self, put: dict[str, wire.HotspotUser], removed: list[str], known: bool
+    ) -> None:
         if not (put or removed or (known and not self.known)):
             return
         encoded = {name: encode(user) for name, user in put.items()}

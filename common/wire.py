@@ -146,9 +146,10 @@ class Session(Struct):
     server: Text | None = None  # hotspot server or ppp service
 
 
-class HotspotUser(Struct):
+class HotspotUser(Struct, gc=False):
     """One configured ``/ip/hotspot/user``, by name (the hub's key): when several servers have
-    a user of that name, the one with the lowest ``.id``. Values parsed from RouterOS."""
+    a user of that name, the one with the lowest ``.id``. Values parsed from RouterOS.
+    ``gc=False``: scalars only, and an agent holds thousands."""
 
     name: UserName
     user_id: SessionId  # RouterOS .id, e.g. "*1A"
