@@ -314,6 +314,14 @@ CREATE UNLOGGED TABLE public.rate_buckets (
     granted boolean NOT NULL
 );
 
+CREATE TABLE public.refresh_tokens (
+    token_hash bytea NOT NULL,
+    family_id uuid NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    rotated_at timestamp with time zone
+);
+
 CREATE TABLE public.router_health (
     router_id bigint NOT NULL,
     status text NOT NULL,
@@ -450,16 +458,29 @@ CREATE SEQUENCE public.tenants_id_seq
 
 ALTER SEQUENCE public.tenants_id_seq OWNED BY public.tenants.id;
 
+CREATE TABLE public.token_families (
+    id uuid NOT NULL,
+    user_id bigint NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    revoked_at timestamp with time zone,
+    revoked_reason text,
+    CONSTRAINT token_families_revoked_reason_check CHECK ((revoked_reason = ANY (ARRAY['logout'::text, 'reuse'::text, 'disabled'::text])))
+);
+
 CREATE TABLE public.users (
     id bigint NOT NULL,
     tenant_id bigint,
-    email text NOT NULL,
+    email text,
     password_hash text NOT NULL,
     role text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     disabled_at timestamp with time zone,
     username text,
-    CONSTRAINT users_check CHECK (((role = 'platform_admin'::text) = (tenant_id IS NULL))),
+    fullname text,
+    phone text,
+    CONSTRAINT users_login CHECK (((email IS NOT NULL) OR (username IS NOT NULL))),
+    CONSTRAINT users_platform_admin_has_no_tenant CHECK (((role <> 'platform_admin'::text) OR (tenant_id IS NULL))),
     CONSTRAINT users_role_check CHECK ((role = ANY (ARRAY['platform_admin'::text, 'owner'::text, 'admin'::text, 'operator'::text, 'viewer'::text]))),
     CONSTRAINT users_username_check CHECK ((username ~ '^[a-z0-9][a-z0-9_.@-]{1,63}$'::text))
 );
@@ -611,6 +632,9 @@ ALTER TABLE ONLY public.plans
 ALTER TABLE ONLY public.rate_buckets
     ADD CONSTRAINT rate_buckets_pkey PRIMARY KEY (key);
 
+ALTER TABLE ONLY public.refresh_tokens
+    ADD CONSTRAINT refresh_tokens_pkey PRIMARY KEY (token_hash);
+
 ALTER TABLE ONLY public.router_health
     ADD CONSTRAINT router_health_pkey PRIMARY KEY (router_id);
 
@@ -646,6 +670,9 @@ ALTER TABLE ONLY public.tenants
 
 ALTER TABLE ONLY public.tenants
     ADD CONSTRAINT tenants_slug_key UNIQUE (slug);
+
+ALTER TABLE ONLY public.token_families
+    ADD CONSTRAINT token_families_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.users
     ADD CONSTRAINT users_email_key UNIQUE (email);
@@ -702,6 +729,8 @@ CREATE INDEX plans_tenant ON public.plans USING btree (tenant_id) WHERE (deleted
 
 CREATE INDEX rate_buckets_updated ON public.rate_buckets USING btree (updated_at);
 
+CREATE INDEX refresh_tokens_family ON public.refresh_tokens USING btree (family_id);
+
 CREATE INDEX routers_tenant ON public.routers USING btree (tenant_id);
 
 CREATE INDEX session_history_router_user ON ONLY public.session_history USING btree (router_id, username, ended_at);
@@ -709,6 +738,10 @@ CREATE INDEX session_history_router_user ON ONLY public.session_history USING bt
 CREATE INDEX session_history_default_router_id_username_ended_at_idx ON public.session_history_default USING btree (router_id, username, ended_at);
 
 CREATE INDEX site_events_ts ON public.site_events USING btree (ts);
+
+CREATE INDEX token_families_expires ON public.token_families USING btree (expires_at);
+
+CREATE INDEX token_families_user ON public.token_families USING btree (user_id);
 
 CREATE UNIQUE INDEX users_username ON public.users USING btree (username) WHERE (username IS NOT NULL);
 
@@ -813,6 +846,9 @@ ALTER TABLE ONLY public.payments
 ALTER TABLE ONLY public.plans
     ADD CONSTRAINT plans_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(id) ON DELETE CASCADE;
 
+ALTER TABLE ONLY public.refresh_tokens
+    ADD CONSTRAINT refresh_tokens_family_id_fkey FOREIGN KEY (family_id) REFERENCES public.token_families(id) ON DELETE CASCADE;
+
 ALTER TABLE ONLY public.router_health
     ADD CONSTRAINT router_health_router_id_fkey FOREIGN KEY (router_id) REFERENCES public.routers(id) ON DELETE CASCADE;
 
@@ -833,6 +869,9 @@ ALTER TABLE ONLY public.site_events
 
 ALTER TABLE ONLY public.site_events
     ADD CONSTRAINT site_events_router_id_fkey FOREIGN KEY (router_id) REFERENCES public.routers(id) ON DELETE SET NULL;
+
+ALTER TABLE ONLY public.token_families
+    ADD CONSTRAINT token_families_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.users
     ADD CONSTRAINT users_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(id) ON DELETE CASCADE;

@@ -160,3 +160,154 @@ class EnrollBody(Body):
             setattr(self, key, value.strip())
         if len(self.device_key or "") < 16:
             raise InvalidInput("device_key must be at least 16 characters")
+
+
+# --- the billing face (seed 003) ----------------------------------------------------------------
+
+Name = Annotated[str, msgspec.Meta(max_length=100)]
+ShortText = Annotated[str, msgspec.Meta(max_length=64)]
+Price = Annotated[int, msgspec.Meta(ge=1, le=1_000_000_000)]
+Count = Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
+
+
+class UserLoginBody(Body):
+    """POST /api/auth/login (seed 003): a dashboard user's username (or email) and password."""
+
+    username: Annotated[str, msgspec.Meta(max_length=MAX_EMAIL)] | None = None
+    password: Password | None = None
+
+    type_errors: ClassVar[dict[str, str]] = {
+        "username": "username and password are required",
+        "password": "username and password are required",
+    }
+    bound_errors: ClassVar[dict[str, str]] = {
+        "username": f"username must be at most {MAX_EMAIL} characters",
+        "password": f"password must be at most {MAX_PASSWORD} characters",
+    }
+
+    def check(self) -> None:
+        if not self.username or not self.password:
+            raise InvalidInput("username and password are required")
+
+
+class PlanCreateBody(Body):
+    """POST /api/plans/create (seed 003); the service words the rules beyond types and bounds."""
+
+    name: Name | None = None
+    speed: ShortText | None = None
+    price: Price | None = None
+    duration_value: Count | None = None
+    duration_unit: ShortText | None = None
+    connection_type: ShortText | None = None
+    router_profile: ShortText | None = None
+    on_expiry: ShortText = "cut"
+    user_id: RowId | None = None
+
+    action: ClassVar[str | None] = "create_plan"
+    type_errors: ClassVar[dict[str, str]] = {
+        "name": "name is required",
+        "speed": "speed is required, like 5M/2M (download/upload)",
+        "price": "price must be a positive integer",
+        "duration_value": "duration_value must be an integer of at least 1",
+        "duration_unit": "duration_unit must be HOURS, DAYS or MINUTES",
+        "connection_type": "connection_type must be hotspot or pppoe",
+        "router_profile": "router_profile must be a string",
+        "on_expiry": "on_expiry must be cut or throttle",
+        "user_id": "user_id must be an integer",
+    }
+    bound_errors: ClassVar[dict[str, str]] = {
+        "name": "name must be at most 100 characters",
+        "price": "price must be a positive integer of at most 1000000000",
+        "duration_value": "duration_value must be an integer of at least 1",
+        "user_id": f"user_id must be between 1 and {MAX_BIGINT}",
+    }
+
+
+class TenantQuery(Body):
+    """Seed 003's ``user_id``: the tenant a platform admin acts on (ignored for anyone else)."""
+
+    user_id: RowId | None = None
+
+    type_errors: ClassVar[dict[str, str]] = {"user_id": "user_id must be an integer"}
+    bound_errors: ClassVar[dict[str, str]] = {
+        "user_id": f"user_id must be between 1 and {MAX_BIGINT}"
+    }
+
+
+class PlanListQuery(TenantQuery):
+    connection_type: ShortText | None = None
+
+
+# --- /v1 (seed 004) ------------------------------------------------------------------------------
+
+Login = Annotated[str, msgspec.Meta(max_length=MAX_EMAIL)]
+RefreshToken = Annotated[str, msgspec.Meta(max_length=64)]
+
+
+class V1LoginBody(Body):
+    """POST /v1/auth/login: email or username, and the password."""
+
+    email: Login | None = None
+    username: Login | None = None
+    password: Password | None = None
+
+    type_errors: ClassVar[dict[str, str]] = {
+        "email": "email must be a string",
+        "username": "username must be a string",
+        "password": "password is required",
+    }
+    bound_errors: ClassVar[dict[str, str]] = {
+        "email": f"email must be at most {MAX_EMAIL} characters",
+        "username": f"username must be at most {MAX_EMAIL} characters",
+        "password": f"password must be at most {MAX_PASSWORD} characters",
+    }
+
+    def check(self) -> None:
+        if not (self.email or self.username):
+            raise InvalidInput("email or username is required")
+        if not self.password:
+            raise InvalidInput("password is required")
+
+
+class RefreshBody(Body):
+    """POST /v1/auth/refresh and /v1/auth/logout."""
+
+    refresh_token: RefreshToken | None = None
+
+    type_errors: ClassVar[dict[str, str]] = {"refresh_token": "refresh_token is required"}
+    bound_errors: ClassVar[dict[str, str]] = {"refresh_token": "refresh_token is not valid"}
+
+    def check(self) -> None:
+        if not self.refresh_token:
+            raise InvalidInput("refresh_token is required")
+
+
+class RegisterBody(Body):
+    """POST /v1/auth/register (off unless the hub config enables it)."""
+
+    username: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    email: Email | None = None
+    password: Password | None = None
+    fullname: Name | None = None
+    phone: Annotated[str, msgspec.Meta(max_length=32)] | None = None
+
+    type_errors: ClassVar[dict[str, str]] = {
+        "username": "username is required",
+        "password": "password is required",
+        "email": "email must be a string",
+        "fullname": "fullname must be a string",
+        "phone": "phone must be a string",
+    }
+    bound_errors: ClassVar[dict[str, str]] = {
+        "username": "username must be at most 64 characters",
+        "email": f"email must be at most {MAX_EMAIL} characters",
+        "password": f"password must be at most {MAX_PASSWORD} characters",
+        "fullname": "fullname must be at most 100 characters",
+        "phone": "phone must be at most 32 characters",
+    }
+
+    def check(self) -> None:
+        if not self.username:
+            raise InvalidInput("username is required")
+        if not self.password:
+            raise InvalidInput("password is required")
