@@ -18,6 +18,7 @@ from hub.services.auth import AuthService
 from hub.services.dispatch import Dispatcher
 from hub.services.plans import PlanService
 from hub.services.portal import PortalService
+from hub.services.router_users import RouterUsersService
 from hub.supervisor import FatalHandler, Supervisor, terminate_process
 from hub.typedefs import (
     CLIENT_LIMITER,
@@ -106,6 +107,7 @@ def _services(
             access=AccessService(pool, config, dispatcher),
             agents=AgentService(pool, config),
             plans=PlanService(pool),
+            router_users=RouterUsersService(pool, config),
         )
         yield
 

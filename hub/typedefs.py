@@ -18,6 +18,7 @@ from hub.services.agents import AgentService
 from hub.services.auth import AuthService
 from hub.services.plans import PlanService
 from hub.services.portal import PortalService
+from hub.services.router_users import RouterUsersService
 from hub.supervisor import Supervisor
 
 IPNetwork = IPv4Network | IPv6Network
@@ -32,6 +33,7 @@ class Services:
     access: AccessService
     agents: AgentService
     plans: PlanService
+    router_users: RouterUsersService
 
 
 CONFIG: web.AppKey[HubConfig] = web.AppKey("config", HubConfig)

@@ -6,14 +6,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import aiohttp
 import asyncpg
 import pytest
+from aiohttp.test_utils import TestServer
 
 from agent.config import AgentConfig
 from agent.hotspot_users import HotspotUserMirror
 from agent.service import Agent
 from agent.store import Store
 from common import wire
+from hub.config import HubConfig
+from hub.services.auth import AuthService
 from routersim import SimRouter
 
 from . import test_hublink as hub_link
@@ -184,7 +188,7 @@ async def hub_users(pool: asyncpg.Pool) -> dict[str, tuple]:
 
 
 async def test_the_hub_follows_add_disable_remove(
-    linked: Agent, sim: SimRouter, ros: Ros, pool: asyncpg.Pool
+    linked: Agent, sim: SimRouter, ros: Ros, pool: asyncpg.Pool, hub: TestServer
 ):
     sim.add_hotspot_user("early", password="e")  # before the first print or after: either way
     await wait_for(lambda: _hub_named(pool, {"early"}))
@@ -193,11 +197,34 @@ async def test_the_hub_follows_add_disable_remove(
     assert (await hub_users(pool))["guest"] == (False, None, 1800)
     await wait_for(lambda: _hub_count(pool, 2))
 
+    # The dashboard reads it from there, with the user's live session.
+    sim.hotspot_login("guest", mac_address="AA:BB:CC:DD:EE:01", ip_address="10.5.50.9")
+    _, key = await AuthService(pool, HubConfig()).issue_api_key("acme")
+    router_id = await pool.fetchval("SELECT id FROM routers")
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {key}"}) as http:
+
+        async def dashboard() -> dict:
+            url = f"{hub_link.hub_url(hub)}/api/routers/{router_id}/users"
+            async with http.get(url) as response:
+                assert response.status == 200
+                return await response.json()
+
+        body = await wait_for(lambda: _with_session(dashboard, "guest"))
+        assert body["total_users"] == 2 and body["active_sessions"] == 1
+        (guest,) = [u for u in body["users"] if u["username"] == "guest"]
+        assert guest["uptime_limit"] == "30m" and guest["session"]["address"] == "10.5.50.9"
+
     await ros.call(f"{USER}/disable", numbers=user_id)
     await wait_for(lambda: _hub_disabled(pool, "guest"))
     await ros.call(f"{USER}/remove", **{".id": user_id})
     await wait_for(lambda: _hub_named(pool, {"early"}))
     await wait_for(lambda: _hub_count(pool, 1))
+
+
+async def _with_session(read, name: str) -> dict | None:
+    body = await read()
+    active = {u["username"] for u in body["users"] if u["active"]}
+    return body if name in active else None
 
 
 async def _hub_named(pool: asyncpg.Pool, names: set[str]) -> bool:
