@@ -60,11 +60,11 @@ async def test_add_change_disable_remove_follow_the_router(agent: Agent, ros: Ro
     )
     puts = await events(agent, wire.HOTSPOT_USER_PUT)
     assert [wire.HOTSPOT_USER.decode(wire.encode_frame_part(e.data)) for e in puts] == [added]
-    assert mirror.hotspot_users == (1, 0)
+    await wait_for(lambda: mirror.hotspot_users == (1, 0))  # memory follows the commit
 
     await ros.call(f"{USER}/disable", numbers=user_id)
     await wait_for(lambda: _field(user, "disabled"))
-    assert mirror.hotspot_users == (1, 1)
+    await wait_for(lambda: mirror.hotspot_users == (1, 1))
     await ros.call(f"{USER}/set", **{".id": user_id, "comment": "Paid"})
     await wait_for(lambda: _field(user, "comment", "Paid"))
     await ros.call(f"{USER}/unset", **{".id": user_id, "value-name": "limit-uptime"})
@@ -74,7 +74,7 @@ async def test_add_change_disable_remove_follow_the_router(agent: Agent, ros: Ro
     await wait_for(lambda: _gone(agent, "254712000001"))
     removed = await events(agent, wire.HOTSPOT_USER_REMOVED)
     assert [e.data for e in removed] == [{"name": "254712000001"}]
-    assert mirror.hotspot_users == (0, 0)
+    await wait_for(lambda: mirror.hotspot_users == (0, 0))
 
 
 async def _field(user, name: str, value: object = True) -> bool:
@@ -191,11 +191,11 @@ async def test_the_hub_follows_add_disable_remove(
     linked: Agent, sim: SimRouter, ros: Ros, pool: asyncpg.Pool, hub: TestServer
 ):
     sim.add_hotspot_user("early", password="e")  # before the first print or after: either way
-    await wait_for(lambda: _hub_named(pool, {"early"}))
+    await wait_for(lambda: _hub_named(pool, {"early"}), timeout=15)
     user_id = await ros.add(USER, name="guest", password="pw", **{"limit-uptime": "30m"})
-    await wait_for(lambda: _hub_named(pool, {"early", "guest"}))
+    await wait_for(lambda: _hub_named(pool, {"early", "guest"}), timeout=15)
     assert (await hub_users(pool))["guest"] == (False, None, 1800)
-    await wait_for(lambda: _hub_count(pool, 2))
+    await wait_for(lambda: _hub_count(pool, 2), timeout=15)
 
     # The dashboard reads it from there, with the user's live session.
     sim.hotspot_login("guest", mac_address="AA:BB:CC:DD:EE:01", ip_address="10.5.50.9")
@@ -209,16 +209,16 @@ async def test_the_hub_follows_add_disable_remove(
                 assert response.status == 200
                 return await response.json()
 
-        body = await wait_for(lambda: _with_session(dashboard, "guest"))
+        body = await wait_for(lambda: _with_session(dashboard, "guest"), timeout=15)
         assert body["total_users"] == 2 and body["active_sessions"] == 1
         (guest,) = [u for u in body["users"] if u["username"] == "guest"]
         assert guest["uptime_limit"] == "30m" and guest["session"]["address"] == "10.5.50.9"
 
     await ros.call(f"{USER}/disable", numbers=user_id)
-    await wait_for(lambda: _hub_disabled(pool, "guest"))
+    await wait_for(lambda: _hub_disabled(pool, "guest"), timeout=15)
     await ros.call(f"{USER}/remove", **{".id": user_id})
-    await wait_for(lambda: _hub_named(pool, {"early"}))
-    await wait_for(lambda: _hub_count(pool, 1))
+    await wait_for(lambda: _hub_named(pool, {"early"}), timeout=15)
+    await wait_for(lambda: _hub_count(pool, 1), timeout=15)
 
 
 async def _with_session(read, name: str) -> dict | None:
