@@ -30,7 +30,7 @@ from .expiry import ExpiryEnforcer
 from .mirror import RouterMirror
 from .outbox import Outbox
 from .routeros import RouterLink
-from .store import USERS_KNOWN_META, Store, last_outbox_seq
+from .store import Store
 
 if TYPE_CHECKING:
     from .hublink import HubLink
@@ -204,21 +204,8 @@ class Agent:
         transaction. A router whose users were never printed sends none (the hub keeps its)."""
         sessions: dict[str, list[wire.Session]] = defaultdict(list)
         users: dict[str, list[wire.HotspotUser]] = defaultdict(list)
-        async with self.store.reading() as db:
-            as_of_seq = await last_outbox_seq(db)
-            rows = await db.execute_fetchall(
-                "SELECT router, data FROM sessions ORDER BY router, kind, session_id"
-            )
-            user_rows = await db.execute_fetchall(
-                "SELECT router, data FROM hotspot_users ORDER BY router, name"
-            )
-            known = {
-                key.partition(":")[2]
-                for (key,) in await db.execute_fetchall(
-                    "SELECT key FROM meta WHERE key LIKE ?", (USERS_KNOWN_META.format(router="%"),)
-                )
-            }
-        for router, data in rows:
+        as_of_seq, session_rows, user_rows, known = await self.store.snapshot_rows()
+        for router, data in session_rows:
             sessions[router].append(Store.decode_session(data))
         for router, data in user_rows:
             users[router].append(Store.decode_hotspot_user(data))

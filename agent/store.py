@@ -448,6 +448,25 @@ class Store:
         rows = await self.fetchall(query + " ORDER BY router, kind, session_id", params)
         return [(r, k, _SESSION.decode(d)) for r, k, d in rows]
 
+    async def snapshot_rows(
+        self,
+    ) -> tuple[int, list[tuple[str, str]], list[tuple[str, str]], set[str]]:
+        """What a snapshot is made of, read in one transaction: (the last outbox seq, every
+        cached session and hotspot user as (router, JSON), the routers whose users are known)."""
+        async with self.reading() as db:
+            as_of_seq = await last_outbox_seq(db)
+            sessions = await db.execute_fetchall(
+                "SELECT router, data FROM sessions ORDER BY router, kind, session_id"
+            )
+            users = await db.execute_fetchall(
+                "SELECT router, data FROM hotspot_users ORDER BY router, name"
+            )
+            marks = await db.execute_fetchall(
+                "SELECT key FROM meta WHERE key LIKE ?", (USERS_KNOWN_META.format(router="%"),)
+            )
+        known = {key.partition(":")[2] for (key,) in marks}
+        return as_of_seq, list(sessions), list(users), known
+
     async def hotspot_users(self, router: str) -> list[wire.HotspotUser]:
         """A router's cached hotspot users, by name."""
         rows = await self.fetchall(

@@ -85,3 +85,21 @@ async def test_a_list_split_over_snapshot_parts_arrives_whole(agent: FakeAgent, 
     await agent.send_events(event(1, wire.ROUTER_UP, {"since": "2026-01-15T12:00:00Z"}))
     assert set(await names(pool)) == {u.name for u in many}
     assert await counted(pool) == 300
+
+
+async def test_a_bad_user_in_a_snapshot_is_refused_alone(agent: FakeAgent, pool: asyncpg.Pool):
+    await agent.connect()
+    good = msgspec.structs.asdict(user("good"))
+    routers = [
+        {
+            "router": "r1",
+            "health": msgspec.structs.asdict(health()),
+            "sessions": [],
+            "hotspot_users": [good, {"name": "no-id"}, {**good, "name": "x" * 300}],
+        }
+    ]
+    await agent.send("snapshot", as_of_seq=0, routers=routers)
+    rejected = await agent.expect("snapshot.rejected")
+    assert [r["reason"].split(":")[0] for r in rejected["rejected"]] == ["hotspot user"] * 2
+    assert set(await names(pool)) == {"good"}
+    assert await counted(pool) == 1
