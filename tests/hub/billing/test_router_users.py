@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from common import wire
+from common.durations import parse_clock
 from common.timeutil import parse_iso, utcnow
 from hub.services.auth import AuthService
 from hub.storage.router_users import HotspotUserRepository
@@ -54,6 +55,7 @@ async def test_users_with_their_sessions_as_the_seed_shows(client, seed):
     assert resp.status == 200, await resp.text()
     body = await resp.json()
     login_time = body["users"][0]["session"].pop("login_time")
+    uptime = parse_clock(body["users"][0]["session"].pop("uptime"))
     assert body == {
         "router_id": router_id,
         "router_name": "Guest Hotspot Router",
@@ -67,7 +69,6 @@ async def test_users_with_their_sessions_as_the_seed_shows(client, seed):
                 "active": True,
                 "session": {
                     "address": "192.168.88.100",
-                    "uptime": "00:30:00",
                     "bytes_in": "1048576",
                     "bytes_out": "2097152",
                 },
@@ -89,6 +90,20 @@ async def test_users_with_their_sessions_as_the_seed_shows(client, seed):
     assert login_time.endswith("Z")
     logged_in = parse_iso(login_time)
     assert before - timedelta(seconds=1800 + 60) <= logged_in <= utcnow() - timedelta(seconds=1799)
+    assert 1800 <= uptime <= 1800 + (utcnow() - before).total_seconds() + 1
+
+
+async def test_uptime_counts_from_the_login_not_from_the_last_report(client, seed, pool):
+    """An idle session is not reported again (its uptime alone never is): the uptime shown
+    still grows, from the login time, in the seed's zero-padded clock form."""
+    acme = await seed.tenant("acme")
+    router_id = await seed.router(acme)
+    await seed_users(seed, router_id, hotspot_user("idle"))
+    await seed.sessions(router_id, session("*1", "idle", uptime=1800))
+    await pool.execute("UPDATE current_sessions SET updated_at = now() - interval '10 hours'")
+    resp = await client.get(f"/api/routers/{router_id}/users", headers=acme.headers)
+    shown = (await resp.json())["users"][0]["session"]["uptime"]
+    assert shown.startswith("10:30:") and len(shown) == 8
 
 
 async def test_a_router_with_no_users_reported(client, seed):
