@@ -19,6 +19,8 @@ from hub.services.dispatch import Dispatcher
 from hub.services.plans import PlanService
 from hub.services.portal import PortalService
 from hub.services.router_users import RouterUsersService
+from hub.services.tenants import TenantService
+from hub.services.users import UserService
 from hub.supervisor import FatalHandler, Supervisor, terminate_process
 from hub.typedefs import (
     CLIENT_LIMITER,
@@ -108,6 +110,8 @@ def _services(
             agents=AgentService(pool, config),
             plans=PlanService(pool),
             router_users=RouterUsersService(pool, config),
+            tenants=TenantService(pool, config),
+            users=UserService(pool),
         )
         yield
 

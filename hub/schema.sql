@@ -48,6 +48,49 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION public.enforce_tenant_limits() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    limit_value integer;
+    used integer;
+BEGIN
+    IF TG_TABLE_NAME = 'routers' THEN
+        SELECT max_mikrotiks INTO limit_value FROM tenants WHERE id = NEW.tenant_id;
+    ELSE
+        SELECT max_network_users INTO limit_value FROM tenants WHERE id = NEW.tenant_id;
+    END IF;
+    IF limit_value IS NULL THEN
+        RETURN NEW;
+    END IF;
+    -- An upsert of a row that exists (INSERT ... ON CONFLICT DO UPDATE) adds nothing.
+    IF TG_TABLE_NAME = 'routers' THEN
+        PERFORM 1 FROM routers WHERE agent_id = NEW.agent_id AND name = NEW.name;
+    ELSE
+        PERFORM 1 FROM customers WHERE tenant_id = NEW.tenant_id AND username = NEW.username;
+    END IF;
+    IF FOUND THEN
+        RETURN NEW;
+    END IF;
+    PERFORM 1 FROM tenants WHERE id = NEW.tenant_id FOR UPDATE;
+    IF TG_TABLE_NAME = 'routers' THEN
+        SELECT count(*) INTO used FROM routers
+         WHERE tenant_id = NEW.tenant_id AND retired_at IS NULL;
+        IF used >= limit_value THEN
+            RAISE EXCEPTION 'Tenant limit reached: at most % router(s) (max_mikrotiks)', limit_value
+                USING ERRCODE = 'IF409';
+        END IF;
+    ELSE
+        SELECT count(*) INTO used FROM customers WHERE tenant_id = NEW.tenant_id;
+        IF used >= limit_value THEN
+            RAISE EXCEPTION 'Tenant limit reached: at most % customer(s) (max_network_users)',
+                limit_value USING ERRCODE = 'IF409';
+        END IF;
+    END IF;
+    RETURN NEW;
+END
+$$;
+
 CREATE FUNCTION public.entitlements_next_version() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -445,7 +488,16 @@ CREATE TABLE public.tenants (
     currency text DEFAULT 'KES'::text NOT NULL,
     timezone text DEFAULT 'Africa/Nairobi'::text NOT NULL,
     payment_callback_secret text,
+    company_name text,
+    phone text,
+    max_mikrotiks integer,
+    max_network_users integer,
+    features jsonb DEFAULT '{}'::jsonb NOT NULL,
+    is_active boolean DEFAULT true NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT tenants_currency_check CHECK ((currency ~ '^[A-Z]{3}$'::text)),
+    CONSTRAINT tenants_max_mikrotiks_check CHECK ((max_mikrotiks >= 0)),
+    CONSTRAINT tenants_max_network_users_check CHECK ((max_network_users >= 0)),
     CONSTRAINT tenants_slug_check CHECK ((slug ~ '^[a-z0-9][a-z0-9-]{1,62}$'::text))
 );
 
@@ -765,6 +817,8 @@ CREATE TRIGGER customers_read_version_ins AFTER INSERT ON public.customers REFER
 
 CREATE TRIGGER customers_read_version_upd AFTER UPDATE ON public.customers REFERENCING NEW TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION public.bump_tenant_read_versions();
 
+CREATE TRIGGER customers_tenant_limit BEFORE INSERT ON public.customers FOR EACH ROW EXECUTE FUNCTION public.enforce_tenant_limits();
+
 CREATE TRIGGER entitlements_read_version_del AFTER DELETE ON public.entitlements REFERENCING OLD TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION public.bump_tenant_read_versions();
 
 CREATE TRIGGER entitlements_read_version_ins AFTER INSERT ON public.entitlements REFERENCING NEW TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION public.bump_tenant_read_versions();
@@ -776,6 +830,8 @@ CREATE TRIGGER entitlements_version BEFORE INSERT OR UPDATE ON public.entitlemen
 CREATE TRIGGER router_hotspot_users_count_del AFTER DELETE ON public.router_hotspot_users REFERENCING OLD TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION public.count_router_hotspot_users();
 
 CREATE TRIGGER router_hotspot_users_count_ins AFTER INSERT ON public.router_hotspot_users REFERENCING NEW TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION public.count_router_hotspot_users();
+
+CREATE TRIGGER routers_tenant_limit BEFORE INSERT ON public.routers FOR EACH ROW EXECUTE FUNCTION public.enforce_tenant_limits();
 
 ALTER TABLE ONLY public.admin_tokens
     ADD CONSTRAINT admin_tokens_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;

@@ -19,6 +19,8 @@ from hub.services.auth import AuthService
 from hub.services.plans import PlanService
 from hub.services.portal import PortalService
 from hub.services.router_users import RouterUsersService
+from hub.services.tenants import TenantService
+from hub.services.users import UserService
 from hub.supervisor import Supervisor
 
 IPNetwork = IPv4Network | IPv6Network
@@ -33,6 +35,8 @@ class Services:
     access: AccessService
     agents: AgentService
     plans: PlanService
+    tenants: TenantService
+    users: UserService
     router_users: RouterUsersService
 
 

@@ -15,6 +15,8 @@ from hub.typedefs import CLIENT_LIMITER, CONFIG
 from hub.web import admin, auth, plans, portal, router_users
 from hub.web.handlers import client_address
 from hub.web.v1 import auth as v1_auth
+from hub.web.v1 import tenants as v1_tenants
+from hub.web.v1 import users as v1_users
 
 NO_METRICS_TOKEN = (
     "metrics_token is not configured: /metrics is served only to direct loopback clients"
@@ -29,6 +31,8 @@ def setup_routes(app: web.Application, metrics: HubMetrics) -> None:
     app.add_routes(plans.routes)
     app.add_routes(router_users.routes)
     app.add_routes(v1_auth.routes)
+    app.add_routes(v1_tenants.routes)
+    app.add_routes(v1_users.routes)
     serve = make_aiohttp_handler(metrics.registry)
 
     async def platform_metrics(request: web.Request) -> web.Response:
