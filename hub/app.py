@@ -20,6 +20,7 @@ from hub.services.auth import AuthService
 from hub.services.dispatch import Dispatcher
 from hub.services.plans import PlanService
 from hub.services.portal import PortalService
+from hub.services.router_users import RouterUsersService
 from hub.services.tenants import TenantService
 from hub.services.users import UserService
 from hub.services.vouchers import VoucherService
@@ -111,6 +112,7 @@ def _services(
             access=AccessService(pool, config, dispatcher),
             agents=AgentService(pool, config),
             plans=PlanService(pool),
+            router_users=RouterUsersService(pool, config),
             tenants=TenantService(pool, config),
             users=UserService(pool),
             # A new batch goes to the connected agents of its scope at once (through the link).

@@ -264,6 +264,7 @@ def banner(
         "  " + curl(f"/api/portal/router/{first}/active-users/") + pretty,
         "  " + curl("/api/portal/router/health/") + pretty,
         "  " + curl(f"/api/portal/router/{first}/monitoring/") + pretty,
+        "  " + curl(f"/api/routers/{first}/users") + pretty,
         "  "
         + curl(
             f"/api/portal/router/{first}/disconnect-user/",

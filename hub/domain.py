@@ -209,6 +209,33 @@ class ActiveSession:
 
 
 @dataclass(frozen=True, slots=True)
+class RouterHotspotUser:
+    """A hotspot user configured on a router (its agent's mirror), with its live session."""
+
+    router_id: int
+    name: str
+    user_id: str  # RouterOS .id
+    profile: str | None
+    disabled: bool
+    comment: str | None
+    limit_uptime_seconds: int | None  # None: no limit-uptime
+    mac_address: str | None
+    session: ActiveSession | None  # the user's latest hotspot login there, if online
+
+
+@dataclass(frozen=True, slots=True)
+class RouterUsers:
+    """GET /api/routers/{id}/users: a router and its configured hotspot users."""
+
+    router: Router
+    users: list[RouterHotspotUser]
+
+    @property
+    def active_sessions(self) -> int:
+        return sum(user.session is not None for user in self.users)
+
+
+@dataclass(frozen=True, slots=True)
 class Customer:
     id: int
     tenant_id: int

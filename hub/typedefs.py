@@ -18,6 +18,7 @@ from hub.services.agents import AgentService
 from hub.services.auth import AuthService
 from hub.services.plans import PlanService
 from hub.services.portal import PortalService
+from hub.services.router_users import RouterUsersService
 from hub.services.tenants import TenantService
 from hub.services.users import UserService
 from hub.services.vouchers import VoucherService
@@ -38,6 +39,7 @@ class Services:
     tenants: TenantService
     users: UserService
     vouchers: VoucherService
+    router_users: RouterUsersService
 
 
 CONFIG: web.AppKey[HubConfig] = web.AppKey("config", HubConfig)

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import aiohttp
 
+from tests.helpers import wait_for
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -70,6 +72,18 @@ async def test_demo_runs_serves_the_printed_commands_and_stops_cleanly(tmp_path:
             async with http.get(f"{base}/api/portal/router/health/") as resp:
                 assert resp.status == 200
                 assert {r["status"] for r in (await resp.json())["routers"]} == {"online"}
+            # The router's hotspot users, as its agent mirrors them (seed 003).
+            users = re.search(r"(\S+/api/routers/\d+/users)", output)
+            assert users, output
+
+            async def router_users() -> dict | None:
+                async with http.get(users.group(1)) as resp:
+                    assert resp.status == 200, await resp.text()
+                    body = await resp.json()
+                return body if body["total_users"] else None
+
+            body = await wait_for(router_users, timeout=30)
+            assert body["active_sessions"] == sum(u["active"] for u in body["users"])
             async with http.get(f"http://127.0.0.1:{metrics_port}/metrics") as resp:
                 assert 'ispfleet_router_up{address="127.0.0.1:' in await resp.text()
             # The printed disconnect command names a known, connected customer.
