@@ -10,7 +10,7 @@ from hub.storage import Executor, conflict_on_duplicate
 _CUSTOMER_COLUMNS = "id, tenant_id, username, full_name, email, is_active, created_at"
 _ENTITLEMENT_COLUMNS = (
     "id, tenant_id, customer_id, router_id, mac_address, profile, rate_limit, on_expiry,"
-    " starts_at, expires_at, revoked_at"
+    " starts_at, expires_at, revoked_at, plan_id"
 )
 
 
@@ -64,6 +64,28 @@ class CustomerRepository:
         )
         return {row["username"]: Customer(**dict(row)) for row in rows}
 
+    async def record_purchase(
+        self,
+        customer_id: int,
+        *,
+        phone: str | None,
+        mac_address: str | None,
+        router_id: int | None,
+        plan_id: int,
+    ) -> None:
+        """What the dashboard shows of a buyer: phone, device, where and what they last bought
+        (a blank phone or MAC keeps the one known)."""
+        await self._db.execute(
+            "UPDATE customers SET phone = COALESCE($2, phone),"
+            " mac_address = COALESCE($3, mac_address), router_id = COALESCE($4, router_id),"
+            " plan_id = $5 WHERE id = $1",
+            customer_id,
+            phone,
+            mac_address,
+            router_id,
+            plan_id,
+        )
+
 
 class EntitlementRepository:
     def __init__(self, db: Executor) -> None:
@@ -79,10 +101,14 @@ class EntitlementRepository:
         profile: str | None,
         starts_at: datetime,
         expires_at: datetime,
+        rate_limit: str | None = None,
+        on_expiry: str = "cut",
+        plan_id: int | None = None,
     ) -> Entitlement:
         row = await self._db.fetchrow(
             "INSERT INTO entitlements (tenant_id, customer_id, router_id, mac_address, profile,"
-            " starts_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            " starts_at, expires_at, rate_limit, on_expiry, plan_id)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
             f" RETURNING {_ENTITLEMENT_COLUMNS}",
             tenant_id,
             customer_id,
@@ -91,6 +117,9 @@ class EntitlementRepository:
             profile,
             starts_at,
             expires_at,
+            rate_limit,
+            on_expiry,
+            plan_id,
         )
         return Entitlement(**dict(row))
 
