@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 
@@ -146,38 +145,6 @@ class Entitlement:
     starts_at: datetime
     expires_at: datetime
     revoked_at: datetime | None
-    plan_id: int | None = None  # the plan a payment bought it with; None: granted by hand
-
-
-@dataclass(frozen=True, slots=True)
-class Payment:
-    """Money for a plan: M-Pesa (pending until the provider says), cash or a voucher."""
-
-    id: int
-    tenant_id: int
-    customer_id: int
-    plan_id: int
-    router_id: int | None
-    method: str  # "mobile_money" | "cash" | "voucher"
-    provider: str | None  # "mpesa" for mobile money
-    status: str  # "pending" | "completed" | "failed" | "expired"
-    amount: Decimal
-    currency: str
-    phone: str | None  # E.164 digits without "+", as M-Pesa and seed 003 spell it
-    mac_address: str | None
-    reference: str | None
-    checkout_request_id: str | None
-    merchant_request_id: str | None
-    receipt: str | None
-    result_code: int | None
-    result_desc: str | None
-    entitlement_id: int | None
-    recorded_by: str
-    created_at: datetime
-    completed_at: datetime | None
-    updated_at: datetime
-    # The end of the access it bought (its entitlement), when read with it.
-    access_expires_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,3 +272,37 @@ class WantedRevocation:
     router: str
     username: str
     mac_address: str | None
+
+
+# --- billing ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Payment:
+    """Money for a plan: M-Pesa (pending until the provider says), cash or a voucher."""
+
+    id: int
+    tenant_id: int
+    customer_id: int
+    plan_id: int
+    router_id: int | None
+    method: str  # "mobile_money" | "cash" | "voucher"
+    provider: str | None  # "mpesa" for mobile money
+    status: str  # "pending" | "completed" | "failed" | "expired"
+    amount: "Decimal"
+    currency: str
+    phone: str | None  # E.164 digits without "+", as M-Pesa and seed 003 spell it
+    mac_address: str | None
+    reference: str | None
+    checkout_request_id: str | None
+    merchant_request_id: str | None
+    receipt: str | None
+    result_code: int | None
+    result_desc: str | None
+    entitlement_id: int | None
+    recorded_by: str
+    created_at: datetime
+    completed_at: datetime | None
+    updated_at: datetime
+    # The end of the access it bought (its entitlement), when read with it.
+    access_expires_at: datetime | None = None

@@ -10,7 +10,7 @@ from hub.storage import Executor, conflict_on_duplicate
 _CUSTOMER_COLUMNS = "id, tenant_id, username, full_name, email, is_active, created_at"
 _ENTITLEMENT_COLUMNS = (
     "id, tenant_id, customer_id, router_id, mac_address, profile, rate_limit, on_expiry,"
-    " starts_at, expires_at, revoked_at, plan_id"
+    " starts_at, expires_at, revoked_at"
 )
 
 
@@ -101,14 +101,10 @@ class EntitlementRepository:
         profile: str | None,
         starts_at: datetime,
         expires_at: datetime,
-        rate_limit: str | None = None,
-        on_expiry: str = "cut",
-        plan_id: int | None = None,
     ) -> Entitlement:
         row = await self._db.fetchrow(
             "INSERT INTO entitlements (tenant_id, customer_id, router_id, mac_address, profile,"
-            " starts_at, expires_at, rate_limit, on_expiry, plan_id)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            " starts_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
             f" RETURNING {_ENTITLEMENT_COLUMNS}",
             tenant_id,
             customer_id,
@@ -117,9 +113,6 @@ class EntitlementRepository:
             profile,
             starts_at,
             expires_at,
-            rate_limit,
-            on_expiry,
-            plan_id,
         )
         return Entitlement(**dict(row))
 
