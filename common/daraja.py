@@ -29,6 +29,9 @@ RESULT_INSUFFICIENT_FUNDS = 1
 RESULT_CANCELLED = 1032
 RESULT_UNREACHABLE = 1037  # "DS timeout user cannot be reached": no answer from the handset
 RESULT_WRONG_PIN = 2001
+# Some integrations report the query answering 200 with this while the payment is in progress,
+# instead of the documented 500.001.1001: read as "pending" too, never as a failure.
+RESULT_STILL_PROCESSING = 4999
 
 # errorCode of a refused API call ({"requestId", "errorCode", "errorMessage"}).
 ERROR_BAD_REQUEST = "400.002.02"  # "Bad Request - Invalid <Field>"
@@ -52,9 +55,18 @@ def parse_timestamp(text: str) -> datetime:
     if not (isinstance(text, str) and len(text) == 14 and text.isascii() and text.isdigit()):
         raise ValueError(f"expected 14 digits yyyymmddHHMMSS, got {text!r}")
     local = datetime.strptime(text, TIMESTAMP_FORMAT)  # ValueError on a day or hour past range
-    return local.replace(tzinfo=NAIROBI).astimezone(UTC)
+    try:
+        return local.replace(tzinfo=NAIROBI).astimezone(UTC)
+    except OverflowError:  # 0001-01-01 local is before UTC's year 1
+        raise ValueError(f"{text!r} is out of range") from None
 
 
 def password(shortcode: str, passkey: str, stamp: str) -> str:
     """Daraja's STK ``Password``: base64(shortcode + passkey + timestamp)."""
     return base64.b64encode(f"{shortcode}{passkey}{stamp}".encode()).decode("ascii")
+
+
+def basic_auth(consumer_key: str, consumer_secret: str) -> str:
+    """The OAuth call's ``Authorization`` header value: Basic base64(key:secret)."""
+    pair = f"{consumer_key}:{consumer_secret}".encode()
+    return "Basic " + base64.b64encode(pair).decode("ascii")

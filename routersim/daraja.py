@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import binascii
 import contextlib
 import hmac
 import itertools
@@ -75,6 +74,7 @@ ACCEPTED = "Success. Request accepted for processing"
 QUERY_ACCEPTED = "The service request has been accepted successsfully"  # sic, as Daraja spells it
 MAX_AMOUNT = 250_000  # M-Pesa's per-transaction ceiling, KES
 MAX_BODY = 64 * 1024
+CONSUMER_KEY, CONSUMER_SECRET = "sim-consumer-key", "sim-consumer-secret"  # the defaults
 
 PHONE_RE = re.compile(r"254[17][0-9]{8}", re.ASCII)  # Safaricom: 2547XXXXXXXX, 2541XXXXXXXX
 SHORTCODE_RE = re.compile(r"[0-9]{5,7}", re.ASCII)
@@ -99,8 +99,8 @@ class Outcome:
 class DarajaConfig:
     """Credentials the simulator accepts and how payments end."""
 
-    consumer_key: str = "sim-consumer-key"
-    consumer_secret: str = field(default="sim-consumer-secret", repr=False)
+    consumer_key: str = CONSUMER_KEY
+    consumer_secret: str = field(default=CONSUMER_SECRET, repr=False)
     shortcode: str = daraja.SANDBOX_SHORTCODE
     passkey: str = field(default=daraja.SANDBOX_PASSKEY, repr=False)
     token_ttl: int = 3599  # seconds, sent as expires_in (a string, as Daraja does)
@@ -309,7 +309,7 @@ STATE = web.AppKey("daraja_state", DarajaState)
 async def _json_object(request: web.Request) -> dict[str, Any]:
     try:
         body = msgspec.json.decode(await request.read())
-    except (msgspec.DecodeError, web.HTTPRequestEntityTooLarge):
+    except (msgspec.DecodeError, RecursionError, web.HTTPRequestEntityTooLarge):
         body = None
     if not isinstance(body, dict):
         raise DarajaError(400, daraja.ERROR_BAD_PAYLOAD, "Invalid Request Payload")
@@ -373,7 +373,7 @@ async def generate_token(request: web.Request) -> web.Response:
     scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
     try:
         key, sep, secret = base64.b64decode(encoded, validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # not base64 (binascii.Error), not ASCII, not UTF-8
         key, sep, secret = "", "", ""
     good = (
         scheme.lower() == "basic"
@@ -471,8 +471,8 @@ async def set_outcome(request: web.Request) -> web.Response:
     state = request.app[STATE]
     try:
         body = msgspec.json.decode(await request.read(), type=OutcomeBody)
-    except msgspec.DecodeError as exc:
-        return _sim_error(400, str(exc))
+    except (msgspec.DecodeError, RecursionError, web.HTTPRequestEntityTooLarge) as exc:
+        return _sim_error(400, f"invalid body: {exc}")
     default = state.config.outcome
     delay = default.delay if body.delay is msgspec.UNSET else body.delay
     outcome = Outcome(body.outcome, delay)
@@ -637,8 +637,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=8090, help="port; 0 picks a free one")
-    parser.add_argument("--consumer-key", default=DarajaConfig.consumer_key)
-    parser.add_argument("--consumer-secret", default="sim-consumer-secret")
+    parser.add_argument("--consumer-key", default=CONSUMER_KEY)
+    parser.add_argument("--consumer-secret", default=CONSUMER_SECRET)
     parser.add_argument("--shortcode", default=daraja.SANDBOX_SHORTCODE)
     parser.add_argument("--passkey", default=daraja.SANDBOX_PASSKEY)
     parser.add_argument(

@@ -144,7 +144,9 @@ class DarajaProvider:
 
     name = "mpesa"
 
-    def __init__(self, settings: DarajaSettings, session: aiohttp.ClientSession | None = None):
+    def __init__(
+        self, settings: DarajaSettings, session: aiohttp.ClientSession | None = None
+    ) -> None:
         self.settings = settings
         self._session = session
         self._owns_session = session is None
@@ -193,6 +195,10 @@ class DarajaProvider:
 
     async def query(self, checkout_request_id: str) -> PaymentResult:
         """Ask Daraja how the payment ended: for payments whose callback never came."""
+        if not (isinstance(checkout_request_id, str) and 1 <= len(checkout_request_id) <= 64):
+            raise ProviderError(
+                f"invalid CheckoutRequestID {checkout_request_id!r:.80}", retryable=False
+            )
         stamp = daraja.timestamp(utcnow())
         s = self.settings
         payload = {
@@ -221,6 +227,13 @@ class DarajaProvider:
                 retryable=True,
             )
         log.info("stk query checkout=%s result=%d", checkout_request_id, code)
+        if code == daraja.RESULT_STILL_PROCESSING:
+            return PaymentResult(
+                checkout_request_id=checkout_request_id,
+                status="pending",
+                result_code=None,
+                result_desc=reply.ResultDesc or daraja.STILL_PROCESSING,
+            )
         return PaymentResult(
             checkout_request_id=checkout_request_id,
             status="completed" if code == daraja.RESULT_SUCCESS else "failed",
@@ -234,7 +247,7 @@ class DarajaProvider:
             raise InvalidCallback(f"callback body over {MAX_CALLBACK} bytes")
         try:
             callback = _CALLBACK_DECODER.decode(body).Body.stkCallback
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, RecursionError) as exc:
             raise InvalidCallback(f"not a Daraja STK callback: {exc}") from None
         base = {
             "checkout_request_id": callback.CheckoutRequestID,
@@ -298,11 +311,12 @@ class DarajaProvider:
             if self._token is not None and self._token != stale and now < self._token_expires:
                 return self._token
             self._token = None
+            s = self.settings
             status, body = await self._send(
                 "GET",
                 "/oauth/v1/generate",
                 params={"grant_type": "client_credentials"},
-                auth=aiohttp.BasicAuth(self.settings.consumer_key, self.settings.consumer_secret),
+                headers={"Authorization": daraja.basic_auth(s.consumer_key, s.consumer_secret)},
             )
             if status != 200:
                 raise _refusal("the consumer key and secret", status, _error(body))
@@ -340,11 +354,16 @@ def _check_request(request: StkRequest) -> None:
         problems.append("amount must be a positive whole number")
     if not (isinstance(request.phone, str) and _DIGITS_RE.fullmatch(request.phone)):
         problems.append("phone must be E.164 digits without '+'")
-    if not 1 <= len(request.account_reference) <= 12:
+    if not (
+        isinstance(request.account_reference, str) and 1 <= len(request.account_reference) <= 12
+    ):
         problems.append("account_reference must be 1 to 12 characters")
-    if not 1 <= len(request.description) <= 13:
+    if not (isinstance(request.description, str) and 1 <= len(request.description) <= 13):
         problems.append("description must be 1 to 13 characters")
-    if not re.fullmatch(r"https?://\S+", request.callback_url, re.ASCII):
+    if not (
+        isinstance(request.callback_url, str)
+        and re.fullmatch(r"https?://\S+", request.callback_url, re.ASCII)
+    ):
         problems.append("callback_url must be an http(s) URL")
     if problems:
         raise ProviderError("invalid STK request: " + "; ".join(problems), retryable=False)
@@ -354,7 +373,7 @@ def _error(body: bytes) -> _ErrorReply:
     """Daraja's {requestId, errorCode, errorMessage}, or an empty one if the body is not it."""
     try:
         return msgspec.json.decode(body, type=_ErrorReply)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return _ErrorReply()
 
 
@@ -383,7 +402,7 @@ def _refusal(what: str, status: int, error: _ErrorReply) -> ProviderError:
 def _decode(body: bytes, kind: type[_Reply], what: str) -> _Reply:
     try:
         return msgspec.json.decode(body, type=kind)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, RecursionError) as exc:
         raise ProviderError(
             f"M-Pesa's answer to {what} is not valid: {exc}", retryable=True
         ) from None
