@@ -62,9 +62,9 @@ PAYMENT_NOT_FOUND = "Payment not found"
 CALLBACK_REFUSED = "callback refused"
 CALLBACK_PATH = "/api/payments/callback/{tenant}/{secret}"
 MAX_ID = 2**63 - 1
-# How long a callback for a checkout this process is still saving waits for it (the provider
-# may call back before its own push answer is stored).
-PUSH_SETTLE_WAIT = 5.0
+# How long a callback for a checkout this process is still saving waits for it: the provider
+# may call back before its answer to the push is read and stored (Daraja's own timeout is 10 s).
+PUSH_SETTLE_WAIT = 15.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,7 +266,11 @@ class PaymentService:
             raise InvalidInput("a callback must carry the payment's outcome")
         applied = await self._apply_result(tenant, result, actor=f"provider:{self._provider.name}")
         if applied is None and self._pushing:
-            # The provider can answer before this process saved the push's checkout id.
+            # The provider can call back before this process saved the push's checkout id.
+            log.info(
+                "payment callback waits for pushes in flight checkout=%s",
+                result.checkout_request_id[:64],
+            )
             await asyncio.wait(set(self._pushing), timeout=PUSH_SETTLE_WAIT)
             applied = await self._apply_result(
                 tenant, result, actor=f"provider:{self._provider.name}"

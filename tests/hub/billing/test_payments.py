@@ -44,6 +44,10 @@ USERNAME = "+254712000001"
 DIGITS = "254712000001"
 SIM_CONFIG = DarajaConfig()
 WAIT = 30.0  # whole processes on a loaded 2-core box
+# A grant whose command did not reach the agent (offline, or the link dropped under load)
+# arrives by the entitlement sync of the next hello and is set up on the router by the agent's
+# drift pass: every drift_interval (60 s by default).
+DRIFT = 1.0
 
 
 def phone(n: int) -> tuple[str, str, str]:
@@ -165,7 +169,9 @@ async def stack(
     config_path = tmp_path / "agent" / "agent.toml"
     async with SimRouter(name=ROUTER, seed=5) as router:
         await enroll(server_url(hub), token, str(config_path))
-        agent = RunningAgent(enrolled_agent_config(config_path, [router]))
+        agent_config = enrolled_agent_config(config_path, [router])
+        settings = dataclasses.replace(agent_config.agent, drift_interval=DRIFT)
+        agent = RunningAgent(dataclasses.replace(agent_config, agent=settings))
         await agent.start()
         try:
             router_id = await pool.fetchval("SELECT id FROM routers WHERE name = $1", ROUTER)
@@ -326,6 +332,8 @@ async def test_a_payment_never_settled_expires(stack: Stack, hub_config: HubConf
 
 
 async def test_agent_offline_during_payment_gets_the_grant_on_reconnect(stack: Stack):
+    # The entitlement reaches the agent by the sync of its next hello; the agent sets the
+    # router up in its drift pass (every drift_interval: DRIFT here, 60 s by default).
     config = stack.agent.config
     await stack.agent.stop()
     await wait_for(lambda: _not(stack.router_online()), WAIT)
