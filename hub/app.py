@@ -18,6 +18,7 @@ from hub.services.access import AccessService
 from hub.services.agents import AgentService
 from hub.services.auth import AuthService
 from hub.services.dispatch import Dispatcher
+from hub.services.plans import PlanService
 from hub.services.portal import PortalService
 from hub.supervisor import FatalHandler, Supervisor, terminate_process
 from hub.typedefs import (
@@ -110,6 +111,7 @@ def _services(
             portal=PortalService(pool, config, dispatcher),
             access=access,
             agents=AgentService(pool, config),
+            plans=PlanService(pool),
             payments=PaymentService(pool, config, app[PAYMENT_PROVIDER], access),
         )
         yield

@@ -7,7 +7,7 @@ from datetime import datetime
 from hub.domain import User
 from hub.storage import Executor, conflict_on_duplicate
 
-_USER_COLUMNS = "u.id, u.tenant_id, u.email, u.role"
+_USER_COLUMNS = "u.id, u.tenant_id, u.email, u.role, u.username"
 
 
 class UserRepository:
@@ -15,29 +15,44 @@ class UserRepository:
         self._db = db
 
     async def create(
-        self, email: str, password_hash: str, role: str, tenant_id: int | None = None
+        self,
+        email: str | None,
+        password_hash: str,
+        role: str,
+        tenant_id: int | None = None,
+        username: str | None = None,
     ) -> User:
-        with conflict_on_duplicate(f"a user with email {email!r} already exists"):
+        with conflict_on_duplicate(f"a user {username or email!r} already exists"):
             row = await self._db.fetchrow(
-                "INSERT INTO users (tenant_id, email, password_hash, role)"
-                " VALUES ($1, $2, $3, $4) RETURNING id, tenant_id, email, role",
+                "INSERT INTO users (tenant_id, email, password_hash, role, username)"
+                " VALUES ($1, $2, $3, $4, $5) RETURNING id, tenant_id, email, role, username",
                 tenant_id,
                 email,
                 password_hash,
                 role,
+                username,
             )
         return User(**dict(row))
 
-    async def find_login(self, email: str) -> tuple[User, str] | None:
-        """An enabled user by email (case-insensitive) and their password hash."""
+    async def find_login(self, login: str) -> tuple[User, str] | None:
+        """An enabled user by username or email (case-insensitive) and their password hash."""
         row = await self._db.fetchrow(
             f"SELECT {_USER_COLUMNS}, u.password_hash FROM users u"
-            " WHERE lower(u.email) = lower($1) AND u.disabled_at IS NULL",
-            email,
+            " WHERE (u.username = lower($1) OR lower(u.email) = lower($1))"
+            " AND u.disabled_at IS NULL",
+            login,
         )
         if row is None:
             return None
-        return User(row["id"], row["tenant_id"], row["email"], row["role"]), row["password_hash"]
+        password_hash = row["password_hash"]
+        return User(**{k: v for k, v in row.items() if k != "password_hash"}), password_hash
+
+    async def get_enabled(self, user_id: int) -> User | None:
+        row = await self._db.fetchrow(
+            f"SELECT {_USER_COLUMNS} FROM users u WHERE u.id = $1 AND u.disabled_at IS NULL",
+            user_id,
+        )
+        return User(**dict(row)) if row else None
 
     async def set_password_hash(self, user_id: int, password_hash: str) -> None:
         await self._db.execute(

@@ -12,7 +12,7 @@ from hub.config import HubConfig
 from hub.errors import Forbidden, RateLimited, Unauthorized
 from hub.metrics import HubMetrics
 from hub.typedefs import CLIENT_LIMITER, CONFIG
-from hub.web import admin, payments, portal
+from hub.web import admin, auth, payments, plans, portal
 from hub.web.handlers import client_address
 
 NO_METRICS_TOKEN = (
@@ -24,6 +24,8 @@ NO_METRICS_TOKEN = (
 def setup_routes(app: web.Application, metrics: HubMetrics) -> None:
     app.add_routes(portal.routes)
     app.add_routes(admin.routes)
+    app.add_routes(auth.routes)
+    app.add_routes(plans.routes)
     app.add_routes(payments.routes)
     serve = make_aiohttp_handler(metrics.registry)
 

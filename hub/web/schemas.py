@@ -162,6 +162,82 @@ class EnrollBody(Body):
             raise InvalidInput("device_key must be at least 16 characters")
 
 
+# --- the billing face (seed 003) ----------------------------------------------------------------
+
+Name = Annotated[str, msgspec.Meta(max_length=100)]
+ShortText = Annotated[str, msgspec.Meta(max_length=64)]
+Price = Annotated[int, msgspec.Meta(ge=1, le=1_000_000_000)]
+Count = Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
+
+
+class UserLoginBody(Body):
+    """POST /api/auth/login (seed 003): a dashboard user's username (or email) and password."""
+
+    username: Annotated[str, msgspec.Meta(max_length=MAX_EMAIL)] | None = None
+    password: Password | None = None
+
+    type_errors: ClassVar[dict[str, str]] = {
+        "username": "username and password are required",
+        "password": "username and password are required",
+    }
+    bound_errors: ClassVar[dict[str, str]] = {
+        "username": f"username must be at most {MAX_EMAIL} characters",
+        "password": f"password must be at most {MAX_PASSWORD} characters",
+    }
+
+    def check(self) -> None:
+        if not self.username or not self.password:
+            raise InvalidInput("username and password are required")
+
+
+class PlanCreateBody(Body):
+    """POST /api/plans/create (seed 003); the service words the rules beyond types and bounds."""
+
+    name: Name | None = None
+    speed: ShortText | None = None
+    price: Price | None = None
+    duration_value: Count | None = None
+    duration_unit: ShortText | None = None
+    connection_type: ShortText | None = None
+    router_profile: ShortText | None = None
+    on_expiry: ShortText = "cut"
+    user_id: RowId | None = None
+
+    action: ClassVar[str | None] = "create_plan"
+    type_errors: ClassVar[dict[str, str]] = {
+        "name": "name is required",
+        "speed": "speed is required, like 5M/2M (download/upload)",
+        "price": "price must be a positive integer",
+        "duration_value": "duration_value must be an integer of at least 1",
+        "duration_unit": "duration_unit must be HOURS, DAYS or MINUTES",
+        "connection_type": "connection_type must be hotspot or pppoe",
+        "router_profile": "router_profile must be a string",
+        "on_expiry": "on_expiry must be cut or throttle",
+        "user_id": "user_id must be an integer",
+    }
+    bound_errors: ClassVar[dict[str, str]] = {
+        "name": "name must be at most 100 characters",
+        "price": "price must be a positive integer of at most 1000000000",
+        "duration_value": "duration_value must be an integer of at least 1",
+        "user_id": f"user_id must be between 1 and {MAX_BIGINT}",
+    }
+
+
+class TenantQuery(Body):
+    """Seed 003's ``user_id``: the tenant a platform admin acts on (ignored for anyone else)."""
+
+    user_id: RowId | None = None
+
+    type_errors: ClassVar[dict[str, str]] = {"user_id": "user_id must be an integer"}
+    bound_errors: ClassVar[dict[str, str]] = {
+        "user_id": f"user_id must be between 1 and {MAX_BIGINT}"
+    }
+
+
+class PlanListQuery(TenantQuery):
+    connection_type: ShortText | None = None
+
+
 MAX_PHONE = 64  # a phone number however typed ("+255 (0)712-345-678"), or a username for cash
 _PAYMENT_TYPES = {
     "plan_id": "plan_id must be an integer",

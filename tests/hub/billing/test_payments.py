@@ -21,7 +21,6 @@ import aiohttp
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestServer
-from hub.services.plans import PlanService
 
 from agent.enroll import enroll
 from common.timeutil import parse_iso, utcnow
@@ -29,6 +28,7 @@ from hub.app import create_app
 from hub.config import HubConfig, MpesaConfig
 from hub.domain import Tenant
 from hub.payments.service import PaymentService
+from hub.services.plans import PlanService
 from hub.services.tenants import TenantService
 from hub.typedefs import DB_POOL, PAYMENT_PROVIDER, SERVICES
 from routersim import SimRouter

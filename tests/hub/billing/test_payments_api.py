@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from hub.storage.plans import PlanRepository
 
 from common.timeutil import parse_iso, utcnow
 from hub.app import create_app
 from hub.config import HubConfig, MpesaConfig
+from hub.storage.plans import PlanRepository
 from hub.typedefs import DB_POOL
 from routersim.daraja import DarajaConfig, DarajaSim, Outcome
 from tests.helpers import free_port
