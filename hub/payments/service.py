@@ -311,7 +311,7 @@ class PaymentService:
             if result is not None and result.status != "pending":
                 try:
                     applied = await self._apply_result(tenant, result, actor="settler")
-                except InvalidInput as exc:  # a wrong amount: failed, logged
+                except (InvalidInput, Conflict) as exc:  # wrong amount or receipt: failed
                     log.warning(
                         "payment settled as failed payment_id=%s reason=%s", payment.id, exc.message
                     )
@@ -422,8 +422,8 @@ class PaymentService:
                 )
                 failed = await payments.fail(payment.id, result.result_code, desc)
                 assert failed is not None
-                entry.details = {"status": "failed", "reason": "wrong amount"}
-                await write_audit(conn, entry)
+                entry.details = {"status": "failed", "reason": desc}
+                await write_audit(conn, entry, WrongAmount(desc))
                 log.warning(
                     "payment refused: wrong amount payment_id=%s amount=%s expected=%s",
                     payment.id,

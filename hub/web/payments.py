@@ -17,8 +17,15 @@ from hub.domain import Payment
 from hub.errors import HubError
 from hub.payments.service import PAYMENT_NOT_FOUND, Paid
 from hub.typedefs import CALLER, SERVICES
-from hub.web.handlers import caller_tenant, path_id, read_body, read_bytes, require_role
-from hub.web.schemas import CashBody, StkPushBody
+from hub.web.handlers import (
+    caller_tenant,
+    path_id,
+    read_body,
+    read_bytes,
+    read_query,
+    require_role,
+)
+from hub.web.schemas import CashBody, StkPushBody, TenantQuery
 
 routes = web.RouteTableDef()
 
@@ -110,8 +117,8 @@ async def cash(request: web.Request) -> web.Response:
 @routes.get(r"/api/payments/{payment_id:\d+}")
 async def payment_status(request: web.Request) -> web.Response:
     payment_id = path_id(request, "payment_id", PAYMENT_NOT_FOUND)
-    user_id = request.query.get("user_id")
-    tenant = await caller_tenant(request, int(user_id) if user_id and user_id.isdigit() else None)
+    query = read_query(request, TenantQuery)
+    tenant = await caller_tenant(request, query.user_id)
     require_role(request, "viewer")
     payment = await request.app[SERVICES].payments.get(tenant, payment_id)
     return web.json_response(payment_body(payment))

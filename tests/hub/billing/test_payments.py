@@ -420,7 +420,7 @@ async def test_callbacks_with_a_wrong_secret_amount_or_checkout_are_refused(stac
     )
     assert [tuple(row) for row in audit] == [
         ("payment_stk_push", "ok"),
-        ("payment_result", "ok"),
+        ("payment_result", "invalid"),  # the wrong amount: failed, nothing credited
     ]
 
 
