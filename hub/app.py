@@ -166,9 +166,11 @@ async def _payment_provider(app: web.Application) -> AsyncIterator[None]:
 
 async def _payment_settler(app: web.Application) -> AsyncIterator[None]:
     """Settle mobile-money payments whose callback never came (status query, then expiry)."""
-    app[SUPERVISOR].start("payment-settler", app[SERVICES].payments.settle_forever)
+    payments = app[SERVICES].payments
+    app[SUPERVISOR].start("payment-settler", payments.settle_forever)
     yield
     await app[SUPERVISOR].stop("payment-settler")
+    await payments.close()
 
 
 async def _metrics_refresher(app: web.Application) -> AsyncIterator[None]:

@@ -142,6 +142,7 @@ class PaymentService:
         self._provider = provider
         self._access = access
         self._pushing: set[asyncio.Future[None]] = set()  # pushes not yet saved
+        self._deliveries: set[asyncio.Task[Delivery | None]] = set()  # after callbacks
 
     # -- mobile money -----------------------------------------------------------------------
 
@@ -264,17 +265,18 @@ class PaymentService:
             raise InvalidInput(f"invalid callback: {exc.message}") from exc
         if result.status == "pending":
             raise InvalidInput("a callback must carry the payment's outcome")
-        applied = await self._apply_result(tenant, result, actor=f"provider:{self._provider.name}")
-        if applied is None and self._pushing:
-            # The provider can call back before this process saved the push's checkout id.
+        actor = f"provider:{self._provider.name}"
+        # The provider can call back before this process saved the push's checkout id: the
+        # pushes in flight now (taken before the lookup) are waited for, then it looks again.
+        in_flight = set(self._pushing)
+        applied = await self._apply_result(tenant, result, actor=actor, deliver_later=True)
+        if applied is None and in_flight:
             log.info(
                 "payment callback waits for pushes in flight checkout=%s",
                 result.checkout_request_id[:64],
             )
-            await asyncio.wait(set(self._pushing), timeout=PUSH_SETTLE_WAIT)
-            applied = await self._apply_result(
-                tenant, result, actor=f"provider:{self._provider.name}"
-            )
+            await asyncio.wait(in_flight, timeout=PUSH_SETTLE_WAIT)
+            applied = await self._apply_result(tenant, result, actor=actor, deliver_later=True)
         if applied is None:
             log.warning(
                 "payment callback refused: unknown checkout tenant=%s checkout=%s",
@@ -368,10 +370,12 @@ class PaymentService:
         return True
 
     async def _apply_result(
-        self, tenant: Tenant, result: PaymentResult, *, actor: str
+        self, tenant: Tenant, result: PaymentResult, *, actor: str, deliver_later: bool = False
     ) -> _Applied | None:
         """The provider's outcome applied to the tenant's payment of that checkout (None: no
-        such checkout). Completion and its entitlement commit together; delivery follows."""
+        such checkout). Completion and its entitlement commit together; delivery follows, in
+        the background with ``deliver_later`` (the provider's callback is acknowledged at once
+        instead of waiting for the router)."""
         try:
             applied = await self._apply_locked(tenant, result, actor)
         except Conflict as exc:  # the receipt already paid another payment: refuse, fail this
@@ -381,7 +385,9 @@ class PaymentService:
             return None
         if applied.payment.status == "failed" and applied.changed and result.status == "completed":
             raise WrongAmount(applied.payment.result_desc)
-        if applied.paid is not None:
+        if applied.paid is not None and deliver_later:
+            self._deliver_later(tenant, applied.paid, actor)
+        elif applied.paid is not None:
             delivery = await self._deliver(tenant, applied.paid, actor)
             applied = dataclasses.replace(
                 applied, paid=dataclasses.replace(applied.paid, delivery=delivery)
@@ -608,6 +614,26 @@ class PaymentService:
         return await PaymentRepository(self._pool).callback_secret(
             tenant.id, secrets.token_urlsafe(24)
         )
+
+    def _deliver_later(self, tenant: Tenant, paid: Paid, actor: str) -> None:
+        task = asyncio.create_task(
+            self._deliver(tenant, paid, actor), name=f"payment-grant:{paid.payment.id}"
+        )
+        self._deliveries.add(task)
+        task.add_done_callback(self._delivered)
+
+    def _delivered(self, task: asyncio.Task[Delivery | None]) -> None:
+        self._deliveries.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            # Stored all the same: the agent's next entitlement sync brings it.
+            log.error("payment grant delivery failed task=%s", task.get_name(), exc_info=exc)
+
+    async def close(self) -> None:
+        """Stop deliveries still under way (each grant is stored: the sync brings it)."""
+        tasks = list(self._deliveries)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _deliver(self, tenant: Tenant, paid: Paid, actor: str) -> Delivery | None:
         """Push the grant to the payment's router; offline or gone leaves it to the sync."""
