@@ -20,6 +20,8 @@ from hub.services.auth import AuthService
 from hub.services.dispatch import Dispatcher
 from hub.services.plans import PlanService
 from hub.services.portal import PortalService
+from hub.services.tenants import TenantService
+from hub.services.users import UserService
 from hub.supervisor import FatalHandler, Supervisor, terminate_process
 from hub.typedefs import (
     CLIENT_LIMITER,
@@ -112,6 +114,8 @@ def _services(
             access=access,
             agents=AgentService(pool, config),
             plans=PlanService(pool),
+            tenants=TenantService(pool, config),
+            users=UserService(pool),
             payments=PaymentService(pool, config, app[PAYMENT_PROVIDER], access),
         )
         yield

@@ -95,6 +95,9 @@ class HubConfig:
     # data_dir/jwt.key on first start. Hub processes on several hosts must share one: set it.
     jwt_secret: str | None = field(default=None, repr=False)
     access_token_minutes: float = 15.0
+    refresh_token_days: float = 30.0  # a /v1 login lasts this long, its refresh token rotating
+    # POST /v1/auth/register: off unless enabled; a registered user is a viewer of no tenant.
+    registration_enabled: bool = False
     metrics_refresh_interval: float = 5.0  # seconds between /metrics snapshots of router state
     # Bearer token of the platform scrape (GET /metrics). None: /metrics is served only to
     # loopback clients of a hub listening on loopback. Kept out of repr.

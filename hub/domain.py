@@ -20,6 +20,32 @@ class Tenant:
     default_country: str
     currency: str = "KES"
     timezone: str = "Africa/Nairobi"
+    is_active: bool = True  # a deactivated tenant's users and keys are refused (403)
+
+
+@dataclass(frozen=True, slots=True)
+class TenantDetails:
+    """A tenant as seed 004 manages it: company details, limits, feature flags, active switch."""
+
+    tenant: Tenant
+    company_name: str | None
+    phone: str | None
+    max_mikrotiks: int | None  # None: no limit
+    max_network_users: int | None
+    features: dict[str, Any]
+    is_active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TenantStats:
+    routers: int
+    sites: int
+    sites_online: int
+    active_sessions: int
+    customers: int
+    revenue_this_month: Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +75,8 @@ class User:
     email: str | None
     role: str
     username: str | None = None
+    fullname: str | None = None
+    phone: str | None = None
 
     @property
     def actor(self) -> str:
@@ -67,6 +95,7 @@ class Caller:
     role: str  # "platform_admin" or one of ROLES (an API key acts as "admin")
     actor: str  # the audit log's "who"
     user_id: int | None = None
+    user: User | None = None  # None for an API key
 
     def may(self, role: str) -> bool:
         """At least ``role`` (platform admins may do everything)."""
@@ -330,6 +359,43 @@ class WantedRevocation:
     router: str
     username: str
     mac_address: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverableVoucher:
+    """An unused voucher an agent must create as a hotspot user (router None: every router
+    of its tenant); ``version`` orders deliveries (hub/storage/redemptions.py)."""
+
+    code: str
+    batch_id: int
+    router_id: int | None
+    valid_until: datetime
+    duration_seconds: int
+    profile: str | None
+    rate_limit: str
+    on_expiry: str
+    version: int
+    status: str = "unused"  # the hub's: "unused" | "active" | "expired"
+
+
+@dataclass(frozen=True, slots=True)
+class Redemption:
+    """A voucher's first login as the hub recorded it; ``recorded`` False when it was
+    recorded before (a replayed report changes nothing)."""
+
+    voucher_id: int
+    customer_id: int
+    entitlement_id: int | None
+    payment_id: int | None
+    recorded: bool
+
+
+@dataclass(frozen=True, slots=True)
+class VoucherTarget:
+    """An agent with routers in a batch's scope, and its routers (name -> id)."""
+
+    agent_id: int
+    routers: dict[str, int]
 
 
 # --- billing ------------------------------------------------------------------------------------

@@ -36,6 +36,49 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION public.enforce_tenant_limits() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    limit_value integer;
+    used integer;
+BEGIN
+    IF TG_TABLE_NAME = 'routers' THEN
+        SELECT max_mikrotiks INTO limit_value FROM tenants WHERE id = NEW.tenant_id;
+    ELSE
+        SELECT max_network_users INTO limit_value FROM tenants WHERE id = NEW.tenant_id;
+    END IF;
+    IF limit_value IS NULL THEN
+        RETURN NEW;
+    END IF;
+    -- An upsert of a row that exists (INSERT ... ON CONFLICT DO UPDATE) adds nothing.
+    IF TG_TABLE_NAME = 'routers' THEN
+        PERFORM 1 FROM routers WHERE agent_id = NEW.agent_id AND name = NEW.name;
+    ELSE
+        PERFORM 1 FROM customers WHERE tenant_id = NEW.tenant_id AND username = NEW.username;
+    END IF;
+    IF FOUND THEN
+        RETURN NEW;
+    END IF;
+    PERFORM 1 FROM tenants WHERE id = NEW.tenant_id FOR UPDATE;
+    IF TG_TABLE_NAME = 'routers' THEN
+        SELECT count(*) INTO used FROM routers
+         WHERE tenant_id = NEW.tenant_id AND retired_at IS NULL;
+        IF used >= limit_value THEN
+            RAISE EXCEPTION 'Tenant limit reached: at most % router(s) (max_mikrotiks)', limit_value
+                USING ERRCODE = 'IF409';
+        END IF;
+    ELSE
+        SELECT count(*) INTO used FROM customers WHERE tenant_id = NEW.tenant_id;
+        IF used >= limit_value THEN
+            RAISE EXCEPTION 'Tenant limit reached: at most % customer(s) (max_network_users)',
+                limit_value USING ERRCODE = 'IF409';
+        END IF;
+    END IF;
+    RETURN NEW;
+END
+$$;
+
 CREATE FUNCTION public.entitlements_next_version() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -302,6 +345,14 @@ CREATE UNLOGGED TABLE public.rate_buckets (
     granted boolean NOT NULL
 );
 
+CREATE TABLE public.refresh_tokens (
+    token_hash bytea NOT NULL,
+    family_id uuid NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    rotated_at timestamp with time zone
+);
+
 CREATE TABLE public.router_health (
     router_id bigint NOT NULL,
     status text NOT NULL,
@@ -413,7 +464,16 @@ CREATE TABLE public.tenants (
     currency text DEFAULT 'KES'::text NOT NULL,
     timezone text DEFAULT 'Africa/Nairobi'::text NOT NULL,
     payment_callback_secret text,
+    company_name text,
+    phone text,
+    max_mikrotiks integer,
+    max_network_users integer,
+    features jsonb DEFAULT '{}'::jsonb NOT NULL,
+    is_active boolean DEFAULT true NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT tenants_currency_check CHECK ((currency ~ '^[A-Z]{3}$'::text)),
+    CONSTRAINT tenants_max_mikrotiks_check CHECK ((max_mikrotiks >= 0)),
+    CONSTRAINT tenants_max_network_users_check CHECK ((max_network_users >= 0)),
     CONSTRAINT tenants_slug_check CHECK ((slug ~ '^[a-z0-9][a-z0-9-]{1,62}$'::text))
 );
 
@@ -426,6 +486,16 @@ CREATE SEQUENCE public.tenants_id_seq
 
 ALTER SEQUENCE public.tenants_id_seq OWNED BY public.tenants.id;
 
+CREATE TABLE public.token_families (
+    id uuid NOT NULL,
+    user_id bigint NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    revoked_at timestamp with time zone,
+    revoked_reason text,
+    CONSTRAINT token_families_revoked_reason_check CHECK ((revoked_reason = ANY (ARRAY['logout'::text, 'reuse'::text, 'disabled'::text])))
+);
+
 CREATE TABLE public.users (
     id bigint NOT NULL,
     tenant_id bigint,
@@ -435,8 +505,10 @@ CREATE TABLE public.users (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     disabled_at timestamp with time zone,
     username text,
-    CONSTRAINT users_check CHECK (((role = 'platform_admin'::text) = (tenant_id IS NULL))),
+    fullname text,
+    phone text,
     CONSTRAINT users_login CHECK (((email IS NOT NULL) OR (username IS NOT NULL))),
+    CONSTRAINT users_platform_admin_has_no_tenant CHECK (((role <> 'platform_admin'::text) OR (tenant_id IS NULL))),
     CONSTRAINT users_role_check CHECK ((role = ANY (ARRAY['platform_admin'::text, 'owner'::text, 'admin'::text, 'operator'::text, 'viewer'::text]))),
     CONSTRAINT users_username_check CHECK ((username ~ '^[a-z0-9][a-z0-9_.@-]{1,63}$'::text))
 );
@@ -588,6 +660,9 @@ ALTER TABLE ONLY public.plans
 ALTER TABLE ONLY public.rate_buckets
     ADD CONSTRAINT rate_buckets_pkey PRIMARY KEY (key);
 
+ALTER TABLE ONLY public.refresh_tokens
+    ADD CONSTRAINT refresh_tokens_pkey PRIMARY KEY (token_hash);
+
 ALTER TABLE ONLY public.router_health
     ADD CONSTRAINT router_health_pkey PRIMARY KEY (router_id);
 
@@ -620,6 +695,9 @@ ALTER TABLE ONLY public.tenants
 
 ALTER TABLE ONLY public.tenants
     ADD CONSTRAINT tenants_slug_key UNIQUE (slug);
+
+ALTER TABLE ONLY public.token_families
+    ADD CONSTRAINT token_families_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.users
     ADD CONSTRAINT users_email_key UNIQUE (email);
@@ -676,6 +754,8 @@ CREATE INDEX plans_tenant ON public.plans USING btree (tenant_id) WHERE (deleted
 
 CREATE INDEX rate_buckets_updated ON public.rate_buckets USING btree (updated_at);
 
+CREATE INDEX refresh_tokens_family ON public.refresh_tokens USING btree (family_id);
+
 CREATE INDEX routers_tenant ON public.routers USING btree (tenant_id);
 
 CREATE INDEX session_history_router_user ON ONLY public.session_history USING btree (router_id, username, ended_at);
@@ -683,6 +763,10 @@ CREATE INDEX session_history_router_user ON ONLY public.session_history USING bt
 CREATE INDEX session_history_default_router_id_username_ended_at_idx ON public.session_history_default USING btree (router_id, username, ended_at);
 
 CREATE INDEX site_events_ts ON public.site_events USING btree (ts);
+
+CREATE INDEX token_families_expires ON public.token_families USING btree (expires_at);
+
+CREATE INDEX token_families_user ON public.token_families USING btree (user_id);
 
 CREATE UNIQUE INDEX users_username ON public.users USING btree (username) WHERE (username IS NOT NULL);
 
@@ -706,6 +790,8 @@ CREATE TRIGGER customers_read_version_ins AFTER INSERT ON public.customers REFER
 
 CREATE TRIGGER customers_read_version_upd AFTER UPDATE ON public.customers REFERENCING NEW TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION public.bump_tenant_read_versions();
 
+CREATE TRIGGER customers_tenant_limit BEFORE INSERT ON public.customers FOR EACH ROW EXECUTE FUNCTION public.enforce_tenant_limits();
+
 CREATE TRIGGER entitlements_read_version_del AFTER DELETE ON public.entitlements REFERENCING OLD TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION public.bump_tenant_read_versions();
 
 CREATE TRIGGER entitlements_read_version_ins AFTER INSERT ON public.entitlements REFERENCING NEW TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION public.bump_tenant_read_versions();
@@ -713,6 +799,8 @@ CREATE TRIGGER entitlements_read_version_ins AFTER INSERT ON public.entitlements
 CREATE TRIGGER entitlements_read_version_upd AFTER UPDATE ON public.entitlements REFERENCING NEW TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION public.bump_tenant_read_versions();
 
 CREATE TRIGGER entitlements_version BEFORE INSERT OR UPDATE ON public.entitlements FOR EACH ROW EXECUTE FUNCTION public.entitlements_next_version();
+
+CREATE TRIGGER routers_tenant_limit BEFORE INSERT ON public.routers FOR EACH ROW EXECUTE FUNCTION public.enforce_tenant_limits();
 
 ALTER TABLE ONLY public.admin_tokens
     ADD CONSTRAINT admin_tokens_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
@@ -783,6 +871,9 @@ ALTER TABLE ONLY public.payments
 ALTER TABLE ONLY public.plans
     ADD CONSTRAINT plans_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(id) ON DELETE CASCADE;
 
+ALTER TABLE ONLY public.refresh_tokens
+    ADD CONSTRAINT refresh_tokens_family_id_fkey FOREIGN KEY (family_id) REFERENCES public.token_families(id) ON DELETE CASCADE;
+
 ALTER TABLE ONLY public.router_health
     ADD CONSTRAINT router_health_router_id_fkey FOREIGN KEY (router_id) REFERENCES public.routers(id) ON DELETE CASCADE;
 
@@ -800,6 +891,9 @@ ALTER TABLE ONLY public.site_events
 
 ALTER TABLE ONLY public.site_events
     ADD CONSTRAINT site_events_router_id_fkey FOREIGN KEY (router_id) REFERENCES public.routers(id) ON DELETE SET NULL;
+
+ALTER TABLE ONLY public.token_families
+    ADD CONSTRAINT token_families_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.users
     ADD CONSTRAINT users_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(id) ON DELETE CASCADE;

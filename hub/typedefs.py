@@ -20,6 +20,8 @@ from hub.services.agents import AgentService
 from hub.services.auth import AuthService
 from hub.services.plans import PlanService
 from hub.services.portal import PortalService
+from hub.services.tenants import TenantService
+from hub.services.users import UserService
 from hub.supervisor import Supervisor
 
 IPNetwork = IPv4Network | IPv6Network
@@ -34,6 +36,8 @@ class Services:
     access: AccessService
     agents: AgentService
     plans: PlanService
+    tenants: TenantService
+    users: UserService
     payments: PaymentService
 
 

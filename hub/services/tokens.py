@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,6 +32,7 @@ class AccessClaims:
     user_id: int
     tenant_id: int | None
     role: str
+    family_id: uuid.UUID  # the login it belongs to: revoked at logout or refresh-token reuse
     expires_at: datetime
 
 
@@ -66,14 +68,15 @@ class TokenService:
     def lifetime(self) -> timedelta:
         return self._lifetime
 
-    def issue(self, user: User) -> tuple[str, datetime]:
-        """An access token for ``user`` and when it expires."""
+    def issue(self, user: User, family_id: uuid.UUID) -> tuple[str, datetime]:
+        """An access token for ``user`` in the login ``family_id``, and when it expires."""
         now = utcnow().replace(microsecond=0)
         expires_at = now + self._lifetime
         claims: dict[str, object] = {
             "iss": ISSUER,
             "typ": "access",
             "sub": str(user.id),
+            "fam": str(family_id),
             "role": user.role,
             "iat": now,
             "exp": expires_at,
@@ -90,7 +93,7 @@ class TokenService:
                 self._key,
                 algorithms=[ALGORITHM],
                 issuer=ISSUER,
-                options={"require": ["exp", "iat", "sub", "iss"]},
+                options={"require": ["exp", "iat", "sub", "iss", "fam"]},
             )
         except jwt.ExpiredSignatureError as exc:
             raise Unauthorized("Token expired") from exc
@@ -105,5 +108,9 @@ class TokenService:
             or (tid is not None and (isinstance(tid, bool) or not isinstance(tid, int)))
         ):
             raise Unauthorized("Invalid token")
+        try:
+            family_id = uuid.UUID(str(claims["fam"]))
+        except ValueError as exc:
+            raise Unauthorized("Invalid token") from exc
         expires_at = datetime.fromtimestamp(claims["exp"], UTC)
-        return AccessClaims(int(sub), tid, role, expires_at)
+        return AccessClaims(int(sub), tid, role, family_id, expires_at)

@@ -15,7 +15,7 @@ import asyncpg
 from common import wire
 from common.timeutil import parse_iso
 from hub.domain import ActiveSession, Router, RouterActivity, RouterHealth
-from hub.storage import Executor, conflict_on_duplicate, link
+from hub.storage import Executor, conflict_on_duplicate, limited_by_tenant, link
 from hub.storage.tenants import TENANT_COLUMNS_T, tenant_from_row
 
 _ROUTER_SELECT = f"""
@@ -154,7 +154,10 @@ class RouterRepository:
         ]
 
     async def add(self, *, tenant_id: int, agent_id: int, name: str, host: str, port: int) -> int:
-        with conflict_on_duplicate(f"site already has a router named {name!r}"):
+        with (
+            conflict_on_duplicate(f"site already has a router named {name!r}"),
+            limited_by_tenant(),
+        ):
             return await self._db.fetchval(
                 "INSERT INTO routers (tenant_id, agent_id, name, host, port)"
                 " VALUES ($1, $2, $3, $4, $5) RETURNING id",

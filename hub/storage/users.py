@@ -1,13 +1,16 @@
-"""Dashboard users (platform admins among them) and admin bearer tokens."""
+"""Dashboard users (platform admins among them), their token families and admin tokens."""
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 from hub.domain import User
 from hub.storage import Executor, conflict_on_duplicate
 
-_USER_COLUMNS = "u.id, u.tenant_id, u.email, u.role, u.username"
+_USER_COLUMNS = "u.id, u.tenant_id, u.email, u.role, u.username, u.fullname, u.phone"
+_RETURNING_USER = "RETURNING id, tenant_id, email, role, username, fullname, phone"
 
 
 class UserRepository:
@@ -21,16 +24,20 @@ class UserRepository:
         role: str,
         tenant_id: int | None = None,
         username: str | None = None,
+        fullname: str | None = None,
+        phone: str | None = None,
     ) -> User:
         with conflict_on_duplicate(f"a user {username or email!r} already exists"):
             row = await self._db.fetchrow(
-                "INSERT INTO users (tenant_id, email, password_hash, role, username)"
-                " VALUES ($1, $2, $3, $4, $5) RETURNING id, tenant_id, email, role, username",
+                "INSERT INTO users (tenant_id, email, password_hash, role, username, fullname,"
+                f" phone) VALUES ($1, $2, $3, $4, $5, $6, $7) {_RETURNING_USER}",
                 tenant_id,
                 email,
                 password_hash,
                 role,
                 username,
+                fullname,
+                phone,
             )
         return User(**dict(row))
 
@@ -47,12 +54,123 @@ class UserRepository:
         password_hash = row["password_hash"]
         return User(**{k: v for k, v in row.items() if k != "password_hash"}), password_hash
 
-    async def get_enabled(self, user_id: int) -> User | None:
+    async def get(self, user_id: int, tenant_id: int | None) -> User | None:
+        """A user; of that tenant only unless ``tenant_id`` is None (a platform admin's view)."""
         row = await self._db.fetchrow(
-            f"SELECT {_USER_COLUMNS} FROM users u WHERE u.id = $1 AND u.disabled_at IS NULL",
+            f"SELECT {_USER_COLUMNS} FROM users u"
+            " WHERE u.id = $1 AND ($2::bigint IS NULL OR u.tenant_id = $2)",
             user_id,
+            tenant_id,
         )
         return User(**dict(row)) if row else None
+
+    async def list(
+        self, tenant_id: int | None, *, limit: int, offset: int
+    ) -> tuple[list[User], int]:
+        """A page of users by id (of one tenant, or all for None) and how many there are."""
+        rows = await self._db.fetch(
+            f"SELECT {_USER_COLUMNS}, count(*) OVER () AS total FROM users u"
+            " WHERE $1::bigint IS NULL OR u.tenant_id = $1 ORDER BY u.id LIMIT $2 OFFSET $3",
+            tenant_id,
+            limit,
+            offset,
+        )
+        total = (
+            rows[0]["total"]
+            if rows
+            else await self._db.fetchval(
+                "SELECT count(*) FROM users WHERE $1::bigint IS NULL OR tenant_id = $1", tenant_id
+            )
+        )
+        return [User(**{k: v for k, v in row.items() if k != "total"}) for row in rows], total
+
+    async def update(self, user_id: int, values: dict[str, object]) -> User | None:
+        """Set the given columns (checked by the service); password_hash among them."""
+        allowed = {"email", "username", "fullname", "phone", "role", "tenant_id", "password_hash"}
+        assert set(values) <= allowed, values
+        sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(values, start=2))
+        with conflict_on_duplicate("a user with that username or email already exists"):
+            row = await self._db.fetchrow(
+                f"UPDATE users SET {sets} WHERE id = $1 {_RETURNING_USER}",
+                user_id,
+                *values.values(),
+            )
+        return User(**dict(row)) if row else None
+
+    async def delete(self, user_id: int) -> None:
+        await self._db.execute("DELETE FROM users WHERE id = $1", user_id)
+
+    async def signed_in(self, user_id: int, family_id: uuid.UUID) -> User | None:
+        """The enabled user whose login (token family) is neither revoked nor expired."""
+        row = await self._db.fetchrow(
+            f"SELECT {_USER_COLUMNS} FROM users u JOIN token_families f ON f.user_id = u.id"
+            " WHERE u.id = $1 AND f.id = $2 AND u.disabled_at IS NULL"
+            " AND f.revoked_at IS NULL AND f.expires_at > now()",
+            user_id,
+            family_id,
+        )
+        return User(**dict(row)) if row else None
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshState:
+    """A presented refresh token as stored, its row locked until the transaction ends."""
+
+    family_id: uuid.UUID
+    user_id: int
+    expires_at: datetime
+    rotated: bool
+    family_revoked: bool
+
+
+class TokenFamilyRepository:
+    """Logins (token families) and their single-use refresh tokens (stored as sha256)."""
+
+    def __init__(self, db: Executor) -> None:
+        self._db = db
+
+    async def start(self, user_id: int, expires_at: datetime) -> uuid.UUID:
+        family_id = uuid.uuid4()
+        await self._db.execute(
+            "INSERT INTO token_families (id, user_id, expires_at) VALUES ($1, $2, $3)",
+            family_id,
+            user_id,
+            expires_at,
+        )
+        # Logins past their end are useless: drop them while we are here.
+        await self._db.execute("DELETE FROM token_families WHERE expires_at < now()")
+        return family_id
+
+    async def add_refresh(self, family_id: uuid.UUID, token_hash: bytes, expires_at: datetime):
+        await self._db.execute(
+            "INSERT INTO refresh_tokens (token_hash, family_id, expires_at) VALUES ($1, $2, $3)",
+            token_hash,
+            family_id,
+            expires_at,
+        )
+
+    async def lock_refresh(self, token_hash: bytes) -> RefreshState | None:
+        row = await self._db.fetchrow(
+            "SELECT r.family_id, f.user_id, r.expires_at, r.rotated_at IS NOT NULL AS rotated,"
+            " f.revoked_at IS NOT NULL AS family_revoked"
+            " FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id"
+            " WHERE r.token_hash = $1 FOR UPDATE OF r, f",
+            token_hash,
+        )
+        return RefreshState(**dict(row)) if row else None
+
+    async def mark_rotated(self, token_hash: bytes) -> None:
+        await self._db.execute(
+            "UPDATE refresh_tokens SET rotated_at = now() WHERE token_hash = $1", token_hash
+        )
+
+    async def revoke(self, family_id: uuid.UUID, reason: str) -> None:
+        await self._db.execute(
+            "UPDATE token_families SET revoked_at = now(), revoked_reason = $2"
+            " WHERE id = $1 AND revoked_at IS NULL",
+            family_id,
+            reason,
+        )
 
     async def set_password_hash(self, user_id: int, password_hash: str) -> None:
         await self._db.execute(

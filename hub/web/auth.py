@@ -16,10 +16,10 @@ async def login(request: web.Request) -> web.Response:
     body = await read_body(request, UserLoginBody)
     auth = request.app[SERVICES].auth
     async with login_attempt(request, body.username):  # lockout after repeated failures
-        token, _ = await auth.login(body.username, body.password)
+        signed_in = await auth.login(body.username, body.password)
     return fast_json(
         {
-            "access_token": token,
+            "access_token": signed_in.access_token,
             "token_type": "bearer",
             "expires_in": int(auth.tokens.lifetime.total_seconds()),
         }

@@ -191,6 +191,8 @@ async def caller_tenant(request: web.Request, user_id: int | None) -> Tenant:
     caller = request[CALLER]
     if caller.tenant is not None:
         return caller.tenant
+    if caller.role != "platform_admin":
+        raise Forbidden("Your account is not assigned to a tenant yet")
     if user_id is None:
         raise InvalidInput("user_id (the tenant's id) is required for a platform admin")
     tenant = await TenantRepository(request.app[DB_POOL]).get(user_id)

@@ -24,6 +24,7 @@ from aiohttp.typedefs import Handler
 
 from hub.database import CONNECTION_ERRORS, UNAVAILABLE, from_database
 from hub.errors import DatabaseError, HubError, RateLimited, Unauthorized
+from hub.storage import tenant_limit
 from hub.typedefs import (
     ADMIN,
     CALLER,
@@ -36,6 +37,7 @@ from hub.typedefs import (
     SERVICES,
     TENANT_KEY,
 )
+from hub.web.envelope import envelope
 from hub.web.handlers import client_address
 
 log = logging.getLogger(__name__)
@@ -57,8 +59,20 @@ BILLING_PREFIXES = (
     "/api/payments/",
 )
 PAYMENT_CALLBACK_PREFIX = "/api/payments/callback/"
-PUBLIC_PATHS = frozenset({"/api/admin/login", "/api/auth/login"})
+# Seed 004's management API: the same callers as the billing face, in its own envelope.
+V1_PREFIX = "/v1/"
+PUBLIC_PATHS = frozenset(
+    {
+        "/api/admin/login",
+        "/api/auth/login",
+        "/v1/auth/login",
+        "/v1/auth/refresh",
+        "/v1/auth/logout",  # the refresh token in the body is the credential
+        "/v1/auth/register",
+    }
+)
 API_PREFIX = "/api/"
+API_PREFIXES = (API_PREFIX, V1_PREFIX)  # CORS and JSON errors
 CORS_ALLOW_HEADERS = "Authorization, Content-Type, X-Request-Id"
 CORS_EXPOSE_HEADERS = "ETag, Retry-After, X-Request-Id"
 
@@ -66,7 +80,7 @@ CORS_EXPOSE_HEADERS = "ETag, Retry-After, X-Request-Id"
 def _allowed_origin(request: web.Request) -> str | None:
     """The request's Origin when the config lets its pages call the API, else None."""
     origin = request.headers.get("Origin")
-    if not origin or not request.path.startswith(API_PREFIX):
+    if not origin or not request.path.startswith(API_PREFIXES):
         return None
     allowed = request.app[CONFIG].cors_origins
     return origin if "*" in allowed or origin in allowed else None
@@ -102,7 +116,7 @@ def _cors_headers(headers: MutableMapping[str, str], origin: str | None) -> None
 
 @web.middleware
 async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if not request.path.startswith(API_PREFIX):
+    if not request.path.startswith(API_PREFIXES):
         return await handler(request)
     origin = _allowed_origin(request)
     response = _preflight(request, origin)
@@ -122,9 +136,12 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 def error_body(request: web.Request, message: str, **extra: object) -> dict[str, object]:
-    """The face's error shape: seed 003's clients read ``detail``, the others ``error``."""
+    """The face's error shape: seed 003's clients read ``detail``, seed 004's the envelope,
+    the others ``{success, error}``."""
     if request.path.startswith(BILLING_PREFIXES):
         return {"detail": message, **extra}
+    if request.path.startswith(V1_PREFIX):
+        return envelope(None, error=message)
     return {"success": False, "error": message, **extra}
 
 
@@ -147,6 +164,18 @@ def _internal_error(request: web.Request) -> web.Response:
     return web.json_response(error_body(request, "Internal server error"), status=500)
 
 
+def _bad_value(request: web.Request, exc: asyncpg.PostgresError) -> web.Response:
+    """A value Postgres refuses (text it cannot hold, a number out of range, a key over the
+    index limit) is the client's input that the edge let through: 400, and a warning."""
+    log.warning(
+        "input refused by the database request_id=%s path=%s error=%r",
+        request[REQUEST_ID],
+        request.path,
+        exc,
+    )
+    return web.json_response(error_body(request, "invalid value in request"), status=400)
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     given = request.headers.get("X-Request-Id", "")
@@ -165,18 +194,15 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             response = _hub_error_response(request, DatabaseError(UNAVAILABLE))
         else:
             response = _internal_error(request)
-    except (asyncpg.DataError, asyncpg.ProgramLimitExceededError) as exc:
-        # A value Postgres refuses (text it cannot hold, a number out of range, a key over the
-        # index limit) is the client's input that the edge let through: 400, and a warning.
-        log.warning(
-            "input refused by the database request_id=%s path=%s error=%r",
-            request[REQUEST_ID],
-            request.path,
-            exc,
-        )
-        response = web.json_response(error_body(request, "invalid value in request"), status=400)
+    except asyncpg.PostgresError as exc:
+        if (limit := tenant_limit(exc)) is not None:
+            response = _hub_error_response(request, limit)
+        elif isinstance(exc, asyncpg.DataError | asyncpg.ProgramLimitExceededError):
+            response = _bad_value(request, exc)
+        else:
+            response = _internal_error(request)
     except web.HTTPException as exc:
-        if not request.path.startswith("/api/") or exc.status < 400:
+        if not request.path.startswith(API_PREFIXES) or exc.status < 400:
             raise
         reason = "Not found" if exc.status == 404 else exc.reason
         response = web.json_response(error_body(request, reason), status=exc.status)
@@ -224,7 +250,9 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     path = request.path
     portal = path.startswith(TENANT_KEY_PREFIXES)
     admin = path.startswith(ADMIN_PREFIX)
-    billing = path.startswith(BILLING_PREFIXES) and not path.startswith(PAYMENT_CALLBACK_PREFIX)
+    billing = (
+        path.startswith(BILLING_PREFIXES) and not path.startswith(PAYMENT_CALLBACK_PREFIX)
+    ) or path.startswith(V1_PREFIX)
     if not (portal or admin or billing):
         return await handler(request)
     limiter = request.app[CLIENT_LIMITER]

@@ -14,6 +14,9 @@ from hub.metrics import HubMetrics
 from hub.typedefs import CLIENT_LIMITER, CONFIG
 from hub.web import admin, auth, payments, plans, portal
 from hub.web.handlers import client_address
+from hub.web.v1 import auth as v1_auth
+from hub.web.v1 import tenants as v1_tenants
+from hub.web.v1 import users as v1_users
 
 NO_METRICS_TOKEN = (
     "metrics_token is not configured: /metrics is served only to direct loopback clients"
@@ -26,6 +29,9 @@ def setup_routes(app: web.Application, metrics: HubMetrics) -> None:
     app.add_routes(admin.routes)
     app.add_routes(auth.routes)
     app.add_routes(plans.routes)
+    app.add_routes(v1_auth.routes)
+    app.add_routes(v1_tenants.routes)
+    app.add_routes(v1_users.routes)
     app.add_routes(payments.routes)
     serve = make_aiohttp_handler(metrics.registry)
 

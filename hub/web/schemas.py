@@ -238,6 +238,200 @@ class PlanListQuery(TenantQuery):
     connection_type: ShortText | None = None
 
 
+# --- /v1 (seed 004) ------------------------------------------------------------------------------
+
+Login = Annotated[str, msgspec.Meta(max_length=MAX_EMAIL)]
+RefreshToken = Annotated[str, msgspec.Meta(max_length=64)]
+
+
+class V1LoginBody(Body):
+    """POST /v1/auth/login: email or username, and the password."""
+
+    email: Login | None = None
+    username: Login | None = None
+    password: Password | None = None
+
+    type_errors: ClassVar[dict[str, str]] = {
+        "email": "email must be a string",
+        "username": "username must be a string",
+        "password": "password is required",
+    }
+    bound_errors: ClassVar[dict[str, str]] = {
+        "email": f"email must be at most {MAX_EMAIL} characters",
+        "username": f"username must be at most {MAX_EMAIL} characters",
+        "password": f"password must be at most {MAX_PASSWORD} characters",
+    }
+
+    def check(self) -> None:
+        if not (self.email or self.username):
+            raise InvalidInput("email or username is required")
+        if not self.password:
+            raise InvalidInput("password is required")
+
+
+class RefreshBody(Body):
+    """POST /v1/auth/refresh and /v1/auth/logout."""
+
+    refresh_token: RefreshToken | None = None
+
+    type_errors: ClassVar[dict[str, str]] = {"refresh_token": "refresh_token is required"}
+    bound_errors: ClassVar[dict[str, str]] = {"refresh_token": "refresh_token is not valid"}
+
+    def check(self) -> None:
+        if not self.refresh_token:
+            raise InvalidInput("refresh_token is required")
+
+
+class RegisterBody(Body):
+    """POST /v1/auth/register (off unless the hub config enables it)."""
+
+    username: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    email: Email | None = None
+    password: Password | None = None
+    fullname: Name | None = None
+    phone: Annotated[str, msgspec.Meta(max_length=32)] | None = None
+
+    type_errors: ClassVar[dict[str, str]] = {
+        "username": "username is required",
+        "password": "password is required",
+        "email": "email must be a string",
+        "fullname": "fullname must be a string",
+        "phone": "phone must be a string",
+    }
+    bound_errors: ClassVar[dict[str, str]] = {
+        "username": "username must be at most 64 characters",
+        "email": f"email must be at most {MAX_EMAIL} characters",
+        "password": f"password must be at most {MAX_PASSWORD} characters",
+        "fullname": "fullname must be at most 100 characters",
+        "phone": "phone must be at most 32 characters",
+    }
+
+    def check(self) -> None:
+        if not self.username:
+            raise InvalidInput("username is required")
+        if not self.password:
+            raise InvalidInput("password is required")
+
+
+FeatureValue = bool | int | float | Annotated[str, msgspec.Meta(max_length=200)]
+Features = dict[Annotated[str, msgspec.Meta(max_length=64)], FeatureValue]
+Limit = Annotated[int, msgspec.Meta(ge=0, le=10_000_000)]
+
+
+class TenantBody(Body):
+    """POST /v1/internal/tenant and PUT /v1/internal/tenant/{id} (partial: absent stays)."""
+
+    name: Name | msgspec.UnsetType = msgspec.UNSET
+    subdomain: ShortText | msgspec.UnsetType = msgspec.UNSET
+    company_name: Annotated[str, msgspec.Meta(max_length=200)] | msgspec.UnsetType | None = (
+        msgspec.UNSET
+    )
+    phone: Annotated[str, msgspec.Meta(max_length=32)] | msgspec.UnsetType | None = msgspec.UNSET
+    timezone: ShortText | msgspec.UnsetType = msgspec.UNSET
+    currency: Annotated[str, msgspec.Meta(max_length=3)] | msgspec.UnsetType = msgspec.UNSET
+    country: Annotated[str, msgspec.Meta(max_length=2)] | msgspec.UnsetType = msgspec.UNSET
+    max_mikrotiks: Limit | msgspec.UnsetType | None = msgspec.UNSET
+    max_network_users: Limit | msgspec.UnsetType | None = msgspec.UNSET
+    features: Features | msgspec.UnsetType = msgspec.UNSET
+    is_active: bool | msgspec.UnsetType = msgspec.UNSET
+
+    bound_errors: ClassVar[dict[str, str]] = {
+        "name": "name must be at most 100 characters",
+        "max_mikrotiks": "max_mikrotiks must be an integer from 0 to 10000000, or null",
+        "max_network_users": "max_network_users must be an integer from 0 to 10000000, or null",
+    }
+
+    def values(self) -> dict[str, object]:
+        """The fields given, under their column names."""
+        given = {
+            name: getattr(self, name)
+            for name in self.__struct_fields__
+            if getattr(self, name) is not msgspec.UNSET and name != "subdomain"
+        }
+        if "country" in given:
+            given["default_country"] = given.pop("country")
+        return given
+
+
+class TenantListQuery(Body):
+    status: Annotated[str, msgspec.Meta(max_length=16)] | None = None  # active | inactive
+    is_active: bool | None = None
+    search: Annotated[str, msgspec.Meta(max_length=100)] | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 50
+    offset: Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)] = 0
+
+    bound_errors: ClassVar[dict[str, str]] = {
+        "limit": "limit must be from 1 to 1000",
+        "offset": "offset must be from 0 to 1000000000",
+    }
+
+    def check(self) -> None:
+        if self.status not in (None, "active", "inactive"):
+            raise InvalidInput("status must be active or inactive")
+
+
+class UserBody(Body):
+    """POST /v1/internal/users and PUT /v1/internal/users/{id} (partial: absent stays)."""
+
+    username: Annotated[str, msgspec.Meta(max_length=64)] | msgspec.UnsetType = msgspec.UNSET
+    email: Email | msgspec.UnsetType | None = msgspec.UNSET
+    password: Password | msgspec.UnsetType = msgspec.UNSET
+    fullname: Name | msgspec.UnsetType | None = msgspec.UNSET
+    phone: Annotated[str, msgspec.Meta(max_length=32)] | msgspec.UnsetType | None = msgspec.UNSET
+    user_role: ShortText | msgspec.UnsetType = msgspec.UNSET
+
+    bound_errors: ClassVar[dict[str, str]] = {
+        "username": "username must be at most 64 characters",
+        "email": f"email must be at most {MAX_EMAIL} characters",
+        "password": f"password must be at most {MAX_PASSWORD} characters",
+        "fullname": "fullname must be at most 100 characters",
+        "phone": "phone must be at most 32 characters",
+    }
+
+    def values(self) -> dict[str, object]:
+        return {
+            name: getattr(self, name)
+            for name in self.__struct_fields__
+            if getattr(self, name) is not msgspec.UNSET
+        }
+
+
+class AssignRoleBody(Body):
+    """POST /v1/internal/users/{id}/assign-role: a role name (seed 004 calls it role_id)."""
+
+    role_id: ShortText | None = None
+
+    type_errors: ClassVar[dict[str, str]] = {"role_id": "role_id is required"}
+
+    def check(self) -> None:
+        if not self.role_id:
+            raise InvalidInput("role_id is required")
+
+
+class AssignTenantBody(Body):
+    tenant_id: RowId | None = None
+    is_primary: bool = True
+
+    type_errors: ClassVar[dict[str, str]] = {"tenant_id": "tenant_id must be a tenant id"}
+    bound_errors: ClassVar[dict[str, str]] = {"tenant_id": "tenant_id must be a tenant id"}
+
+    def check(self) -> None:
+        if self.tenant_id is None:
+            raise InvalidInput("tenant_id is required")
+
+
+class PageQuery(Body):
+    limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 50
+    offset: Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)] = 0
+    tenant_id: RowId | None = None  # super admins only: one tenant's users
+
+    bound_errors: ClassVar[dict[str, str]] = {
+        "limit": "limit must be from 1 to 1000",
+        "offset": "offset must be from 0 to 1000000000",
+        "tenant_id": "tenant_id must be a tenant id",
+    }
+
+
 MAX_PHONE = 64  # a phone number however typed ("+255 (0)712-345-678"), or a username for cash
 _PAYMENT_TYPES = {
     "plan_id": "plan_id must be an integer",

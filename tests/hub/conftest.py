@@ -192,7 +192,7 @@ class Seeder:
         """A dashboard user of the tenant, logged in once (through the service) for a token."""
         auth = AuthService(self.pool, self.config)
         await auth.create_user(owner.tenant.slug, username, password, role)
-        token, _ = await auth.login(username, password)
+        token = (await auth.login(username, password)).access_token
         return SeededUser(owner.tenant, username, password, token)
 
     async def plan(self, owner: SeededTenant | Tenant, name: str = "1 Hour Plan", **fields) -> Plan:

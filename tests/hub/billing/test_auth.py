@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import jwt
@@ -120,7 +121,7 @@ async def test_a_platform_admin_picks_the_tenant_with_user_id(client, seed, pool
     await seed.plan(other, "Other's plan")
     auth = AuthService(pool, seed.config)
     await auth.create_admin("root@example.com", PASSWORD)
-    token, _ = await auth.login("root@example.com", PASSWORD)
+    token = (await auth.login("root@example.com", PASSWORD)).access_token
     headers = {"Authorization": f"Bearer {token}"}
     missing = await client.get("/api/plans", headers=headers)
     assert missing.status == 400
@@ -136,11 +137,13 @@ async def test_a_platform_admin_picks_the_tenant_with_user_id(client, seed, pool
 def test_tokens_expire_and_carry_their_user(tmp_path):
     tokens = TokenService(b"k" * 32, timedelta(minutes=15))
     user = User(id=7, tenant_id=3, email=None, role="operator", username="otto")
-    token, expires_at = tokens.issue(user)
+    family = uuid.uuid4()
+    token, expires_at = tokens.issue(user, family)
     claims = tokens.verify(token)
     assert (claims.user_id, claims.tenant_id, claims.role) == (7, 3, "operator")
+    assert claims.family_id == family
     assert claims.expires_at == expires_at
-    expired = TokenService(b"k" * 32, timedelta(seconds=-1)).issue(user)[0]
+    expired = TokenService(b"k" * 32, timedelta(seconds=-1)).issue(user, family)[0]
     with pytest.raises(Unauthorized, match="Token expired"):
         tokens.verify(expired)
     with pytest.raises(Unauthorized, match="Invalid token"):
