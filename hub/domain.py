@@ -54,6 +54,7 @@ class ApiKey:
     tenant_id: int
     name: str
     prefix: str
+    last_used_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -68,6 +68,7 @@ class SignedIn:
 
 INVALID_REFRESH = "Invalid or expired refresh token"
 TENANT_DEACTIVATED = "This tenant is deactivated"
+KEY_TOUCH_EVERY = timedelta(minutes=1)
 REFRESH_REUSED = "Refresh token already used: every session of this login is signed out"
 
 
@@ -139,7 +140,10 @@ class AuthService:
         principal = found[0]
         if not principal.tenant.is_active:
             raise Forbidden(TENANT_DEACTIVATED)
-        await ApiKeyRepository(self._pool).touch(principal.key.id)
+        used = principal.key.last_used_at
+        if used is None or utcnow() - used > KEY_TOUCH_EVERY:
+            # last_used_at to the minute: no write per request on the hot read paths
+            await ApiKeyRepository(self._pool).touch(principal.key.id)
         return principal
 
     async def create_admin(self, email: str, password: str) -> User:

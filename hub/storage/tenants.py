@@ -206,14 +206,15 @@ class ApiKeyRepository:
     async def find_active(self, prefix: str) -> tuple[ApiKeyPrincipal, bytes] | None:
         """The unrevoked key with this prefix, its tenant, and the stored hash to compare."""
         row = await self._db.fetchrow(
-            f"SELECT k.id, k.tenant_id, k.name, k.prefix, k.key_hash, {TENANT_COLUMNS_T}"
+            f"SELECT k.id, k.tenant_id, k.name, k.prefix, k.key_hash, k.last_used_at,"
+            f" {TENANT_COLUMNS_T}"
             " FROM api_keys k JOIN tenants t ON t.id = k.tenant_id"
             " WHERE k.prefix = $1 AND k.revoked_at IS NULL",
             prefix,
         )
         if row is None:
             return None
-        key = ApiKey(row["id"], row["tenant_id"], row["name"], row["prefix"])
+        key = ApiKey(row["id"], row["tenant_id"], row["name"], row["prefix"], row["last_used_at"])
         return ApiKeyPrincipal(key=key, tenant=tenant_from_row(row, "t_")), bytes(row["key_hash"])
 
     async def touch(self, key_id: int) -> None:
