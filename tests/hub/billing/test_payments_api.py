@@ -19,6 +19,7 @@ from aiohttp.test_utils import TestClient
 from common.timeutil import parse_iso, utcnow
 from hub.app import create_app
 from hub.config import HubConfig, MpesaConfig
+from hub.services.auth import AuthService
 from hub.storage.plans import PlanRepository
 from hub.typedefs import DB_POOL
 from routersim.daraja import DarajaConfig, DarajaSim, Outcome
@@ -219,3 +220,24 @@ async def test_an_unreachable_provider_fails_the_payment_with_503(
     assert row["status"] == "failed" and row["result_desc"].startswith(
         "mpesa: the payment request failed"
     )
+
+
+async def test_a_platform_admin_names_the_tenant_with_user_id(
+    client: TestClient, seed: Seeder, shop: Shop, pool
+):
+    auth = AuthService(pool, seed.config)
+    await auth.create_admin("root@example.com", "correct horse battery")
+    token = (await auth.login("root@example.com", "correct horse battery")).access_token
+    admin = {"Authorization": f"Bearer {token}"}
+    status, body = await call(client, CASH, sale(shop), admin)
+    assert (status, body) == (
+        400,
+        {"detail": "user_id (the tenant's id) is required for a platform admin"},
+    )
+    status, paid = await call(client, CASH, sale(shop, user_id=shop.owner.tenant.id), admin)
+    assert status == 201 and paid["status"] == "completed", paid
+    url = f"/api/payments/{paid['payment_id']}"
+    async with client.get(url, params={"user_id": shop.owner.tenant.id}, headers=admin) as r:
+        assert r.status == 200 and (await r.json())["payment_id"] == paid["payment_id"]
+    row = await pool.fetchrow("SELECT actor FROM audit_log WHERE action = 'payment_cash'")
+    assert row["actor"] == "user:root@example.com"
