@@ -173,6 +173,7 @@ class Agent:
                 self.enforcer.wake,
                 mirrors=self.mirrors,
                 vouchers=self.vouchers,
+                on_entitlements_synced=self.enforcer.repair_soon,
             )
             for name, link in self.links.items():
                 mirror = RouterMirror(settings, link, self.store)
