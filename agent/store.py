@@ -376,6 +376,18 @@ class Transaction:
         await cursor.close()
         return count == 1
 
+    async def retire_voucher_elsewhere(self, code: str, router: str, now: float) -> int:
+        """A code just redeemed on ``router``: unused copies on the agent's other routers (a
+        tenant-wide batch) are due for removal at once, so one voucher is not used twice."""
+        cursor = await self.db.execute(
+            "UPDATE vouchers SET valid_until = min(valid_until, ?)"
+            " WHERE code = ? AND router != ? AND state IN ('new', 'ready')",
+            (now, code, router),
+        )
+        count = cursor.rowcount
+        await cursor.close()
+        return count
+
     async def retire_vouchers(self, router: str, codes: Iterable[str], now: float) -> int:
         """Unused vouchers the hub says are used or expired: due for removal at once."""
         before = self.db.total_changes

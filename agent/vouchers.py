@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 VOUCHERS_VERSION = "vouchers_version"  # meta key: the scope version the hub last synced
+VOUCHERS_ROUTERS = "vouchers_routers"  # meta key: the routers that version was applied to
 
 
 def _iso(seconds: float) -> str:
@@ -121,6 +122,7 @@ class VoucherKeeper:
             counts = sync.last and (sync.base is None or (held or 0) >= sync.base)
             if counts and (held is None or sync.version > held or sync.base is None):
                 await tx.set_meta(VOUCHERS_VERSION, str(sync.version))
+                await tx.set_meta(VOUCHERS_ROUTERS, self._router_key())
         if added or retired:
             self.wake()
         return {
@@ -133,7 +135,13 @@ class VoucherKeeper:
     async def held_version(self) -> int | None:
         """What the hello tells the hub (``vouchers_version``)."""
         text = await self.store.get_meta(VOUCHERS_VERSION)
+        if await self.store.get_meta(VOUCHERS_ROUTERS) != self._router_key():
+            return None  # routers added or gone since: a tenant-wide batch needs all of them
         return int(text) if text and text.isdigit() else None
+
+    def _router_key(self) -> str:
+        """The routers the held version was applied to (it counts only for the same set)."""
+        return "\n".join(sorted(self.links))
 
     # -- the router's users ----------------------------------------------------------------------
 
@@ -226,6 +234,7 @@ class VoucherKeeper:
         async with self.store.transaction() as tx:
             if not await tx.redeem_voucher(voucher):
                 return False
+            await tx.retire_voucher_elsewhere(voucher.voucher.code, voucher.router, time.time())
             await tx.put_entitlement(voucher_entitlement(voucher))
             await tx.append_event(
                 wire.VOUCHER_REDEEMED,
@@ -242,9 +251,9 @@ class VoucherKeeper:
             )
         self.redeemed_total += 1
         log.info(
-            "voucher redeemed router=%s code=%s mac=%s expires_at=%s",
+            "voucher redeemed router=%s batch=%s mac=%s expires_at=%s",  # codes are cash
             voucher.router,
-            voucher.voucher.code,
+            voucher.voucher.batch_id,
             voucher.mac_address,
             _iso(voucher.expires_at),
         )

@@ -10,6 +10,12 @@ from typing import Any
 
 # Dashboard roles, weakest first: a role may do what every role before it may.
 ROLES = ("viewer", "operator", "admin", "owner")
+_RANKS = {**{role: rank for rank, role in enumerate(ROLES)}, "platform_admin": len(ROLES)}
+
+
+def role_rank(role: str) -> int:
+    """Where a role stands: ROLES in order, then platform_admin (seed 004's super_admin)."""
+    return _RANKS[role]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +106,7 @@ class Caller:
 
     def may(self, role: str) -> bool:
         """At least ``role`` (platform admins may do everything)."""
-        return self.role == "platform_admin" or ROLES.index(self.role) >= ROLES.index(role)
+        return role_rank(self.role) >= role_rank(role)
 
 
 @dataclass(frozen=True, slots=True)
@@ -483,29 +489,6 @@ class Voucher:
     router_id: int | None  # where it was redeemed
     redeemed_at: datetime | None
     expires_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class VoucherSync:
-    """A voucher as an agent needs it to hold it as a hotspot user (hub -> agent sync)."""
-
-    version: int
-    batch_id: int
-    router_id: int | None  # the batch's router; None: every router of the tenant
-    code: str
-    duration_seconds: int  # runs from the first login
-    profile: str | None  # the plan's router profile
-    rate_limit: str  # RouterOS rx/tx: "upload/download"
-    on_expiry: str  # "cut" | "throttle"
-    valid_until: datetime
-    status: str  # stored status: "unused" | "active" | "expired" (an unused one past
-    # valid_until stays "unused" here: the agent removes it at valid_until itself)
-    mac_address: str | None
-    redeemed_at: datetime | None
-    expires_at: datetime | None
-
-
-# --- billing ------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)

@@ -539,7 +539,7 @@ CREATE TABLE public.token_families (
     expires_at timestamp with time zone NOT NULL,
     revoked_at timestamp with time zone,
     revoked_reason text,
-    CONSTRAINT token_families_revoked_reason_check CHECK ((revoked_reason = ANY (ARRAY['logout'::text, 'reuse'::text, 'disabled'::text])))
+    CONSTRAINT token_families_revoked_reason_check CHECK ((revoked_reason = ANY (ARRAY['logout'::text, 'reuse'::text, 'disabled'::text, 'password'::text])))
 );
 
 CREATE TABLE public.users (
@@ -556,7 +556,7 @@ CREATE TABLE public.users (
     CONSTRAINT users_login CHECK (((email IS NOT NULL) OR (username IS NOT NULL))),
     CONSTRAINT users_platform_admin_has_no_tenant CHECK (((role <> 'platform_admin'::text) OR (tenant_id IS NULL))),
     CONSTRAINT users_role_check CHECK ((role = ANY (ARRAY['platform_admin'::text, 'owner'::text, 'admin'::text, 'operator'::text, 'viewer'::text]))),
-    CONSTRAINT users_username_check CHECK ((username ~ '^[a-z0-9][a-z0-9_.@-]{1,63}$'::text))
+    CONSTRAINT users_username_check CHECK ((username ~ '^[a-z0-9][a-z0-9_.-]{1,63}$'::text))
 );
 
 CREATE SEQUENCE public.users_id_seq
@@ -752,9 +752,6 @@ ALTER TABLE ONLY public.token_families
     ADD CONSTRAINT token_families_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.users
-    ADD CONSTRAINT users_email_key UNIQUE (email);
-
-ALTER TABLE ONLY public.users
     ADD CONSTRAINT users_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.voucher_batches
@@ -819,6 +816,8 @@ CREATE INDEX site_events_ts ON public.site_events USING btree (ts);
 CREATE INDEX token_families_expires ON public.token_families USING btree (expires_at);
 
 CREATE INDEX token_families_user ON public.token_families USING btree (user_id);
+
+CREATE UNIQUE INDEX users_email_lower ON public.users USING btree (lower(email)) WHERE (email IS NOT NULL);
 
 CREATE UNIQUE INDEX users_username ON public.users USING btree (username) WHERE (username IS NOT NULL);
 

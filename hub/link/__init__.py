@@ -107,9 +107,11 @@ async def _lease_loop(pool: asyncpg.Pool, instance: str, config: HubConfig) -> N
             async with pool.acquire() as conn:
                 presence = storage.PresenceRepository(conn)
                 while True:
-                    await presence.renew_instance(instance, lease_seconds=config.instance_lease)
+                    # A half-open connection would hang here while the lease ran out silently.
+                    async with asyncio.timeout(config.instance_lease / 2):
+                        await presence.renew_instance(instance, lease_seconds=config.instance_lease)
                     await asyncio.sleep(config.instance_heartbeat)
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
             log.warning("hub lease renewal failed instance=%s error=%r", instance, exc)
         await asyncio.sleep(config.instance_heartbeat)
 

@@ -22,6 +22,7 @@ from common import wire
 from common.mac import normalize_mac
 from common.timeutil import parse_iso, utcnow
 from common.wire import WireError
+from hub.errors import Conflict
 from hub.storage import link as storage
 from hub.storage.redemptions import RedemptionError, RedemptionRepository
 
@@ -64,11 +65,14 @@ class Ingest:
                         f"the tenant would have {elsewhere + len(routers)} routers; this hub "
                         f"allows {self.max_tenant_routers} per tenant"
                     )
-            self.routers = await repo.upsert_routers(
-                tenant_id=self.tenant_id,
-                agent_id=self.agent_id,
-                routers=[(r.name, r.host, r.port) for r in routers.values()],
-            )
+            try:
+                self.routers = await repo.upsert_routers(
+                    tenant_id=self.tenant_id,
+                    agent_id=self.agent_id,
+                    routers=[(r.name, r.host, r.port) for r in routers.values()],
+                )
+            except Conflict as exc:  # the tenant's max_mikrotiks: refused like the hub's limit
+                raise WireError(exc.message) from None
             return await storage.PresenceRepository(conn).begin_link(
                 agent_id=self.agent_id,
                 instance=instance,
@@ -334,7 +338,7 @@ class Ingest:
                     expires_at=_parse_ts(report.expires_at),
                     recorded_by=f"agent:{self.agent_id}",
                 )
-        except RedemptionError as exc:
+        except (RedemptionError, Conflict) as exc:  # Conflict: the tenant's max_network_users
             raise WireError(str(exc)) from None
         if redemption.recorded:
             log.info(

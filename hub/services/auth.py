@@ -37,7 +37,7 @@ ADMIN_TOKEN_PREFIX = "ifs_"
 MIN_PASSWORD_LENGTH = 10
 _API_KEY = re.compile(r"^ifk_([0-9a-f]{12})_[A-Za-z0-9_-]{20,}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_USERNAME = re.compile(r"^[a-z0-9][a-z0-9_.@-]{1,63}$")
+_USERNAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,63}$")  # no "@": a login with one is an email
 _hasher = argon2.PasswordHasher()
 # Verified against when the email is unknown, so both cases cost the same time.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
@@ -86,7 +86,7 @@ def dashboard_username(value: str) -> str:
     username = value.strip().lower()
     if not _USERNAME.fullmatch(username):
         raise InvalidInput(
-            "username must be 2-64 characters: lower-case letters, digits, '_', '.', '@', '-'"
+            "username must be 2-64 characters: lower-case letters, digits, '_', '.', '-'"
         )
     return username
 
@@ -230,8 +230,9 @@ class AuthService:
         async with self._pool.acquire() as conn, conn.transaction():
             families = TokenFamilyRepository(conn)
             if refresh:
-                family_id = await families.start(user.id, utcnow() + self.refresh_lifetime)
-                token, expires_at = await self._new_refresh(families, family_id)
+                ends = utcnow() + self.refresh_lifetime
+                family_id = await families.start(user.id, ends)
+                token, expires_at = await self._new_refresh(families, family_id, ends)
             else:
                 family_id = await families.start(user.id, utcnow() + self.tokens.lifetime)
                 token = expires_at = None
@@ -239,10 +240,11 @@ class AuthService:
         return SignedIn(user, access, access_expires_at, token, expires_at)
 
     async def _new_refresh(
-        self, families: TokenFamilyRepository, family_id: uuid.UUID
+        self, families: TokenFamilyRepository, family_id: uuid.UUID, expires_at: datetime
     ) -> tuple[str, datetime]:
+        """A refresh token of the login, ending when the login ends (rotation never extends
+        a login past refresh_token_days)."""
         token = str(uuid.uuid4())  # 122 random bits from os.urandom: seed 004's "uuid_string"
-        expires_at = utcnow() + self.refresh_lifetime
         await families.add_refresh(family_id, _sha256(token), expires_at)
         return token, expires_at
 
@@ -266,7 +268,9 @@ class AuthService:
                 if user is None:
                     raise Unauthorized(INVALID_REFRESH)
                 await families.mark_rotated(token_hash)
-                token, expires_at = await self._new_refresh(families, state.family_id)
+                token, expires_at = await self._new_refresh(
+                    families, state.family_id, state.expires_at
+                )
         if reused is not None:
             family_id, user_id = reused
             log.warning("refresh token reused: login revoked user=%s family=%s", user_id, family_id)

@@ -20,7 +20,7 @@ MAX_DURATION = {"minutes": 60 * 24 * 366, "hours": 24 * 366, "days": 366}
 MAX_PRICE = Decimal("1000000000")
 PLAN_NOT_FOUND = "Plan not found"
 # One direction of a RouterOS rate: "512k", "5M", "1.5M", "1G" (bits per second).
-_RATE = re.compile(r"^(?:\d{1,9}(?:\.\d{1,3})?)[kKmMgG]?$")
+_RATE = re.compile(r"^(?:[0-9]{1,9}(?:\.[0-9]{1,3})?)[kKmMgG]?$")
 _PROFILE = re.compile(r"^[^\x00-\x1f=]{1,64}$")
 
 

@@ -9,34 +9,35 @@ from __future__ import annotations
 
 import asyncpg
 
-from hub.domain import ROLES, Caller, Tenant, User
+from hub.domain import ROLES, Caller, Tenant, User, role_rank
 from hub.errors import Forbidden, InvalidInput, NotFound
 from hub.services.audit import AuditEntry, audited, write_audit
 from hub.services.auth import dashboard_username, email_address, hash_password
 from hub.storage.tenants import TenantRepository
-from hub.storage.users import UserRepository
+from hub.storage.users import TokenFamilyRepository, UserRepository
 
 USER_NOT_FOUND = "User not found"
-_RANK = {**{role: index for index, role in enumerate(ROLES)}, "platform_admin": len(ROLES)}
 SEED_ROLES = {"super_admin": "platform_admin"}  # seed 004's names for ours
 
 
 def role_name(value: str) -> str:
     """A role as seed 004 or we spell it, in our terms; 400 for anything else."""
     role = SEED_ROLES.get(value, value)
-    if role not in _RANK:
+    if role not in (*ROLES, "platform_admin"):
         raise InvalidInput(f"user_role must be one of super_admin, {', '.join(reversed(ROLES))}")
     return role
 
 
 def _may_hold(caller: Caller, role: str) -> None:
-    if _RANK[role] > _RANK[caller.role]:
+    if role_rank(role) > role_rank(caller.role):
         raise Forbidden(f"You cannot grant a role above your own ({caller.role})")
 
 
 def _may_touch(caller: Caller, user: User) -> None:
-    if _RANK[user.role] > _RANK[caller.role]:
-        raise Forbidden("You cannot change a user whose role is above your own")
+    """Oneself, or someone below one's own role: an admin cannot take over another admin."""
+    if user.id != caller.user_id and role_rank(user.role) >= role_rank(caller.role):
+        if caller.role != "platform_admin":
+            raise Forbidden("You can only change users whose role is below your own")
 
 
 def _checked(values: dict[str, object]) -> dict[str, object]:
@@ -116,11 +117,13 @@ class UserService:
                 if "user_role" in values:
                     role = role_name(str(values["user_role"]))
                     _may_hold(caller, role)
-                    if (role == "platform_admin") != (user.tenant_id is None):
+                    if role == "platform_admin" and user.tenant_id is not None:
                         raise InvalidInput("only a user of no tenant can be a super_admin")
                     changes["role"] = role
                 if "password" in values:
                     changes["password_hash"] = await hash_password(values["password"])
+                    # Whoever knew the old password is signed out everywhere.
+                    await TokenFamilyRepository(conn).revoke_user(user.id, "password")
                 if changes:
                     user = await users.update(user.id, changes) or user
                 await write_audit(conn, entry)
@@ -137,6 +140,7 @@ class UserService:
                 user = await users.get(user_id, scope)
                 if user is None:
                     raise NotFound(USER_NOT_FOUND)
+                entry.tenant_id = user.tenant_id
                 _may_touch(caller, user)
                 await users.delete(user.id)
                 await write_audit(conn, entry)

@@ -4,7 +4,7 @@ A code is a hotspot user name and password at once, so it is a secret: drawn wit
 unique per tenant, never written to the audit log, and refused when its alphabet and length
 leave a guesser better odds than one in ``GUESS_MARGIN`` per try. The vouchers reach the agents
 by version (migration 0016): inserting them bumps the tenant's voucher version, which the
-agent-side sync reads with ``VoucherRepository.changed_since`` when an agent connects; agents
+agent-side sync reads with ``RedemptionRepository.changed_since`` when an agent connects; agents
 connected now hear of it at once through ``on_batch`` (the link's push, called after commit).
 """
 

@@ -26,6 +26,7 @@ from hub.domain import (
     WantedRevocation,
 )
 from hub.storage import Executor as Db
+from hub.storage import limited_by_tenant
 
 COMMAND_CHANNEL = "ispfleet_command"
 RESULT_CHANNEL = "ispfleet_command_result"
@@ -349,20 +350,21 @@ class IngestRepository:
         """
         routers = list(routers)
         names = [name for name, _, _ in routers]
-        await self._db.execute(
-            """
-            INSERT INTO routers (tenant_id, agent_id, name, host, port)
-            SELECT $1, $2, r.name, r.host, r.port
-              FROM unnest($3::text[], $4::text[], $5::int[]) AS r(name, host, port)
-            ON CONFLICT (agent_id, name) DO UPDATE
-               SET host = EXCLUDED.host, port = EXCLUDED.port, retired_at = NULL
-            """,
-            tenant_id,
-            agent_id,
-            names,
-            [host for _, host, _ in routers],
-            [port for _, _, port in routers],
-        )
+        with limited_by_tenant():  # the tenant's max_mikrotiks (migration 0018)
+            await self._db.execute(
+                """
+                INSERT INTO routers (tenant_id, agent_id, name, host, port)
+                SELECT $1, $2, r.name, r.host, r.port
+                  FROM unnest($3::text[], $4::text[], $5::int[]) AS r(name, host, port)
+                ON CONFLICT (agent_id, name) DO UPDATE
+                   SET host = EXCLUDED.host, port = EXCLUDED.port, retired_at = NULL
+                """,
+                tenant_id,
+                agent_id,
+                names,
+                [host for _, host, _ in routers],
+                [port for _, _, port in routers],
+            )
         await self._db.execute(
             """
             WITH retired AS (

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 
 from hub.domain import DeliverableVoucher, Redemption, VoucherTarget
 from hub.storage import Executor as Db
+from hub.storage import limited_by_tenant
 
 # How long after valid_until a first login may be reported as inside it (the agent's clock).
 LATE_SLACK = timedelta(minutes=5)
@@ -126,6 +127,10 @@ class RedemptionRepository:
             for row in rows
         ]
 
+    async def _fetch_limited(self, query: str, *args: object) -> object:
+        with limited_by_tenant():  # a new customer counts against max_network_users
+            return await self._db.fetchval(query, *args)
+
     async def redeem(
         self,
         *,
@@ -160,14 +165,19 @@ class RedemptionRepository:
             raise RedemptionError(f"no voucher {code!r}")
         if voucher["batch_router"] is not None and voucher["batch_router"] != router_id:
             raise RedemptionError(f"voucher {code!r} is not for this router")
-        if voucher["redeemed_at"] is not None:  # reported before (or elsewhere): kept as is
-            payment = await self._db.fetchval(
+        if voucher["redeemed_at"] is not None:
+            if (voucher["router_id"], voucher["mac_address"]) != (router_id, mac_address):
+                # A second device or site used it before it was retired there: no second sale.
+                raise RedemptionError(f"voucher {code!r} was already redeemed elsewhere")
+            payment = await self._db.fetchval(  # reported before: kept as is
                 "SELECT id FROM payments WHERE voucher_id = $1", voucher["id"]
             )
             return Redemption(voucher["id"], voucher["customer_id"], None, payment, False)
         if redeemed_at > voucher["valid_until"] + LATE_SLACK:
             raise RedemptionError(f"voucher {code!r} was redeemed after its valid_until")
-        customer_id = await self._db.fetchval(
+        if expires_at > redeemed_at + timedelta(seconds=voucher["duration_seconds"]) + LATE_SLACK:
+            raise RedemptionError(f"voucher {code!r} reported to run past its plan's duration")
+        customer_id = await self._fetch_limited(
             """
             INSERT INTO customers (tenant_id, username, mac_address, router_id, plan_id)
             VALUES ($1, $2, $3, $4, $5)

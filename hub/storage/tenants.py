@@ -86,6 +86,10 @@ def details_from_row(row: asyncpg.Record) -> TenantDetails:
     )
 
 
+# A tenant holding any of these is not deleted (its history would go with it).
+_HOLDINGS = ("routers", "agents", "customers", "plans", "payments", "vouchers", "users")
+
+
 class TenantDetailsRepository:
     """Seed 004's tenant management: every column, filters, limits, stats."""
 
@@ -144,14 +148,17 @@ class TenantDetailsRepository:
         )
         return details_from_row(row) if row else None
 
-    async def holdings(self, tenant_id: int) -> tuple[int, int]:
-        """(routers, payments) the tenant holds: what a delete would destroy."""
+    async def holdings(self, tenant_id: int) -> dict[str, int]:
+        """What a delete would destroy, by kind, leaving out the kinds it holds none of."""
         row = await self._db.fetchrow(
-            "SELECT (SELECT count(*) FROM routers WHERE tenant_id = $1) AS routers,"
-            " (SELECT count(*) FROM payments WHERE tenant_id = $1) AS payments",
+            "SELECT"
+            + ",".join(
+                f" (SELECT count(*) FROM {table} WHERE tenant_id = $1) AS {table}"
+                for table in _HOLDINGS
+            ),
             tenant_id,
         )
-        return row["routers"], row["payments"]
+        return {table: row[table] for table in _HOLDINGS if row[table]}
 
     async def delete(self, tenant_id: int) -> bool:
         status = await self._db.execute("DELETE FROM tenants WHERE id = $1", tenant_id)

@@ -42,11 +42,12 @@ class UserRepository:
         return User(**dict(row))
 
     async def find_login(self, login: str) -> tuple[User, str] | None:
-        """An enabled user by username or email (case-insensitive) and their password hash."""
+        """An enabled user and their password hash: by email (case-insensitive) when the login
+        has an "@", else by username (which never has one); at most one can match."""
+        column = "lower(u.email)" if "@" in login else "u.username"
         row = await self._db.fetchrow(
             f"SELECT {_USER_COLUMNS}, u.password_hash FROM users u"
-            " WHERE (u.username = lower($1) OR lower(u.email) = lower($1))"
-            " AND u.disabled_at IS NULL",
+            f" WHERE {column} = lower($1) AND u.disabled_at IS NULL",
             login,
         )
         if row is None:
@@ -162,6 +163,15 @@ class TokenFamilyRepository:
     async def mark_rotated(self, token_hash: bytes) -> None:
         await self._db.execute(
             "UPDATE refresh_tokens SET rotated_at = now() WHERE token_hash = $1", token_hash
+        )
+
+    async def revoke_user(self, user_id: int, reason: str) -> None:
+        """Every live login of the user (a password change signs them out everywhere)."""
+        await self._db.execute(
+            "UPDATE token_families SET revoked_at = now(), revoked_reason = $2"
+            " WHERE user_id = $1 AND revoked_at IS NULL",
+            user_id,
+            reason,
         )
 
     async def revoke(self, family_id: uuid.UUID, reason: str) -> None:

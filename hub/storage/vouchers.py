@@ -17,15 +17,12 @@ from decimal import Decimal
 import asyncpg
 
 from hub.domain import (
-    Plan,
     Voucher,
     VoucherBatch,
     VoucherBatchSummary,
     VoucherCounts,
-    VoucherSync,
 )
 from hub.storage import Executor
-from hub.storage.plans import PlanRepository
 
 STATUSES = ("unused", "active", "expired")
 
@@ -168,64 +165,3 @@ class VoucherRepository:
         )
         total = await self._db.fetchval(f"SELECT count(*) {where}", at, tenant_id, batch_id, status)
         return [Voucher(**dict(row)) for row in rows], total
-
-    async def changed_since(
-        self,
-        tenant_id: int,
-        router_ids: Sequence[int],
-        version: int,
-    ) -> list[VoucherSync]:
-        """The vouchers in an agent's scope (batches of its routers, and the tenant-wide ones)
-        written after ``version``, oldest version first; ``version=0``: all of them.
-
-        All of them, never a page: the rows one transaction wrote share a version (migration
-        0016), so a cut inside a version would lose the rest of it.
-        """
-        rows = await self._db.fetch(
-            """
-            SELECT v.version, v.batch_id, b.router_id, b.plan_id, v.code, b.valid_until,
-                   v.status, v.mac_address, v.redeemed_at, v.expires_at
-              FROM vouchers v
-              JOIN voucher_batches b ON b.id = v.batch_id
-             WHERE v.tenant_id = $1 AND v.version > $3
-               AND (b.router_id IS NULL OR b.router_id = ANY($2::bigint[]))
-             ORDER BY v.version, v.id
-            """,
-            tenant_id,
-            list(router_ids),
-            version,
-        )
-        # A batch's plan as bought (deleted since or not): its duration and rate limit.
-        plans: dict[int, Plan] = {}
-        for plan_id in {row["plan_id"] for row in rows}:
-            plan = await PlanRepository(self._db).get(plan_id, tenant_id, deleted=True)
-            assert plan is not None  # voucher_batches.plan_id references it, same tenant
-            plans[plan_id] = plan
-        out = []
-        for row in rows:
-            fields = dict(row)
-            plan = plans[fields.pop("plan_id")]
-            out.append(
-                VoucherSync(
-                    **fields,
-                    duration_seconds=int(plan.duration.total_seconds()),
-                    profile=plan.router_profile,
-                    rate_limit=plan.rate_limit,
-                    on_expiry=plan.on_expiry,
-                )
-            )
-        return out
-
-    async def current_version(self, tenant_id: int, router_ids: Sequence[int]) -> int:
-        """The newest voucher version in an agent's scope; 0 when it has none (the agent's
-        sync token: equal versions, nothing to send)."""
-        value = await self._db.fetchval(
-            """
-            SELECT v.version FROM vouchers v JOIN voucher_batches b ON b.id = v.batch_id
-             WHERE v.tenant_id = $1 AND (b.router_id IS NULL OR b.router_id = ANY($2::bigint[]))
-             ORDER BY v.version DESC LIMIT 1
-            """,
-            tenant_id,
-            list(router_ids),
-        )
-        return int(value or 0)

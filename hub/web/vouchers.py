@@ -123,6 +123,7 @@ async def batch_details(request: web.Request) -> web.Response:
 
 @routes.get("/api/vouchers")
 async def list_vouchers(request: web.Request) -> web.Response:
+    require_role(request, "operator")  # the codes are cash: not for viewers
     query = read_query(request, VoucherListQuery)
     tenant = await caller_tenant(request, query.user_id)
     vouchers, total = await request.app[SERVICES].vouchers.vouchers(
@@ -144,6 +145,7 @@ async def list_vouchers(request: web.Request) -> web.Response:
 
 @routes.get(r"/api/vouchers/batches/{batch_id:\d+}/sheet.html")
 async def sheet_html(request: web.Request) -> web.Response:
+    require_role(request, "operator")  # the codes are cash: not for viewers
     query = read_query(request, TenantQuery)
     tenant = await caller_tenant(request, query.user_id)
     batch_id = path_id(request, "batch_id", BATCH_NOT_FOUND)
@@ -154,6 +156,7 @@ async def sheet_html(request: web.Request) -> web.Response:
 
 @routes.get(r"/api/vouchers/batches/{batch_id:\d+}/sheet.pdf")
 async def sheet_pdf(request: web.Request) -> web.Response:
+    require_role(request, "operator")  # the codes are cash: not for viewers
     query = read_query(request, TenantQuery)
     tenant = await caller_tenant(request, query.user_id)
     batch_id = path_id(request, "batch_id", BATCH_NOT_FOUND)

@@ -13,7 +13,8 @@ import msgspec
 import pytest
 
 from agent.service import Agent
-from agent.vouchers import VOUCHERS_VERSION
+from agent.store import StoredVoucher
+from agent.vouchers import VOUCHERS_ROUTERS, VOUCHERS_VERSION
 from common import wire
 from common.timeutil import parse_iso, to_iso
 from routersim import LoginRefused, SimRouter
@@ -173,3 +174,26 @@ async def test_a_voucher_used_elsewhere_leaves_this_router(agent: Agent, ros: Ro
     assert result["retired"] == 1
     await wait_for(lambda: agent.store.vouchers(states=("removed",)), timeout=10)
     assert await user(ros, "TWICE1") is None
+
+
+async def test_a_held_version_counts_only_for_the_routers_it_was_applied_to(agent: Agent):
+    await sync(agent, [voucher("SCOPE1")], version=4)
+    assert await agent.vouchers.held_version() == 4
+    # The agent's routers changed since (one added to agent.toml): a tenant-wide batch must
+    # reach the new one too, so the hello asks for the whole set.
+    async with agent.store.transaction() as tx:
+        await tx.set_meta(VOUCHERS_ROUTERS, "r0\nr1")
+    assert await agent.vouchers.held_version() is None
+
+
+async def test_a_code_redeemed_here_is_retired_on_the_agents_other_routers(agent: Agent):
+    item = voucher("BOTH01")
+    until = time.time() + 86400
+    async with agent.store.transaction() as tx:
+        await tx.add_vouchers([StoredVoucher("r1", item, until), StoredVoucher("r2", item, until)])
+    (mine,) = [v for v in await agent.store.vouchers(states=("new",)) if v.router == "r1"]
+    mine.state, mine.mac_address = "redeemed", MAC1
+    mine.redeemed_at, mine.expires_at = time.time(), time.time() + 3600
+    assert await agent.vouchers._redeem(mine)
+    (other,) = [v for v in await agent.store.vouchers(states=("new",)) if v.router == "r2"]
+    assert other.valid_until <= time.time()  # upkeep removes it from r2 at once

@@ -60,7 +60,9 @@ def _tenant_header(request: web.Request) -> int | None:
     header = request.headers.get("X-Tenant-ID", "").strip()
     if not header:
         return None
-    if not header.isdigit() or len(header) > MAX_TENANT_HEADER or int(header) >= 2**63:
+    if not (header.isascii() and header.isdigit()) or len(header) > MAX_TENANT_HEADER:
+        raise InvalidInput("X-Tenant-ID must be a tenant id")
+    if int(header) >= 2**63:
         raise InvalidInput("X-Tenant-ID must be a tenant id")
     return int(header)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from common.timeutil import utcnow
 from hub.domain import User
 from hub.services.auth import SignedIn
 from hub.typedefs import CALLER, SERVICES
@@ -33,13 +34,14 @@ def user_body(user: User) -> dict[str, object]:
 
 def _tokens(request: web.Request, signed_in: SignedIn) -> dict[str, object]:
     auth = request.app[SERVICES].auth
-    refresh_seconds = auth.refresh_lifetime.total_seconds()
+    assert signed_in.refresh_expires_at is not None
+    refresh_seconds = (signed_in.refresh_expires_at - utcnow()).total_seconds()
     return {
         "access_token": signed_in.access_token,
         "token_type": "Bearer",
         "expires_in": int(auth.tokens.lifetime.total_seconds()),
         "refresh_token": signed_in.refresh_token,
-        "refresh_expires_in": int(refresh_seconds),
+        "refresh_expires_in": round(refresh_seconds),
     }
 
 

@@ -78,6 +78,10 @@ async def test_connection_type_filter(client, seed):
             "invalid speed '0M/2M': expected download/upload like 5M/2M or 512k/1M",
         ),
         ({"speed": None}, "speed is required, like 5M/2M (download/upload)"),
+        (
+            {"speed": "\u0665M/\u0662M"},
+            "invalid speed '\u0665M/\u0662M': expected download/upload like 5M/2M or 512k/1M",
+        ),
         ({"price": 0}, "price must be a positive integer of at most 1000000000"),
         ({"price": 9.5}, "price must be a positive integer"),
         ({"price": "50"}, "price must be a positive integer"),

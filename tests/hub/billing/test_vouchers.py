@@ -19,6 +19,7 @@ from hub.domain import Plan
 from hub.services import vouchers as voucher_service
 from hub.services.auth import AuthService
 from hub.services.vouchers import DEFAULT_ALPHABET
+from hub.storage.redemptions import RedemptionRepository
 from hub.storage.vouchers import VoucherRepository
 from hub.typedefs import SERVICES
 from hub.web.voucher_sheets import qr_code, qr_data
@@ -217,6 +218,15 @@ async def test_viewer_reads_operator_creates(client, billing):
     assert resp.status == 201
     resp = await client.get(BATCHES, headers=viewer)
     assert resp.status == 200 and (await resp.json())["total"] == 1
+    batch_id = (await resp.json())["batches"][0]["id"]
+    # The codes themselves are cash: listing them or printing a sheet needs an operator.
+    for path in (
+        "/api/vouchers",
+        f"{BATCHES}/{batch_id}/sheet.html",
+        f"{BATCHES}/{batch_id}/sheet.pdf",
+    ):
+        assert (await client.get(path, headers=viewer)).status == 403, path
+        assert (await client.get(path, headers=operator)).status != 403, path
 
 
 async def test_sheet_html_has_every_code_and_an_svg_qr_each(client, billing):
@@ -305,21 +315,21 @@ async def test_unused_vouchers_expire_past_valid_until(client, billing, pool):
 
 
 async def test_changed_since_returns_a_new_batch_after_its_version(client, billing, seed, pool):
-    repo = VoucherRepository(pool)
+    repo = RedemptionRepository(pool)  # what the link sends agents
     tenant_id = billing.owner.tenant.id
     router_a = await seed.router(billing.owner, "A", site="a", host="10.0.0.1")
     router_b = await seed.router(billing.owner, "B", site="b", host="10.0.0.2")
-    assert await repo.current_version(tenant_id, [router_a]) == 0
+    assert await repo.vouchers_version(tenant_id, [router_a]) == 0
     everywhere = await _batch(client, billing.owner, billing.plan.id, count=5)
-    held = await repo.current_version(tenant_id, [router_a])
+    held = await repo.vouchers_version(tenant_id, [router_a])
     assert held > 0
-    synced = await repo.changed_since(tenant_id, [router_a], 0)
+    synced = await repo.changed_since(tenant_id, [router_a], None)
     assert {v.code for v in synced} == set(everywhere["vouchers"])
     assert await repo.changed_since(tenant_id, [router_a], held) == []
 
     only_b = await _batch(client, billing.owner, billing.plan.id, count=3, router_id=router_b)
     assert await repo.changed_since(tenant_id, [router_a], held) == []  # not A's
-    assert await repo.current_version(tenant_id, [router_a]) == held
+    assert await repo.vouchers_version(tenant_id, [router_a]) == held
     new = await repo.changed_since(tenant_id, [router_b], held)
     assert {v.code for v in new} == set(only_b["vouchers"])
     item = new[0]
@@ -330,7 +340,7 @@ async def test_changed_since_returns_a_new_batch_after_its_version(client, billi
     assert item.version > held
 
     # a redemption is a change too: the agents of the scope hear of it
-    top = await repo.current_version(tenant_id, [router_a, router_b])
+    top = await repo.vouchers_version(tenant_id, [router_a, router_b])
     await pool.execute(
         "UPDATE vouchers SET status = 'active', redeemed_at = now() WHERE code = $1",
         everywhere["vouchers"][0],

@@ -423,6 +423,25 @@ async def test_hello_over_the_tenants_router_limit_is_refused(
     await first.close()
 
 
+async def test_hello_over_the_tenants_own_max_mikrotiks_is_refused(
+    http: aiohttp.ClientSession, start_hub, tenant_id: int, pool: asyncpg.Pool
+):
+    hub = await start_hub()
+    await pool.execute("UPDATE tenants SET max_mikrotiks = 1 WHERE id = $1", tenant_id)
+    _, credential = await enrolled_agent(http, hub, tenant_id, site="capped")
+    fake = FakeAgent(http, hub, credential)
+    two = [wire.RouterInfo(name=f"c{i}", host="10.0.0.3", port=8728) for i in range(2)]
+    with pytest.raises(ConnectionError):
+        await fake.connect(routers=two)
+    assert fake.ws.close_code == aiohttp.WSCloseCode.POLICY_VIOLATION  # refused, not a 1011
+    assert await pool.fetchval("SELECT count(*) FROM routers") == 0
+    await fake.close()
+    fake = FakeAgent(http, hub, credential)
+    await fake.connect(routers=two[:1])
+    assert await pool.fetchval("SELECT count(*) FROM routers") == 1
+    await fake.close()
+
+
 async def test_frames_over_the_bound_are_refused_before_decoding(
     http: aiohttp.ClientSession, start_hub, tenant_id: int, pool: asyncpg.Pool
 ):

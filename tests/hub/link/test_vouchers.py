@@ -210,3 +210,36 @@ async def test_a_redemption_on_the_wrong_router_or_too_late_is_refused(
     assert await pool.fetchval("SELECT count(*) FROM vouchers WHERE status = 'unused'") == 2
     assert await pool.fetchval("SELECT count(*) FROM payments") == 0
     assert await pool.fetchval("SELECT count(*) FROM customers") == 0
+
+
+async def test_redemptions_the_hub_does_not_believe_are_refused(
+    agent: FakeAgent, pool: asyncpg.Pool, tenant_id: int
+):
+    await agent.connect()
+    await make_batch(pool, tenant_id, ["LONG01", "TWICE1", "FULL01", "OK0001"])
+    await agent.send("events", events=[redeemed(1, "LONG01", minutes=600), redeemed(2, "TWICE1")])
+    ack = await agent.expect("ack")
+    reasons = {r["seq"]: r["reason"] for r in ack["rejected"]}
+    assert "past its plan's duration" in reasons[1]  # a 1-hour voucher reported as 10 hours
+    assert 2 not in reasons
+    # The same code from another device: no second sale, and the agent hears why.
+    other_device = redeemed(3, "TWICE1")
+    other_device.data["mac_address"] = "AA:BB:CC:DD:EE:99"
+    await agent.send("events", events=[other_device])
+    ack = await agent.expect("ack")
+    assert "already redeemed elsewhere" in ack["rejected"][0]["reason"]
+    # A tenant at its customer limit: that redemption is refused, the frame's others stand.
+    customers = await pool.fetchval(
+        "SELECT count(*) FROM customers WHERE tenant_id = $1", tenant_id
+    )
+    await pool.execute(
+        "UPDATE tenants SET max_network_users = $2 WHERE id = $1", tenant_id, customers
+    )
+    await agent.send(
+        "events", events=[redeemed(4, "FULL01"), event(5, wire.ROUTER_HEALTH, health())]
+    )
+    ack = await agent.expect("ack")
+    assert ack["seq"] == 5
+    assert [r["seq"] for r in ack["rejected"]] == [4]
+    assert "max_network_users" in ack["rejected"][0]["reason"]
+    assert await pool.fetchval("SELECT count(*) FROM payments") == 1

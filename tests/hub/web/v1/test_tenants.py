@@ -68,6 +68,8 @@ async def test_create_get_update_as_the_seed_shows(client, root):
     [
         ({"subdomain": "Not A Slug"}, "invalid slug 'Not A Slug'"),
         ({"timezone": "Mars/Olympus"}, "unknown timezone 'Mars/Olympus': expected an IANA name"),
+        ({"timezone": "Africa"}, "unknown timezone 'Africa': expected an IANA name"),
+        ({"timezone": "localtime"}, "unknown timezone 'localtime': expected an IANA name"),
         ({"max_mikrotiks": -1}, "max_mikrotiks must be an integer from 0 to 10000000, or null"),
         ({"name": ""}, "name is required"),
         ({"features": {f"f{i}": True for i in range(65)}}, "features may have at most 64 entries"),
@@ -116,6 +118,11 @@ async def test_delete_refuses_a_tenant_with_routers(client, root, seed):
     refused = await client.delete(f"/v1/internal/tenant/{busy.tenant.id}", headers=root)
     assert refused.status == 409
     assert "deactivate it instead" in (await refused.json())["error"]
+    quiet = await seed.tenant("quiet")
+    await seed.customer(quiet, "+255712345678")
+    holding = await client.delete(f"/v1/internal/tenant/{quiet.tenant.id}", headers=root)
+    assert holding.status == 409
+    assert "1 customers" in (await holding.json())["error"]
     _, empty = await _create(client, root)
     gone = await client.delete(f"/v1/internal/tenant/{empty['data']['id']}", headers=root)
     assert gone.status == 200

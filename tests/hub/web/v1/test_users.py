@@ -137,3 +137,50 @@ async def test_a_super_admin_sees_every_tenant_and_assigns_tenants(client, seed,
         headers={**root, "X-Tenant-ID": str(acme.tenant.id)},
     )
     assert (await in_tenant.json())["data"]["tenant_id"] == acme.tenant.id
+
+
+async def test_an_admin_cannot_take_over_another_admin_and_a_new_password_signs_out(client, seed):
+    acme = await seed.tenant("acme")
+    adam = await seed.user(acme, "adam", "admin")
+    bella = await seed.user(acme, "bella", "admin")
+    bella_id = (await (await client.get("/v1/auth/profile", headers=bella.headers)).json())["data"][
+        "id"
+    ]
+    takeover = await client.put(
+        f"/v1/internal/users/{bella_id}", json={"password": "mine now, bella"}, headers=adam.headers
+    )
+    assert takeover.status == 403
+    # bella changes her own password: every login she had is signed out
+    own = await client.put(
+        f"/v1/internal/users/{bella_id}",
+        json={"password": "a brand new one"},
+        headers=bella.headers,
+    )
+    assert own.status == 200
+    assert (await client.get("/v1/auth/profile", headers=bella.headers)).status == 401
+
+
+async def test_emails_are_unique_whatever_their_case_and_usernames_have_no_at(client, seed):
+    acme, evil = await seed.tenant("acme"), await seed.tenant("evil")
+    owner = await seed.user(acme, "olga", "owner")
+    intruder = await seed.user(evil, "ivan", "owner")
+    body = {**SEED_USER, "username": "boss", "email": "boss@acme.com"}
+    assert (await client.post("/v1/internal/users", json=body, headers=owner.headers)).status == 201
+    shadow = {**body, "username": "boss2", "email": "BOSS@acme.com"}
+    refused = await client.post("/v1/internal/users", json=shadow, headers=intruder.headers)
+    assert refused.status == 409
+    at = await client.post(
+        "/v1/internal/users", json={**SEED_USER, "username": "x@acme.com"}, headers=owner.headers
+    )
+    assert at.status == 400
+
+
+async def test_a_non_ascii_tenant_header_is_400(client, pool, hub_config):
+    auth = AuthService(pool, hub_config)
+    await auth.create_admin("root@example.com", PASSWORD)
+    token = (await auth.login("root@example.com", PASSWORD)).access_token
+    response = await client.get(
+        "/v1/internal/users/list",
+        headers={"Authorization": f"Bearer {token}", "X-Tenant-ID": "\u00b2"},
+    )
+    assert response.status == 400
