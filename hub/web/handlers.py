@@ -183,19 +183,23 @@ def read_query(request: web.Request, schema: type[Q]) -> Q:
 
 
 async def caller_tenant(request: web.Request, user_id: int | None) -> Tenant:
-    """The tenant a billing-face request acts on, from the caller's credentials only.
+    """The tenant a billing-face request acts on (seed 003's ``user_id`` names it for a
+    platform admin)."""
+    return await acting_tenant(request, user_id, "user_id (the tenant's id)")
 
-    Seed 003's ``user_id`` parameter never widens a tenant user's or API key's scope (it is
-    ignored for them); a platform admin must name the tenant with it.
-    """
+
+async def acting_tenant(request: web.Request, named: int | None, naming: str) -> Tenant:
+    """The tenant a request acts on, from the caller's credentials only: a tenant user's or
+    API key's own (whatever the request names: it never widens their scope); a platform admin
+    names it (``named``, given as ``naming``)."""
     caller = request[CALLER]
     if caller.tenant is not None:
         return caller.tenant
     if caller.role != "platform_admin":
         raise Forbidden("Your account is not assigned to a tenant yet")
-    if user_id is None:
-        raise InvalidInput("user_id (the tenant's id) is required for a platform admin")
-    tenant = await TenantRepository(request.app[DB_POOL]).get(user_id)
+    if named is None:
+        raise InvalidInput(f"{naming} is required for a platform admin")
+    tenant = await TenantRepository(request.app[DB_POOL]).get(named)
     if tenant is None:
         raise NotFound("Tenant not found")
     return tenant

@@ -12,9 +12,9 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from hub.domain import Tenant
-from hub.errors import Forbidden, InvalidInput, NotFound
-from hub.storage.tenants import TenantRepository
-from hub.typedefs import CALLER, DB_POOL
+from hub.errors import Forbidden, InvalidInput
+from hub.typedefs import CALLER
+from hub.web.handlers import acting_tenant
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -60,9 +60,8 @@ def _tenant_header(request: web.Request) -> int | None:
     header = request.headers.get("X-Tenant-ID", "").strip()
     if not header:
         return None
-    if not (header.isascii() and header.isdigit()) or len(header) > MAX_TENANT_HEADER:
-        raise InvalidInput("X-Tenant-ID must be a tenant id")
-    if int(header) >= 2**63:
+    too_long = len(header) > MAX_TENANT_HEADER
+    if not (header.isascii() and header.isdigit()) or too_long or int(header) >= 2**63:
         raise InvalidInput("X-Tenant-ID must be a tenant id")
     return int(header)
 
@@ -70,9 +69,7 @@ def _tenant_header(request: web.Request) -> int | None:
 async def v1_scope(request: web.Request) -> Tenant | None:
     """Like v1_tenant, but a super admin without X-Tenant-ID acts across every tenant (None)."""
     caller = request[CALLER]
-    if caller.tenant is not None or caller.role != "platform_admin":
-        return await v1_tenant(request)
-    if _tenant_header(request) is None:
+    if caller.role == "platform_admin" and _tenant_header(request) is None:
         return None
     return await v1_tenant(request)
 
@@ -80,15 +77,5 @@ async def v1_scope(request: web.Request) -> Tenant | None:
 async def v1_tenant(request: web.Request) -> Tenant:
     """The tenant a /v1 request acts on: the caller's own; a super admin names it with
     ``X-Tenant-ID`` (ignored for everyone else, so it can never widen a tenant user's scope)."""
-    caller = request[CALLER]
-    if caller.tenant is not None:
-        return caller.tenant
-    if caller.role != "platform_admin":
-        raise Forbidden("Your account is not assigned to a tenant yet")
-    tenant_id = _tenant_header(request)
-    if tenant_id is None:
-        raise InvalidInput("X-Tenant-ID is required for a super admin")
-    tenant = await TenantRepository(request.app[DB_POOL]).get(tenant_id)
-    if tenant is None:
-        raise NotFound("Tenant not found")
-    return tenant
+    named = _tenant_header(request) if request[CALLER].tenant is None else None
+    return await acting_tenant(request, named, "X-Tenant-ID")
