@@ -17,6 +17,7 @@ from hub.services.agents import AgentService
 from hub.services.auth import AuthService
 from hub.services.dispatch import Dispatcher
 from hub.services.portal import PortalService
+from hub.services.reports import ReportService
 from hub.supervisor import FatalHandler, Supervisor, terminate_process
 from hub.typedefs import (
     CLIENT_LIMITER,
@@ -104,6 +105,7 @@ def _services(
             portal=PortalService(pool, config, dispatcher),
             access=AccessService(pool, config, dispatcher),
             agents=AgentService(pool, config),
+            reports=ReportService(pool, config),
         )
         yield
 

@@ -17,6 +17,7 @@ from hub.services.access import AccessService
 from hub.services.agents import AgentService
 from hub.services.auth import AuthService
 from hub.services.portal import PortalService
+from hub.services.reports import ReportService
 from hub.supervisor import Supervisor
 
 IPNetwork = IPv4Network | IPv6Network
@@ -30,6 +31,7 @@ class Services:
     portal: PortalService
     access: AccessService
     agents: AgentService
+    reports: ReportService
 
 
 CONFIG: web.AppKey[HubConfig] = web.AppKey("config", HubConfig)

@@ -12,7 +12,7 @@ from hub.config import HubConfig
 from hub.errors import Forbidden, RateLimited, Unauthorized
 from hub.metrics import HubMetrics
 from hub.typedefs import CLIENT_LIMITER, CONFIG
-from hub.web import admin, portal
+from hub.web import admin, billing, portal
 from hub.web.handlers import client_address
 
 NO_METRICS_TOKEN = (
@@ -24,6 +24,7 @@ NO_METRICS_TOKEN = (
 def setup_routes(app: web.Application, metrics: HubMetrics) -> None:
     app.add_routes(portal.routes)
     app.add_routes(admin.routes)
+    app.add_routes(billing.routes)
     serve = make_aiohttp_handler(metrics.registry)
 
     async def platform_metrics(request: web.Request) -> web.Response:

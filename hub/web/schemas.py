@@ -9,7 +9,8 @@ required" answer itself (and audits it); unknown fields are ignored, as clients 
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar
+import datetime
+from typing import Annotated, ClassVar, Literal
 
 import msgspec
 
@@ -160,3 +161,81 @@ class EnrollBody(Body):
             setattr(self, key, value.strip())
         if len(self.device_key or "") < 16:
             raise InvalidInput("device_key must be at least 16 characters")
+
+
+# --- query strings of the billing face (seed 003) ----------------------------------------------
+
+PAYMENT_STATUS_ERROR = "status must be one of pending, completed, failed, expired"
+MAX_PAGE = 1000  # transactions per page
+MAX_CUSTOMERS_PAGE = 10_000
+_DATE_ERROR = "{} must be a date as YYYY-MM-DD"
+_ROUTER_ID_ERROR = f"router_id must be an integer between 1 and {MAX_BIGINT}"
+_OFFSET_ERROR = f"offset must be an integer between 0 and {MAX_BIGINT}"
+
+
+class OwnerQuery(Body):
+    """Seed 003's ``?user_id=``: a platform admin's choice of tenant; a tenant user's is ignored
+    (hub.web.handlers.caller_tenant), it never widens what they see."""
+
+    user_id: RowId | None = None
+
+    type_errors: ClassVar[dict[str, str]] = {
+        "user_id": f"user_id must be an integer between 1 and {MAX_BIGINT}"
+    }
+    bound_errors: ClassVar[dict[str, str]] = type_errors
+
+
+class CustomersQuery(OwnerQuery):
+    """GET /api/customers(/active): by id, a page at a time."""
+
+    limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_CUSTOMERS_PAGE)] = MAX_CUSTOMERS_PAGE
+    offset: Annotated[int, msgspec.Meta(ge=0, le=MAX_BIGINT)] = 0
+
+    type_errors: ClassVar[dict[str, str]] = {
+        **OwnerQuery.type_errors,
+        "limit": f"limit must be an integer between 1 and {MAX_CUSTOMERS_PAGE}",
+        "offset": _OFFSET_ERROR,
+    }
+    bound_errors: ClassVar[dict[str, str]] = type_errors
+
+
+class PeriodQuery(OwnerQuery):
+    """Local dates of the tenant's time zone, both included (GET /api/plans/performance)."""
+
+    start_date: datetime.date | None = None
+    end_date: datetime.date | None = None
+
+    type_errors: ClassVar[dict[str, str]] = {
+        **OwnerQuery.type_errors,
+        "start_date": _DATE_ERROR.format("start_date"),
+        "end_date": _DATE_ERROR.format("end_date"),
+    }
+    bound_errors: ClassVar[dict[str, str]] = type_errors
+
+
+class TransactionSummaryQuery(PeriodQuery):
+    """GET /api/mpesa/transactions/summary: the period is of the transactions' created_at."""
+
+    router_id: RowId | None = None
+
+    type_errors: ClassVar[dict[str, str]] = {
+        **PeriodQuery.type_errors,
+        "router_id": _ROUTER_ID_ERROR,
+    }
+    bound_errors: ClassVar[dict[str, str]] = type_errors
+
+
+class TransactionsQuery(TransactionSummaryQuery):
+    """GET /api/mpesa/transactions: newest first, ``limit`` (at most 1000) from ``offset``."""
+
+    status: Literal["pending", "completed", "failed", "expired"] | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_PAGE)] = 100
+    offset: Annotated[int, msgspec.Meta(ge=0, le=MAX_BIGINT)] = 0
+
+    type_errors: ClassVar[dict[str, str]] = {
+        **TransactionSummaryQuery.type_errors,
+        "status": PAYMENT_STATUS_ERROR,
+        "limit": f"limit must be an integer between 1 and {MAX_PAGE}",
+        "offset": _OFFSET_ERROR,
+    }
+    bound_errors: ClassVar[dict[str, str]] = type_errors
