@@ -16,6 +16,7 @@ from hub.services.access import AccessService
 from hub.services.agents import AgentService
 from hub.services.auth import AuthService
 from hub.services.dispatch import Dispatcher
+from hub.services.plans import PlanService
 from hub.services.portal import PortalService
 from hub.services.reports import ReportService
 from hub.supervisor import FatalHandler, Supervisor, terminate_process
@@ -105,6 +106,7 @@ def _services(
             portal=PortalService(pool, config, dispatcher),
             access=AccessService(pool, config, dispatcher),
             agents=AgentService(pool, config),
+            plans=PlanService(pool),
             reports=ReportService(pool, config),
         )
         yield

@@ -77,6 +77,13 @@ async def _create_admin(args: argparse.Namespace, config: HubConfig, pool: async
     print(f"platform admin {user.email} created (id {user.id})")
 
 
+async def _create_user(args: argparse.Namespace, config: HubConfig, pool: asyncpg.Pool) -> None:
+    user = await AuthService(pool, config).create_user(
+        args.tenant, args.username, _admin_password(args), args.role, args.email
+    )
+    print(f"dashboard user {user.username} ({user.role}) of tenant {args.tenant} created")
+
+
 async def _create_agent(args: argparse.Namespace, config: HubConfig, pool: asyncpg.Pool) -> None:
     ticket = await AgentService(pool, config).create_agent(args.tenant, args.site)
     hours = config.enrollment_ttl_hours
@@ -190,6 +197,12 @@ def _parser() -> argparse.ArgumentParser:
     p = command("create-admin", "create a platform administrator")
     p.add_argument("--email", required=True)
     p.add_argument("--password", help="else $ISPFLEET_ADMIN_PASSWORD, else a prompt")
+    p = command("create-user", "create a dashboard user of a tenant (POST /api/auth/login)")
+    p.add_argument("--tenant", required=True, metavar="SLUG")
+    p.add_argument("--username", required=True)
+    p.add_argument("--role", default="admin", choices=("viewer", "operator", "admin", "owner"))
+    p.add_argument("--email", default=None)
+    p.add_argument("--password", help="else $ISPFLEET_ADMIN_PASSWORD, else a prompt")
     p = command("create-agent", "create a site agent and print its enrollment token")
     p.add_argument("--tenant", required=True, metavar="SLUG")
     p.add_argument("--site", required=True, metavar="NAME")
@@ -220,6 +233,7 @@ _COMMANDS: dict[str, Command] = {
     "create-tenant": _create_tenant,
     "create-api-key": _create_api_key,
     "create-admin": _create_admin,
+    "create-user": _create_user,
     "create-agent": _create_agent,
     "revoke-agent": _revoke_agent,
     "add-router": _add_router,

@@ -10,6 +10,7 @@ see deploy/hub.example.toml. Environment variables win over the file:
     ISPFLEET_HUB_PUBLIC_URL   public_url
     ISPFLEET_HUB_INSTANCE     instance_name
     ISPFLEET_HUB_METRICS_TOKEN  metrics_token
+    ISPFLEET_HUB_JWT_SECRET   jwt_secret
 """
 
 from __future__ import annotations
@@ -73,6 +74,13 @@ class HubConfig:
     # Peers (addresses or CIDR networks) whose X-Forwarded-For names the client: a reverse proxy.
     trusted_proxies: list[str] = field(default_factory=list)
     admin_token_hours: float = 12.0  # lifetime of a platform admin's bearer token
+    # Dashboard access tokens (JWT, HS256): signed with jwt_secret; unset, a key generated into
+    # data_dir/jwt.key on first start. Hub processes on several hosts must share one: set it.
+    jwt_secret: str | None = field(default=None, repr=False)
+    access_token_minutes: float = 15.0
+    refresh_token_days: float = 30.0  # a /v1 login lasts this long, its refresh token rotating
+    # POST /v1/auth/register: off unless enabled; a registered user is a viewer of no tenant.
+    registration_enabled: bool = False
     metrics_refresh_interval: float = 5.0  # seconds between /metrics snapshots of router state
     # Bearer token of the platform scrape (GET /metrics). None: /metrics is served only to
     # loopback clients of a hub listening on loopback. Kept out of repr.
@@ -108,6 +116,7 @@ def load_hub_config(path: str | None, environ: Mapping[str, str]) -> HubConfig:
         changes["listen_host"], changes["listen_port"] = _parse_listen(listen)
     for name, key in (
         ("ISPFLEET_HUB_DATA_DIR", "data_dir"),
+        ("ISPFLEET_HUB_JWT_SECRET", "jwt_secret"),
         ("ISPFLEET_HUB_PUBLIC_URL", "public_url"),
         ("ISPFLEET_HUB_INSTANCE", "instance_name"),
         ("ISPFLEET_HUB_METRICS_TOKEN", "metrics_token"),

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
+
+# Dashboard roles, weakest first: a role may do what every role before it may.
+ROLES = ("viewer", "operator", "admin", "owner")
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,6 +18,8 @@ class Tenant:
     slug: str
     name: str
     default_country: str
+    currency: str = "KES"
+    timezone: str = "Africa/Nairobi"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,12 +46,66 @@ class ApiKeyPrincipal:
 class User:
     id: int
     tenant_id: int | None
-    email: str
+    email: str | None
     role: str
+    username: str | None = None
+    fullname: str | None = None
+    phone: str | None = None
 
     @property
     def actor(self) -> str:
-        return f"user:{self.email}"
+        return f"user:{self.username or self.email}"
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who a billing-face request speaks for: a dashboard user or a tenant API key.
+
+    ``tenant`` is None for a platform admin, who names the tenant per request (seed 003's
+    ``user_id``); for everyone else the tenant comes from the credentials and nothing else.
+    """
+
+    tenant: Tenant | None
+    role: str  # "platform_admin" or one of ROLES (an API key acts as "admin")
+    actor: str  # the audit log's "who"
+    user_id: int | None = None
+    user: User | None = None  # None for an API key
+
+    def may(self, role: str) -> bool:
+        """At least ``role`` (platform admins may do everything)."""
+        return self.role == "platform_admin" or ROLES.index(self.role) >= ROLES.index(role)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What a customer buys: time online at a speed, on hotspot or PPPoE."""
+
+    id: int
+    tenant_id: int
+    name: str
+    price: Decimal
+    duration_value: int
+    duration_unit: str  # "minutes" | "hours" | "days"
+    download_speed: str  # the customer's view: "5M" down ...
+    upload_speed: str  # ... "2M" up
+    connection_type: str  # "hotspot" | "pppoe"
+    router_profile: str | None
+    on_expiry: str  # "cut" | "throttle"
+    created_at: datetime
+    deleted_at: datetime | None = None
+
+    @property
+    def duration(self) -> timedelta:
+        return timedelta(**{self.duration_unit: self.duration_value})
+
+    @property
+    def speed(self) -> str:
+        return f"{self.download_speed}/{self.upload_speed}"
+
+    @property
+    def rate_limit(self) -> str:
+        """RouterOS rate-limit is rx/tx from the router's side: the customer's upload first."""
+        return f"{self.upload_speed}/{self.download_speed}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +205,7 @@ class Entitlement:
     starts_at: datetime
     expires_at: datetime
     revoked_at: datetime | None
+    plan_id: int | None = None  # the plan a payment or voucher bought it with
 
 
 @dataclass(frozen=True, slots=True)

@@ -173,7 +173,11 @@ CREATE TABLE public.customers (
     full_name text,
     email text,
     is_active boolean DEFAULT true NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    phone text,
+    mac_address text,
+    router_id bigint,
+    plan_id bigint
 );
 
 CREATE SEQUENCE public.customers_id_seq
@@ -199,6 +203,7 @@ CREATE TABLE public.entitlements (
     revoked_at timestamp with time zone,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     version bigint DEFAULT 0 NOT NULL,
+    plan_id bigint,
     CONSTRAINT entitlements_check CHECK ((expires_at > starts_at)),
     CONSTRAINT entitlements_on_expiry_check CHECK ((on_expiry = ANY (ARRAY['cut'::text, 'throttle'::text])))
 );
@@ -219,11 +224,90 @@ CREATE TABLE public.hub_instances (
     expires_at timestamp with time zone NOT NULL
 );
 
+CREATE TABLE public.payments (
+    id bigint NOT NULL,
+    tenant_id bigint NOT NULL,
+    customer_id bigint NOT NULL,
+    plan_id bigint NOT NULL,
+    router_id bigint,
+    method text NOT NULL,
+    provider text,
+    status text DEFAULT 'pending'::text NOT NULL,
+    amount numeric(14,2) NOT NULL,
+    currency text NOT NULL,
+    phone text,
+    mac_address text,
+    reference text,
+    checkout_request_id text,
+    merchant_request_id text,
+    receipt text,
+    result_code integer,
+    result_desc text,
+    voucher_id bigint,
+    entitlement_id bigint,
+    recorded_by text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    completed_at timestamp with time zone,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT payments_amount_check CHECK ((amount > (0)::numeric)),
+    CONSTRAINT payments_method_check CHECK ((method = ANY (ARRAY['mobile_money'::text, 'cash'::text, 'voucher'::text]))),
+    CONSTRAINT payments_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'completed'::text, 'failed'::text, 'expired'::text])))
+);
+
+CREATE SEQUENCE public.payments_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.payments_id_seq OWNED BY public.payments.id;
+
+CREATE TABLE public.plans (
+    id bigint NOT NULL,
+    tenant_id bigint NOT NULL,
+    name text NOT NULL,
+    price numeric(14,2) NOT NULL,
+    duration_value integer NOT NULL,
+    duration_unit text NOT NULL,
+    download_speed text NOT NULL,
+    upload_speed text NOT NULL,
+    connection_type text NOT NULL,
+    router_profile text,
+    on_expiry text DEFAULT 'cut'::text NOT NULL,
+    created_by text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    deleted_at timestamp with time zone,
+    CONSTRAINT plans_connection_type_check CHECK ((connection_type = ANY (ARRAY['hotspot'::text, 'pppoe'::text]))),
+    CONSTRAINT plans_duration_unit_check CHECK ((duration_unit = ANY (ARRAY['minutes'::text, 'hours'::text, 'days'::text]))),
+    CONSTRAINT plans_duration_value_check CHECK ((duration_value >= 1)),
+    CONSTRAINT plans_name_check CHECK (((length(name) >= 1) AND (length(name) <= 100))),
+    CONSTRAINT plans_on_expiry_check CHECK ((on_expiry = ANY (ARRAY['cut'::text, 'throttle'::text]))),
+    CONSTRAINT plans_price_check CHECK ((price > (0)::numeric))
+);
+
+CREATE SEQUENCE public.plans_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.plans_id_seq OWNED BY public.plans.id;
+
 CREATE UNLOGGED TABLE public.rate_buckets (
     key text NOT NULL,
     tokens double precision NOT NULL,
     updated_at double precision NOT NULL,
     granted boolean NOT NULL
+);
+
+CREATE TABLE public.refresh_tokens (
+    token_hash bytea NOT NULL,
+    family_id uuid NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    rotated_at timestamp with time zone
 );
 
 CREATE TABLE public.router_health (
@@ -334,6 +418,10 @@ CREATE TABLE public.tenants (
     default_country text DEFAULT 'TZ'::text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     entitlements_version bigint DEFAULT 0 NOT NULL,
+    currency text DEFAULT 'KES'::text NOT NULL,
+    timezone text DEFAULT 'Africa/Nairobi'::text NOT NULL,
+    payment_callback_secret text,
+    CONSTRAINT tenants_currency_check CHECK ((currency ~ '^[A-Z]{3}$'::text)),
     CONSTRAINT tenants_slug_check CHECK ((slug ~ '^[a-z0-9][a-z0-9-]{1,62}$'::text))
 );
 
@@ -346,16 +434,31 @@ CREATE SEQUENCE public.tenants_id_seq
 
 ALTER SEQUENCE public.tenants_id_seq OWNED BY public.tenants.id;
 
+CREATE TABLE public.token_families (
+    id uuid NOT NULL,
+    user_id bigint NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    revoked_at timestamp with time zone,
+    revoked_reason text,
+    CONSTRAINT token_families_revoked_reason_check CHECK ((revoked_reason = ANY (ARRAY['logout'::text, 'reuse'::text, 'disabled'::text])))
+);
+
 CREATE TABLE public.users (
     id bigint NOT NULL,
     tenant_id bigint,
-    email text NOT NULL,
+    email text,
     password_hash text NOT NULL,
     role text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     disabled_at timestamp with time zone,
-    CONSTRAINT users_check CHECK (((role = 'platform_admin'::text) = (tenant_id IS NULL))),
-    CONSTRAINT users_role_check CHECK ((role = ANY (ARRAY['platform_admin'::text, 'owner'::text, 'admin'::text, 'operator'::text, 'viewer'::text])))
+    username text,
+    fullname text,
+    phone text,
+    CONSTRAINT users_login CHECK (((email IS NOT NULL) OR (username IS NOT NULL))),
+    CONSTRAINT users_platform_admin_has_no_tenant CHECK (((role <> 'platform_admin'::text) OR (tenant_id IS NULL))),
+    CONSTRAINT users_role_check CHECK ((role = ANY (ARRAY['platform_admin'::text, 'owner'::text, 'admin'::text, 'operator'::text, 'viewer'::text]))),
+    CONSTRAINT users_username_check CHECK ((username ~ '^[a-z0-9][a-z0-9_.@-]{1,63}$'::text))
 );
 
 CREATE SEQUENCE public.users_id_seq
@@ -366,6 +469,56 @@ CREATE SEQUENCE public.users_id_seq
     CACHE 1;
 
 ALTER SEQUENCE public.users_id_seq OWNED BY public.users.id;
+
+CREATE TABLE public.voucher_batches (
+    id bigint NOT NULL,
+    tenant_id bigint NOT NULL,
+    plan_id bigint NOT NULL,
+    router_id bigint,
+    count integer NOT NULL,
+    code_length integer NOT NULL,
+    alphabet text NOT NULL,
+    prefix text DEFAULT ''::text NOT NULL,
+    price numeric(14,2) NOT NULL,
+    valid_until timestamp with time zone NOT NULL,
+    created_by text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT voucher_batches_code_length_check CHECK (((code_length >= 4) AND (code_length <= 32))),
+    CONSTRAINT voucher_batches_count_check CHECK (((count >= 1) AND (count <= 5000))),
+    CONSTRAINT voucher_batches_price_check CHECK ((price > (0)::numeric))
+);
+
+CREATE SEQUENCE public.voucher_batches_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.voucher_batches_id_seq OWNED BY public.voucher_batches.id;
+
+CREATE TABLE public.vouchers (
+    id bigint NOT NULL,
+    tenant_id bigint NOT NULL,
+    batch_id bigint NOT NULL,
+    code text NOT NULL,
+    status text DEFAULT 'unused'::text NOT NULL,
+    mac_address text,
+    router_id bigint,
+    redeemed_at timestamp with time zone,
+    expires_at timestamp with time zone,
+    customer_id bigint,
+    CONSTRAINT vouchers_status_check CHECK ((status = ANY (ARRAY['unused'::text, 'active'::text, 'expired'::text])))
+);
+
+CREATE SEQUENCE public.vouchers_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.vouchers_id_seq OWNED BY public.vouchers.id;
 
 ALTER TABLE ONLY public.session_history ATTACH PARTITION public.session_history_default DEFAULT;
 
@@ -379,6 +532,10 @@ ALTER TABLE ONLY public.customers ALTER COLUMN id SET DEFAULT nextval('public.cu
 
 ALTER TABLE ONLY public.entitlements ALTER COLUMN id SET DEFAULT nextval('public.entitlements_id_seq'::regclass);
 
+ALTER TABLE ONLY public.payments ALTER COLUMN id SET DEFAULT nextval('public.payments_id_seq'::regclass);
+
+ALTER TABLE ONLY public.plans ALTER COLUMN id SET DEFAULT nextval('public.plans_id_seq'::regclass);
+
 ALTER TABLE ONLY public.routers ALTER COLUMN id SET DEFAULT nextval('public.routers_id_seq'::regclass);
 
 ALTER TABLE ONLY public.session_history ALTER COLUMN id SET DEFAULT nextval('public.session_history_id_seq'::regclass);
@@ -386,6 +543,10 @@ ALTER TABLE ONLY public.session_history ALTER COLUMN id SET DEFAULT nextval('pub
 ALTER TABLE ONLY public.tenants ALTER COLUMN id SET DEFAULT nextval('public.tenants_id_seq'::regclass);
 
 ALTER TABLE ONLY public.users ALTER COLUMN id SET DEFAULT nextval('public.users_id_seq'::regclass);
+
+ALTER TABLE ONLY public.voucher_batches ALTER COLUMN id SET DEFAULT nextval('public.voucher_batches_id_seq'::regclass);
+
+ALTER TABLE ONLY public.vouchers ALTER COLUMN id SET DEFAULT nextval('public.vouchers_id_seq'::regclass);
 
 ALTER TABLE ONLY public.admin_tokens
     ADD CONSTRAINT admin_tokens_pkey PRIMARY KEY (token_hash);
@@ -429,8 +590,26 @@ ALTER TABLE ONLY public.entitlements
 ALTER TABLE ONLY public.hub_instances
     ADD CONSTRAINT hub_instances_pkey PRIMARY KEY (name);
 
+ALTER TABLE ONLY public.payments
+    ADD CONSTRAINT payments_checkout_request_id_key UNIQUE (checkout_request_id);
+
+ALTER TABLE ONLY public.payments
+    ADD CONSTRAINT payments_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.payments
+    ADD CONSTRAINT payments_receipt_key UNIQUE (receipt);
+
+ALTER TABLE ONLY public.payments
+    ADD CONSTRAINT payments_voucher_id_key UNIQUE (voucher_id);
+
+ALTER TABLE ONLY public.plans
+    ADD CONSTRAINT plans_pkey PRIMARY KEY (id);
+
 ALTER TABLE ONLY public.rate_buckets
     ADD CONSTRAINT rate_buckets_pkey PRIMARY KEY (key);
+
+ALTER TABLE ONLY public.refresh_tokens
+    ADD CONSTRAINT refresh_tokens_pkey PRIMARY KEY (token_hash);
 
 ALTER TABLE ONLY public.router_health
     ADD CONSTRAINT router_health_pkey PRIMARY KEY (router_id);
@@ -465,11 +644,23 @@ ALTER TABLE ONLY public.tenants
 ALTER TABLE ONLY public.tenants
     ADD CONSTRAINT tenants_slug_key UNIQUE (slug);
 
+ALTER TABLE ONLY public.token_families
+    ADD CONSTRAINT token_families_pkey PRIMARY KEY (id);
+
 ALTER TABLE ONLY public.users
     ADD CONSTRAINT users_email_key UNIQUE (email);
 
 ALTER TABLE ONLY public.users
     ADD CONSTRAINT users_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.voucher_batches
+    ADD CONSTRAINT voucher_batches_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.vouchers
+    ADD CONSTRAINT vouchers_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.vouchers
+    ADD CONSTRAINT vouchers_tenant_id_code_key UNIQUE (tenant_id, code);
 
 CREATE INDEX admin_tokens_expires ON public.admin_tokens USING btree (expires_at);
 
@@ -491,13 +682,27 @@ CREATE INDEX current_sessions_username ON public.current_sessions USING btree (r
 
 CREATE INDEX entitlements_customer ON public.entitlements USING btree (customer_id, expires_at);
 
+CREATE INDEX entitlements_plan ON public.entitlements USING btree (plan_id, expires_at) WHERE (plan_id IS NOT NULL);
+
 CREATE INDEX entitlements_router_version ON public.entitlements USING btree (router_id, version);
 
 CREATE INDEX entitlements_tenant_starts ON public.entitlements USING btree (tenant_id, starts_at);
 
 CREATE INDEX entitlements_tenant_wide_version ON public.entitlements USING btree (tenant_id, version) WHERE (router_id IS NULL);
 
+CREATE INDEX payments_customer ON public.payments USING btree (customer_id);
+
+CREATE INDEX payments_pending ON public.payments USING btree (created_at) WHERE (status = 'pending'::text);
+
+CREATE INDEX payments_tenant_completed ON public.payments USING btree (tenant_id, completed_at) WHERE (status = 'completed'::text);
+
+CREATE INDEX payments_tenant_created ON public.payments USING btree (tenant_id, created_at DESC);
+
+CREATE INDEX plans_tenant ON public.plans USING btree (tenant_id) WHERE (deleted_at IS NULL);
+
 CREATE INDEX rate_buckets_updated ON public.rate_buckets USING btree (updated_at);
+
+CREATE INDEX refresh_tokens_family ON public.refresh_tokens USING btree (family_id);
 
 CREATE INDEX routers_tenant ON public.routers USING btree (tenant_id);
 
@@ -506,6 +711,16 @@ CREATE INDEX session_history_router_user ON ONLY public.session_history USING bt
 CREATE INDEX session_history_default_router_id_username_ended_at_idx ON public.session_history_default USING btree (router_id, username, ended_at);
 
 CREATE INDEX site_events_ts ON public.site_events USING btree (ts);
+
+CREATE INDEX token_families_expires ON public.token_families USING btree (expires_at);
+
+CREATE INDEX token_families_user ON public.token_families USING btree (user_id);
+
+CREATE UNIQUE INDEX users_username ON public.users USING btree (username) WHERE (username IS NOT NULL);
+
+CREATE INDEX voucher_batches_tenant ON public.voucher_batches USING btree (tenant_id, created_at DESC);
+
+CREATE INDEX vouchers_batch ON public.vouchers USING btree (batch_id);
 
 ALTER INDEX public.session_history_pkey ATTACH PARTITION public.session_history_default_pkey;
 
@@ -559,16 +774,49 @@ ALTER TABLE ONLY public.current_sessions
     ADD CONSTRAINT current_sessions_router_id_fkey FOREIGN KEY (router_id) REFERENCES public.routers(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.customers
+    ADD CONSTRAINT customers_plan_id_fkey FOREIGN KEY (plan_id) REFERENCES public.plans(id) ON DELETE SET NULL;
+
+ALTER TABLE ONLY public.customers
+    ADD CONSTRAINT customers_router_id_fkey FOREIGN KEY (router_id) REFERENCES public.routers(id) ON DELETE SET NULL;
+
+ALTER TABLE ONLY public.customers
     ADD CONSTRAINT customers_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.entitlements
     ADD CONSTRAINT entitlements_customer_id_fkey FOREIGN KEY (customer_id) REFERENCES public.customers(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.entitlements
+    ADD CONSTRAINT entitlements_plan_id_fkey FOREIGN KEY (plan_id) REFERENCES public.plans(id) ON DELETE SET NULL;
+
+ALTER TABLE ONLY public.entitlements
     ADD CONSTRAINT entitlements_router_id_fkey FOREIGN KEY (router_id) REFERENCES public.routers(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.entitlements
     ADD CONSTRAINT entitlements_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.payments
+    ADD CONSTRAINT payments_customer_id_fkey FOREIGN KEY (customer_id) REFERENCES public.customers(id);
+
+ALTER TABLE ONLY public.payments
+    ADD CONSTRAINT payments_entitlement_id_fkey FOREIGN KEY (entitlement_id) REFERENCES public.entitlements(id) ON DELETE SET NULL;
+
+ALTER TABLE ONLY public.payments
+    ADD CONSTRAINT payments_plan_id_fkey FOREIGN KEY (plan_id) REFERENCES public.plans(id);
+
+ALTER TABLE ONLY public.payments
+    ADD CONSTRAINT payments_router_id_fkey FOREIGN KEY (router_id) REFERENCES public.routers(id) ON DELETE SET NULL;
+
+ALTER TABLE ONLY public.payments
+    ADD CONSTRAINT payments_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.payments
+    ADD CONSTRAINT payments_voucher_id_fkey FOREIGN KEY (voucher_id) REFERENCES public.vouchers(id) ON DELETE SET NULL;
+
+ALTER TABLE ONLY public.plans
+    ADD CONSTRAINT plans_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.refresh_tokens
+    ADD CONSTRAINT refresh_tokens_family_id_fkey FOREIGN KEY (family_id) REFERENCES public.token_families(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.router_health
     ADD CONSTRAINT router_health_router_id_fkey FOREIGN KEY (router_id) REFERENCES public.routers(id) ON DELETE CASCADE;
@@ -588,5 +836,29 @@ ALTER TABLE ONLY public.site_events
 ALTER TABLE ONLY public.site_events
     ADD CONSTRAINT site_events_router_id_fkey FOREIGN KEY (router_id) REFERENCES public.routers(id) ON DELETE SET NULL;
 
+ALTER TABLE ONLY public.token_families
+    ADD CONSTRAINT token_families_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
+
 ALTER TABLE ONLY public.users
     ADD CONSTRAINT users_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.voucher_batches
+    ADD CONSTRAINT voucher_batches_plan_id_fkey FOREIGN KEY (plan_id) REFERENCES public.plans(id);
+
+ALTER TABLE ONLY public.voucher_batches
+    ADD CONSTRAINT voucher_batches_router_id_fkey FOREIGN KEY (router_id) REFERENCES public.routers(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.voucher_batches
+    ADD CONSTRAINT voucher_batches_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.vouchers
+    ADD CONSTRAINT vouchers_batch_id_fkey FOREIGN KEY (batch_id) REFERENCES public.voucher_batches(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.vouchers
+    ADD CONSTRAINT vouchers_customer_id_fkey FOREIGN KEY (customer_id) REFERENCES public.customers(id) ON DELETE SET NULL;
+
+ALTER TABLE ONLY public.vouchers
+    ADD CONSTRAINT vouchers_router_id_fkey FOREIGN KEY (router_id) REFERENCES public.routers(id) ON DELETE SET NULL;
+
+ALTER TABLE ONLY public.vouchers
+    ADD CONSTRAINT vouchers_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(id) ON DELETE CASCADE;

@@ -10,12 +10,13 @@ from aiohttp import web
 
 from hub.config import HubConfig
 from hub.database import DatabaseHealth
-from hub.domain import ApiKeyPrincipal, User
+from hub.domain import ApiKeyPrincipal, Caller, User
 from hub.metrics import HubMetrics
 from hub.ratelimit import LoginGuard, RateLimiter, SharedRateLimiter
 from hub.services.access import AccessService
 from hub.services.agents import AgentService
 from hub.services.auth import AuthService
+from hub.services.plans import PlanService
 from hub.services.portal import PortalService
 from hub.services.reports import ReportService
 from hub.supervisor import Supervisor
@@ -31,6 +32,7 @@ class Services:
     portal: PortalService
     access: AccessService
     agents: AgentService
+    plans: PlanService
     reports: ReportService
 
 
@@ -53,3 +55,5 @@ REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)
 CLIENT: web.RequestKey[str] = web.RequestKey("client", str)  # the client's address
 TENANT_KEY: web.RequestKey[ApiKeyPrincipal] = web.RequestKey("tenant_key", ApiKeyPrincipal)
 ADMIN: web.RequestKey[User] = web.RequestKey("admin", User)
+# Who a billing-face request speaks for (a dashboard user or a tenant API key).
+CALLER: web.RequestKey[Caller] = web.RequestKey("caller", Caller)

@@ -13,6 +13,8 @@ ALTER TABLE tenants
 -- across the platform since the login names no tenant. Email stays the admins' login.
 ALTER TABLE users ADD COLUMN username text
     CHECK (username ~ '^[a-z0-9][a-z0-9_.@-]{1,63}$');
+ALTER TABLE users ALTER COLUMN email DROP NOT NULL;
+ALTER TABLE users ADD CONSTRAINT users_login CHECK (email IS NOT NULL OR username IS NOT NULL);
 CREATE UNIQUE INDEX users_username ON users (username) WHERE username IS NOT NULL;
 
 CREATE TABLE plans (

@@ -1,8 +1,9 @@
-"""Credentials: tenant API keys, platform admins and their bearer tokens.
+"""Credentials: tenant API keys, dashboard users, platform admins and their bearer tokens.
 
 API keys look like ``ifk_<prefix>_<secret>``; only sha256 of the whole key is stored, the prefix
-finds the row. Admin passwords are argon2id; admin tokens are random, stored as sha256, and
-expire after ``config.admin_token_hours``.
+finds the row. Passwords are argon2id. Admin tokens (the /api/admin face) are random, stored as
+sha256, and expire after ``config.admin_token_hours``; dashboard users (the billing face) get
+short-lived JWT access tokens (hub/services/tokens.py).
 """
 
 from __future__ import annotations
@@ -10,8 +11,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import logging
 import re
 import secrets
+import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import argon2
@@ -19,16 +23,21 @@ import asyncpg
 
 from common.timeutil import utcnow
 from hub.config import HubConfig
-from hub.domain import ApiKey, ApiKeyPrincipal, User
-from hub.errors import InvalidInput, NotFound, Unauthorized
+from hub.domain import ROLES, ApiKey, ApiKeyPrincipal, Caller, User
+from hub.errors import Forbidden, InvalidInput, NotFound, Unauthorized
+from hub.services.audit import AuditEntry, write_audit
+from hub.services.tokens import TokenService
 from hub.storage.tenants import ApiKeyRepository, TenantRepository
-from hub.storage.users import AdminTokenRepository, UserRepository
+from hub.storage.users import AdminTokenRepository, TokenFamilyRepository, UserRepository
+
+log = logging.getLogger(__name__)
 
 API_KEY_PREFIX = "ifk_"
 ADMIN_TOKEN_PREFIX = "ifs_"
 MIN_PASSWORD_LENGTH = 10
 _API_KEY = re.compile(r"^ifk_([0-9a-f]{12})_[A-Za-z0-9_-]{20,}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_USERNAME = re.compile(r"^[a-z0-9][a-z0-9_.@-]{1,63}$")
 _hasher = argon2.PasswordHasher()
 # Verified against when the email is unknown, so both cases cost the same time.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
@@ -46,10 +55,44 @@ def bearer_token(authorization: str | None) -> str:
     return token.strip()
 
 
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """What a login or a refresh hands out; ``refresh_token`` only where one was asked for."""
+
+    user: User
+    access_token: str
+    access_expires_at: datetime
+    refresh_token: str | None = None
+    refresh_expires_at: datetime | None = None
+
+
+INVALID_REFRESH = "Invalid or expired refresh token"
+REFRESH_REUSED = "Refresh token already used: every session of this login is signed out"
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
+
+
 class AuthService:
-    def __init__(self, pool: asyncpg.Pool, config: HubConfig) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, config: HubConfig, tokens: TokenService | None = None
+    ) -> None:
         self._pool = pool
         self._config = config
+        self._tokens = tokens
+
+    @property
+    def refresh_lifetime(self) -> timedelta:
+        return timedelta(days=self._config.refresh_token_days)
+
+    @property
+    def tokens(self) -> TokenService:
+        """Made on first use: a CLI command that issues no token leaves the data dir alone."""
+        if self._tokens is None:
+            self._tokens = TokenService.from_config(self._config)
+        return self._tokens
 
     async def issue_api_key(self, tenant_slug: str, name: str = "default") -> tuple[ApiKey, str]:
         """A new key for the tenant; the secret is returned once and never stored."""
@@ -80,27 +123,172 @@ class AuthService:
         email = email.strip()
         if not _EMAIL.fullmatch(email):
             raise InvalidInput(f"not an email address: {email!r}")
-        if len(password) < MIN_PASSWORD_LENGTH:
-            raise InvalidInput(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
+        _check_password(password)
         password_hash = await asyncio.to_thread(_hasher.hash, password)
         return await UserRepository(self._pool).create(email, password_hash, "platform_admin")
 
-    async def admin_login(self, email: str, password: str) -> tuple[str, datetime]:
-        """A fresh bearer token for a platform admin, and when it expires."""
+    async def create_user(
+        self,
+        tenant_slug: str | None,
+        username: str,
+        password: str,
+        role: str,
+        email: str | None = None,
+        *,
+        fullname: str | None = None,
+        phone: str | None = None,
+    ) -> User:
+        """A dashboard user who logs in with ``username`` (seed 003) or email (seed 004).
+
+        ``tenant_slug`` None: a user of no tenant yet (self-registered), who sees nothing until a
+        platform admin assigns one."""
+        username = username.strip().lower()
+        if not _USERNAME.fullmatch(username):
+            raise InvalidInput(
+                "username must be 2-64 characters: lower-case letters, digits, '_', '.', '@', '-'"
+            )
+        if role not in ROLES:
+            raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
+        if email is not None and not _EMAIL.fullmatch(email.strip()):
+            raise InvalidInput(f"not an email address: {email!r}")
+        _check_password(password)
+        tenant_id = None
+        if tenant_slug is not None:
+            tenant = await TenantRepository(self._pool).get_by_slug(tenant_slug)
+            if tenant is None:
+                raise NotFound(f"no tenant with slug {tenant_slug!r}")
+            tenant_id = tenant.id
+        password_hash = await asyncio.to_thread(_hasher.hash, password)
+        return await UserRepository(self._pool).create(
+            email.strip() if email else None,
+            password_hash,
+            role,
+            tenant_id,
+            username,
+            fullname=fullname,
+            phone=phone,
+        )
+
+    async def register(
+        self,
+        username: str,
+        email: str | None,
+        password: str,
+        fullname: str | None = None,
+        phone: str | None = None,
+    ) -> User:
+        """POST /v1/auth/register: off unless the hub config enables it; a viewer of no tenant."""
+        if not self._config.registration_enabled:
+            raise Forbidden("Registration is disabled on this hub")
+        return await self.create_user(
+            None, username, password, "viewer", email, fullname=fullname, phone=phone
+        )
+
+    async def _verify_login(self, login: str, password: str) -> User | None:
+        """The enabled user of this username or email when the password is theirs.
+
+        An unknown login is verified against a dummy hash, so both cost the same time."""
         users = UserRepository(self._pool)
-        found = await users.find_login(email) if "\x00" not in email else None
+        found = await users.find_login(login) if "\x00" not in login else None
         password_hash = found[1] if found else _DUMMY_HASH
         try:
             await asyncio.to_thread(_hasher.verify, password_hash, password)
-        except argon2.exceptions.VerificationError:
-            found = None
-        except argon2.exceptions.InvalidHashError:
-            found = None
-        if found is None or found[0].role != "platform_admin":
-            raise Unauthorized("Invalid email or password")
-        user = found[0]
+        except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
+            return None
+        if found is None:
+            return None
         if _hasher.check_needs_rehash(password_hash):
-            await users.set_password_hash(user.id, await asyncio.to_thread(_hasher.hash, password))
+            new_hash = await asyncio.to_thread(_hasher.hash, password)
+            await users.set_password_hash(found[0].id, new_hash)
+        return found[0]
+
+    async def login(self, login: str, password: str, *, refresh: bool = False) -> SignedIn:
+        """A new login (token family) and its access token; a refresh token too if asked
+        (seed 004's /v1 login: seed 003's dashboard login has none)."""
+        user = await self._verify_login(login, password)
+        if user is None:
+            raise Unauthorized("Incorrect username or password")
+        async with self._pool.acquire() as conn, conn.transaction():
+            families = TokenFamilyRepository(conn)
+            if refresh:
+                family_id = await families.start(user.id, utcnow() + self.refresh_lifetime)
+                token, expires_at = await self._new_refresh(families, family_id)
+            else:
+                family_id = await families.start(user.id, utcnow() + self.tokens.lifetime)
+                token = expires_at = None
+        access, access_expires_at = self.tokens.issue(user, family_id)
+        return SignedIn(user, access, access_expires_at, token, expires_at)
+
+    async def _new_refresh(
+        self, families: TokenFamilyRepository, family_id: uuid.UUID
+    ) -> tuple[str, datetime]:
+        token = str(uuid.uuid4())  # 122 random bits from os.urandom: seed 004's "uuid_string"
+        expires_at = utcnow() + self.refresh_lifetime
+        await families.add_refresh(family_id, _sha256(token), expires_at)
+        return token, expires_at
+
+    async def refresh(self, refresh_token: str) -> SignedIn:
+        """A new access token and a new refresh token (rotation); the old one is spent.
+
+        A spent token presented again means two parties hold it: the whole login is revoked
+        (audit-logged), so the thief's copy and the owner's both stop working."""
+        token_hash = _sha256(refresh_token)
+        reused: tuple[uuid.UUID, int] | None = None
+        async with self._pool.acquire() as conn, conn.transaction():
+            families = TokenFamilyRepository(conn)
+            state = await families.lock_refresh(token_hash)
+            if state is None or state.family_revoked or state.expires_at <= utcnow():
+                raise Unauthorized(INVALID_REFRESH)
+            if state.rotated:
+                await families.revoke(state.family_id, "reuse")
+                reused = (state.family_id, state.user_id)
+            else:
+                user = await UserRepository(conn).signed_in(state.user_id, state.family_id)
+                if user is None:
+                    raise Unauthorized(INVALID_REFRESH)
+                await families.mark_rotated(token_hash)
+                token, expires_at = await self._new_refresh(families, state.family_id)
+        if reused is not None:
+            family_id, user_id = reused
+            log.warning("refresh token reused: login revoked user=%s family=%s", user_id, family_id)
+            entry = AuditEntry(f"user_id:{user_id}", "refresh_token_reuse")
+            entry.target = str(family_id)
+            await write_audit(self._pool, entry, Unauthorized(REFRESH_REUSED))
+            raise Unauthorized(REFRESH_REUSED)
+        access, access_expires_at = self.tokens.issue(user, state.family_id)
+        return SignedIn(user, access, access_expires_at, token, expires_at)
+
+    async def logout(self, refresh_token: str) -> None:
+        """Revoke the login of this refresh token: its access tokens stop working at once."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            families = TokenFamilyRepository(conn)
+            state = await families.lock_refresh(_sha256(refresh_token))
+            if state is None or state.family_revoked:
+                raise Unauthorized(INVALID_REFRESH)
+            await families.revoke(state.family_id, "logout")
+
+    async def authenticate_caller(self, authorization: str | None) -> Caller:
+        """The billing face's caller: a tenant API key (acting as admin) or a user's JWT."""
+        token = bearer_token(authorization)
+        if token.startswith(API_KEY_PREFIX):
+            principal = await self.authenticate_api_key(authorization)
+            return Caller(principal.tenant, "admin", principal.actor)
+        claims = self.tokens.verify(token)
+        user = await UserRepository(self._pool).signed_in(claims.user_id, claims.family_id)
+        if user is None or user.tenant_id != claims.tenant_id:
+            raise Unauthorized("Invalid token")
+        tenant = None
+        if user.tenant_id is not None:
+            tenant = await TenantRepository(self._pool).get(user.tenant_id)
+            if tenant is None:
+                raise Unauthorized("Invalid token")
+        return Caller(tenant, user.role, user.actor, user.id, user)
+
+    async def admin_login(self, email: str, password: str) -> tuple[str, datetime]:
+        """A fresh bearer token for a platform admin, and when it expires."""
+        user = await self._verify_login(email, password)
+        if user is None or user.role != "platform_admin":
+            raise Unauthorized("Invalid email or password")
         token = ADMIN_TOKEN_PREFIX + secrets.token_urlsafe(32)
         expires_at = utcnow() + timedelta(hours=self._config.admin_token_hours)
         await AdminTokenRepository(self._pool).create(user.id, _sha256(token), expires_at)

@@ -10,7 +10,7 @@ from hub.storage import Executor, conflict_on_duplicate
 _CUSTOMER_COLUMNS = "id, tenant_id, username, full_name, email, is_active, created_at"
 _ENTITLEMENT_COLUMNS = (
     "id, tenant_id, customer_id, router_id, mac_address, profile, rate_limit, on_expiry,"
-    " starts_at, expires_at, revoked_at"
+    " starts_at, expires_at, revoked_at, plan_id"
 )
 
 
@@ -79,10 +79,14 @@ class EntitlementRepository:
         profile: str | None,
         starts_at: datetime,
         expires_at: datetime,
+        plan_id: int | None = None,
+        rate_limit: str | None = None,
+        on_expiry: str = "cut",
     ) -> Entitlement:
         row = await self._db.fetchrow(
             "INSERT INTO entitlements (tenant_id, customer_id, router_id, mac_address, profile,"
-            " starts_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            " starts_at, expires_at, plan_id, rate_limit, on_expiry)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
             f" RETURNING {_ENTITLEMENT_COLUMNS}",
             tenant_id,
             customer_id,
@@ -91,6 +95,9 @@ class EntitlementRepository:
             profile,
             starts_at,
             expires_at,
+            plan_id,
+            rate_limit,
+            on_expiry,
         )
         return Entitlement(**dict(row))
 

@@ -16,11 +16,11 @@ from common import wire
 from common.timeutil import parse_iso
 from hub.domain import ActiveSession, Router, RouterActivity, RouterHealth
 from hub.storage import Executor, conflict_on_duplicate, link
-from hub.storage.tenants import tenant_from_row
+from hub.storage.tenants import TENANT_COLUMNS_T, tenant_from_row
 
 _ROUTER_SELECT = f"""
 SELECT r.id, r.agent_id, r.name, r.host, r.port, a.site,
-       t.id AS t_id, t.slug AS t_slug, t.name AS t_name, t.default_country AS t_default_country,
+       {TENANT_COLUMNS_T},
        COALESCE(a.connected AND a.last_seen_at > now() - make_interval(secs => $1)
                 AND {link.INSTANCE_LIVE}, false)
            AS agent_online,

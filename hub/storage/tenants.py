@@ -7,6 +7,12 @@ import asyncpg
 from hub.domain import ApiKey, ApiKeyPrincipal, Tenant
 from hub.storage import Executor, conflict_on_duplicate
 
+# A tenant's columns beside another table's, read back with tenant_from_row(row, "t_").
+TENANT_COLUMNS_T = (
+    "t.id AS t_id, t.slug AS t_slug, t.name AS t_name, t.default_country AS t_default_country,"
+    " t.currency AS t_currency, t.timezone AS t_timezone"
+)
+
 
 def tenant_from_row(row: asyncpg.Record, prefix: str = "") -> Tenant:
     return Tenant(
@@ -14,6 +20,8 @@ def tenant_from_row(row: asyncpg.Record, prefix: str = "") -> Tenant:
         slug=row[f"{prefix}slug"],
         name=row[f"{prefix}name"],
         default_country=row[f"{prefix}default_country"],
+        currency=row[f"{prefix}currency"],
+        timezone=row[f"{prefix}timezone"],
     )
 
 
@@ -64,9 +72,7 @@ class ApiKeyRepository:
     async def find_active(self, prefix: str) -> tuple[ApiKeyPrincipal, bytes] | None:
         """The unrevoked key with this prefix, its tenant, and the stored hash to compare."""
         row = await self._db.fetchrow(
-            "SELECT k.id, k.tenant_id, k.name, k.prefix, k.key_hash,"
-            " t.id AS t_id, t.slug AS t_slug, t.name AS t_name,"
-            " t.default_country AS t_default_country"
+            f"SELECT k.id, k.tenant_id, k.name, k.prefix, k.key_hash, {TENANT_COLUMNS_T}"
             " FROM api_keys k JOIN tenants t ON t.id = k.tenant_id"
             " WHERE k.prefix = $1 AND k.revoked_at IS NULL",
             prefix,

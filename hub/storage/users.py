@@ -1,13 +1,16 @@
-"""Dashboard users (platform admins among them) and admin bearer tokens."""
+"""Dashboard users (platform admins among them), their token families and admin tokens."""
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 from hub.domain import User
 from hub.storage import Executor, conflict_on_duplicate
 
-_USER_COLUMNS = "u.id, u.tenant_id, u.email, u.role"
+_USER_COLUMNS = "u.id, u.tenant_id, u.email, u.role, u.username, u.fullname, u.phone"
+_RETURNING_USER = "RETURNING id, tenant_id, email, role, username, fullname, phone"
 
 
 class UserRepository:
@@ -15,29 +18,113 @@ class UserRepository:
         self._db = db
 
     async def create(
-        self, email: str, password_hash: str, role: str, tenant_id: int | None = None
+        self,
+        email: str | None,
+        password_hash: str,
+        role: str,
+        tenant_id: int | None = None,
+        username: str | None = None,
+        fullname: str | None = None,
+        phone: str | None = None,
     ) -> User:
-        with conflict_on_duplicate(f"a user with email {email!r} already exists"):
+        with conflict_on_duplicate(f"a user {username or email!r} already exists"):
             row = await self._db.fetchrow(
-                "INSERT INTO users (tenant_id, email, password_hash, role)"
-                " VALUES ($1, $2, $3, $4) RETURNING id, tenant_id, email, role",
+                "INSERT INTO users (tenant_id, email, password_hash, role, username, fullname,"
+                f" phone) VALUES ($1, $2, $3, $4, $5, $6, $7) {_RETURNING_USER}",
                 tenant_id,
                 email,
                 password_hash,
                 role,
+                username,
+                fullname,
+                phone,
             )
         return User(**dict(row))
 
-    async def find_login(self, email: str) -> tuple[User, str] | None:
-        """An enabled user by email (case-insensitive) and their password hash."""
+    async def find_login(self, login: str) -> tuple[User, str] | None:
+        """An enabled user by username or email (case-insensitive) and their password hash."""
         row = await self._db.fetchrow(
             f"SELECT {_USER_COLUMNS}, u.password_hash FROM users u"
-            " WHERE lower(u.email) = lower($1) AND u.disabled_at IS NULL",
-            email,
+            " WHERE (u.username = lower($1) OR lower(u.email) = lower($1))"
+            " AND u.disabled_at IS NULL",
+            login,
         )
         if row is None:
             return None
-        return User(row["id"], row["tenant_id"], row["email"], row["role"]), row["password_hash"]
+        password_hash = row["password_hash"]
+        return User(**{k: v for k, v in row.items() if k != "password_hash"}), password_hash
+
+    async def signed_in(self, user_id: int, family_id: uuid.UUID) -> User | None:
+        """The enabled user whose login (token family) is neither revoked nor expired."""
+        row = await self._db.fetchrow(
+            f"SELECT {_USER_COLUMNS} FROM users u JOIN token_families f ON f.user_id = u.id"
+            " WHERE u.id = $1 AND f.id = $2 AND u.disabled_at IS NULL"
+            " AND f.revoked_at IS NULL AND f.expires_at > now()",
+            user_id,
+            family_id,
+        )
+        return User(**dict(row)) if row else None
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshState:
+    """A presented refresh token as stored, its row locked until the transaction ends."""
+
+    family_id: uuid.UUID
+    user_id: int
+    expires_at: datetime
+    rotated: bool
+    family_revoked: bool
+
+
+class TokenFamilyRepository:
+    """Logins (token families) and their single-use refresh tokens (stored as sha256)."""
+
+    def __init__(self, db: Executor) -> None:
+        self._db = db
+
+    async def start(self, user_id: int, expires_at: datetime) -> uuid.UUID:
+        family_id = uuid.uuid4()
+        await self._db.execute(
+            "INSERT INTO token_families (id, user_id, expires_at) VALUES ($1, $2, $3)",
+            family_id,
+            user_id,
+            expires_at,
+        )
+        # Logins past their end are useless: drop them while we are here.
+        await self._db.execute("DELETE FROM token_families WHERE expires_at < now()")
+        return family_id
+
+    async def add_refresh(self, family_id: uuid.UUID, token_hash: bytes, expires_at: datetime):
+        await self._db.execute(
+            "INSERT INTO refresh_tokens (token_hash, family_id, expires_at) VALUES ($1, $2, $3)",
+            token_hash,
+            family_id,
+            expires_at,
+        )
+
+    async def lock_refresh(self, token_hash: bytes) -> RefreshState | None:
+        row = await self._db.fetchrow(
+            "SELECT r.family_id, f.user_id, r.expires_at, r.rotated_at IS NOT NULL AS rotated,"
+            " f.revoked_at IS NOT NULL AS family_revoked"
+            " FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id"
+            " WHERE r.token_hash = $1 FOR UPDATE OF r, f",
+            token_hash,
+        )
+        return RefreshState(**dict(row)) if row else None
+
+    async def mark_rotated(self, token_hash: bytes) -> None:
+        await self._db.execute(
+            "UPDATE refresh_tokens SET rotated_at = now() WHERE token_hash = $1", token_hash
+        )
+
+    async def revoke(self, family_id: uuid.UUID, reason: str) -> None:
+        await self._db.execute(
+            "UPDATE token_families SET revoked_at = now(), revoked_reason = $2"
+            " WHERE id = $1 AND revoked_at IS NULL",
+            family_id,
+            reason,
+        )
 
     async def set_password_hash(self, user_id: int, password_hash: str) -> None:
         await self._db.execute(

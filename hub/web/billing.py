@@ -4,7 +4,8 @@ transactions, routers.
 Every handler checks the caller's role (viewer and up), takes the tenant from the caller's
 credentials (``?user_id=`` only picks a tenant for a platform admin), validates its query,
 calls hub.services.reports.ReportService and shapes the seed's body. Money leaves as JSON
-numbers only here: prices as integers when whole (50), amounts as numbers (730.0).
+numbers only here: prices as integers when whole (50, hub.web.bodies.money), amounts to the
+cent (730.00, which clients read as 730.0): exact Decimals all the way, never float.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from hub.domain import BillingCustomer, PlanRef, Router, RouterRef, Transaction
 from hub.services.reports import Overview, PlanReport, TransactionSummary
 from hub.storage.reports import TransactionFilter
 from hub.typedefs import SERVICES
+from hub.web.bodies import money
 from hub.web.handlers import caller_tenant, fast_json, read_query, require_role
 from hub.web.schemas import (
     CustomersQuery,
@@ -30,6 +32,7 @@ from hub.web.schemas import (
 )
 
 routes = web.RouteTableDef()
+CENTS = Decimal("0.01")
 
 
 async def _tenant_id(request: web.Request, query: OwnerQuery) -> int:
@@ -110,14 +113,9 @@ async def routers(request: web.Request) -> web.Response:
 # --- bodies ------------------------------------------------------------------------------------
 
 
-def money(amount: Decimal) -> float:
-    """An amount as a JSON number (730.0): exact Decimal until this last step."""
-    return float(amount)
-
-
-def price(amount: Decimal) -> int | float:
-    """A price as the seed shows it: 50, or 99.5 when not whole."""
-    return int(amount) if amount == amount.to_integral_value() else float(amount)
+def amount(value: Decimal) -> Decimal:
+    """Revenue or an amount to the cent (730.00): a JSON number with a fraction, exact."""
+    return value.quantize(CENTS)
 
 
 def _iso(dt: datetime | None) -> str | None:
@@ -125,7 +123,7 @@ def _iso(dt: datetime | None) -> str | None:
 
 
 def _plan_ref(plan: PlanRef | None) -> dict[str, Any] | None:
-    return None if plan is None else {"id": plan.id, "name": plan.name, "price": price(plan.price)}
+    return None if plan is None else {"id": plan.id, "name": plan.name, "price": money(plan.price)}
 
 
 def _router_ref(router: RouterRef | None) -> dict[str, Any] | None:
@@ -161,10 +159,10 @@ def overview_body(view: Overview) -> dict[str, Any]:
     revenue = view.revenue
     return {
         "revenue": {
-            "today": money(revenue.today),
-            "this_week": money(revenue.this_week),
-            "this_month": money(revenue.this_month),
-            "all_time": money(revenue.all_time),
+            "today": amount(revenue.today),
+            "this_week": amount(revenue.this_week),
+            "this_month": amount(revenue.this_month),
+            "all_time": amount(revenue.all_time),
         },
         "customers": {
             "total": view.customers_total,
@@ -176,7 +174,7 @@ def overview_body(view: Overview) -> dict[str, Any]:
                 "router_id": item.router.id,
                 "router_name": item.router.name,
                 "transaction_count": item.count,
-                "revenue": money(item.amount),
+                "revenue": amount(item.amount),
             }
             for item in view.by_router
         ],
@@ -184,16 +182,16 @@ def overview_body(view: Overview) -> dict[str, Any]:
             {
                 "plan_id": item.plan.id,
                 "plan_name": item.plan.name,
-                "plan_price": price(item.plan.price),
+                "plan_price": money(item.plan.price),
                 "sales_count": item.sales_count,
-                "revenue": money(item.revenue),
+                "revenue": amount(item.revenue),
             }
             for item in view.by_plan
         ],
         "recent_transactions": [
             {
                 "payment_id": item.id,
-                "amount": money(item.amount),
+                "amount": amount(item.amount),
                 "customer_name": item.customer_name,
                 "customer_phone": item.customer_phone,
                 "plan_name": item.plan_name,
@@ -213,12 +211,12 @@ def plan_performance_body(report: PlanReport) -> dict[str, Any]:
             {
                 "plan_id": item.plan.id,
                 "plan_name": item.plan.name,
-                "plan_price": price(item.plan.price),
+                "plan_price": money(item.plan.price),
                 "duration": f"{item.plan.duration_value} {item.plan.duration_unit}",
                 "total_customers": item.total_customers,
                 "total_sales": item.total_sales,
-                "total_revenue": money(item.total_revenue),
-                "average_revenue_per_sale": money(item.average_revenue_per_sale),
+                "total_revenue": amount(item.total_revenue),
+                "average_revenue_per_sale": amount(item.average_revenue_per_sale),
                 "active_customers": item.active_customers,
             }
             for item in report.plans
@@ -236,7 +234,7 @@ def transaction_body(item: Transaction) -> dict[str, Any]:
         "transaction_id": item.id,
         "checkout_request_id": item.checkout_request_id,
         "phone_number": item.phone or customer.phone,
-        "amount": money(item.amount),
+        "amount": amount(item.amount),
         "reference": item.reference,
         "lipay_tx_no": item.merchant_request_id,
         "status": item.status,
@@ -256,7 +254,7 @@ def transaction_body(item: Transaction) -> dict[str, Any]:
         "plan": {
             "id": plan.id,
             "name": plan.name,
-            "price": price(plan.price),
+            "price": money(plan.price),
             "duration_value": plan.duration_value,
             "duration_unit": plan.duration_unit,
         },
@@ -273,14 +271,14 @@ def transaction_summary_body(summary: TransactionSummary) -> dict[str, Any]:
         key = name if names.count(name) == 1 else f"{name} (#{item.router.id})"
         by_router[key] = {
             "count": item.count,
-            "amount": money(item.amount),
+            "amount": amount(item.amount),
             "router_id": item.router.id,
         }
     return {
         "total_transactions": totals.count,
-        "total_amount": money(totals.amount),
+        "total_amount": amount(totals.amount),
         "status_breakdown": {
-            status: {"count": total.count, "amount": money(total.amount)}
+            status: {"count": total.count, "amount": amount(total.amount)}
             for status, total in totals.by_status.items()
         },
         "router_breakdown": by_router,

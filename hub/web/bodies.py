@@ -6,6 +6,7 @@ Pure functions from domain objects to dicts, shared by both faces so they cannot
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -27,6 +28,11 @@ UNKNOWN_USER_NOTE = "User not found in database"
 _encode = msgspec.json.Encoder().encode
 # RouterOS login-by values as the seed's ``login_time`` spells them.
 _LOGIN_METHODS = {"mac": "macauth"}
+
+
+def money(amount: Decimal) -> int | Decimal:
+    """An amount as the seeds show it: 50 for a whole price, else exact (10.50), never float."""
+    return int(amount) if amount == amount.to_integral_value() else amount
 
 
 def timestamp() -> str:

@@ -3,9 +3,10 @@
 Order (outermost first): ``cors_middleware`` answers browser preflights and adds the
 Access-Control-* headers to every /api/ answer, errors included; ``error_middleware`` turns
 hub.errors and HTTP errors under /api/ into ``{"success": false, "error": ...}`` (never a
-traceback); ``metrics_middleware`` times the request by route; ``auth_middleware``
-authenticates /api/portal/ and /api/hotspot/ (tenant API key, rate limited per key) and
-/api/admin/ (admin bearer token).
+traceback; the billing face answers FastAPI's ``{"detail": ...}`` as seed 003's clients
+expect); ``metrics_middleware`` times the request by route; ``auth_middleware`` authenticates
+/api/portal/ and /api/hotspot/ (tenant API key, rate limited per key), /api/admin/ (admin bearer
+token) and the billing face (a dashboard user's JWT or a tenant API key, see BILLING_PREFIXES).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from hub.database import CONNECTION_ERRORS, UNAVAILABLE, from_database
 from hub.errors import DatabaseError, HubError, RateLimited, Unauthorized
 from hub.typedefs import (
     ADMIN,
+    CALLER,
     CLIENT_LIMITER,
     CONFIG,
     DB_HEALTH,
@@ -34,6 +36,7 @@ from hub.typedefs import (
     SERVICES,
     TENANT_KEY,
 )
+from hub.web.envelope import envelope
 from hub.web.handlers import client_address
 
 log = logging.getLogger(__name__)
@@ -42,8 +45,33 @@ PORTAL_PREFIX = "/api/portal/"
 # Faces authenticated by a tenant API key, like the portal (seed 002's stats live here).
 TENANT_KEY_PREFIXES = (PORTAL_PREFIX, "/api/hotspot/")
 ADMIN_PREFIX = "/api/admin/"
-PUBLIC_PATHS = frozenset({"/api/admin/login"})
+# Seed 003's dashboard API and what billing adds beside it: a dashboard user's JWT or a tenant
+# API key. Callbacks from payment providers carry their tenant's secret in the path instead.
+BILLING_PREFIXES = (
+    "/api/auth/",
+    "/api/dashboard/",
+    "/api/customers",
+    "/api/plans",
+    "/api/mpesa/",
+    "/api/routers",
+    "/api/vouchers",
+    "/api/payments/",
+)
+PAYMENT_CALLBACK_PREFIX = "/api/payments/callback/"
+# Seed 004's management API: the same callers as the billing face, in its own envelope.
+V1_PREFIX = "/v1/"
+PUBLIC_PATHS = frozenset(
+    {
+        "/api/admin/login",
+        "/api/auth/login",
+        "/v1/auth/login",
+        "/v1/auth/refresh",
+        "/v1/auth/logout",  # the refresh token in the body is the credential
+        "/v1/auth/register",
+    }
+)
 API_PREFIX = "/api/"
+API_PREFIXES = (API_PREFIX, V1_PREFIX)  # CORS and JSON errors
 CORS_ALLOW_HEADERS = "Authorization, Content-Type, X-Request-Id"
 CORS_EXPOSE_HEADERS = "ETag, Retry-After, X-Request-Id"
 
@@ -51,7 +79,7 @@ CORS_EXPOSE_HEADERS = "ETag, Retry-After, X-Request-Id"
 def _allowed_origin(request: web.Request) -> str | None:
     """The request's Origin when the config lets its pages call the API, else None."""
     origin = request.headers.get("Origin")
-    if not origin or not request.path.startswith(API_PREFIX):
+    if not origin or not request.path.startswith(API_PREFIXES):
         return None
     allowed = request.app[CONFIG].cors_origins
     return origin if "*" in allowed or origin in allowed else None
@@ -87,7 +115,7 @@ def _cors_headers(headers: MutableMapping[str, str], origin: str | None) -> None
 
 @web.middleware
 async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if not request.path.startswith(API_PREFIX):
+    if not request.path.startswith(API_PREFIXES):
         return await handler(request)
     origin = _allowed_origin(request)
     response = _preflight(request, origin)
@@ -106,13 +134,19 @@ async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamR
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
-def error_body(message: str, **extra: object) -> dict[str, object]:
+def error_body(request: web.Request, message: str, **extra: object) -> dict[str, object]:
+    """The face's error shape: seed 003's clients read ``detail``, seed 004's the envelope,
+    the others ``{success, error}``."""
+    if request.path.startswith(BILLING_PREFIXES):
+        return {"detail": message, **extra}
+    if request.path.startswith(V1_PREFIX):
+        return envelope(None, error=message)
     return {"success": False, "error": message, **extra}
 
 
-def _hub_error_response(exc: HubError) -> web.Response:
+def _hub_error_response(request: web.Request, exc: HubError) -> web.Response:
     extra = {"details": exc.extra["details"]} if "details" in exc.extra else {}
-    response = web.json_response(error_body(exc.message, **extra), status=exc.status)
+    response = web.json_response(error_body(request, exc.message, **extra), status=exc.status)
     if isinstance(exc, RateLimited):
         response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
     return response
@@ -126,7 +160,7 @@ def _internal_error(request: web.Request) -> web.Response:
         request.method,
         request.path,
     )
-    return web.json_response(error_body("Internal server error"), status=500)
+    return web.json_response(error_body(request, "Internal server error"), status=500)
 
 
 @web.middleware
@@ -136,7 +170,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         response = await handler(request)
     except HubError as exc:
-        response = _hub_error_response(exc)
+        response = _hub_error_response(request, exc)
     except CONNECTION_ERRORS as exc:
         if isinstance(exc, ConnectionResetError | BrokenPipeError):
             raise  # the client went away mid-request: aiohttp's business
@@ -144,7 +178,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             # Postgres is down or unreachable: 503, logged once per outage (not per request).
             if DB_HEALTH in request.app:
                 request.app[DB_HEALTH].lost(exc)
-            response = _hub_error_response(DatabaseError(UNAVAILABLE))
+            response = _hub_error_response(request, DatabaseError(UNAVAILABLE))
         else:
             response = _internal_error(request)
     except (asyncpg.DataError, asyncpg.ProgramLimitExceededError) as exc:
@@ -156,12 +190,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             request.path,
             exc,
         )
-        response = web.json_response(error_body("invalid value in request"), status=400)
+        response = web.json_response(error_body(request, "invalid value in request"), status=400)
     except web.HTTPException as exc:
-        if not request.path.startswith("/api/") or exc.status < 400:
+        if not request.path.startswith(API_PREFIXES) or exc.status < 400:
             raise
         reason = "Not found" if exc.status == 404 else exc.reason
-        response = web.json_response(error_body(reason), status=exc.status)
+        response = web.json_response(error_body(request, reason), status=exc.status)
         if exc.status == 405 and "Allow" in exc.headers:
             response.headers["Allow"] = exc.headers["Allow"]
     except Exception:
@@ -206,11 +240,14 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     path = request.path
     portal = path.startswith(TENANT_KEY_PREFIXES)
     admin = path.startswith(ADMIN_PREFIX)
-    if not (portal or admin):
+    billing = (
+        path.startswith(BILLING_PREFIXES) and not path.startswith(PAYMENT_CALLBACK_PREFIX)
+    ) or path.startswith(V1_PREFIX)
+    if not (portal or admin or billing):
         return await handler(request)
     limiter = request.app[CLIENT_LIMITER]
     client = client_address(request)
-    public = admin and path.rstrip("/") in PUBLIC_PATHS
+    public = path.rstrip("/") in PUBLIC_PATHS
     wait = limiter.take(client) if public else limiter.check(client)
     if wait:
         log.info("throttled before authentication client=%s path=%s", client, path)
@@ -218,18 +255,29 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if public:
         return await handler(request)
     authorization = request.headers.get("Authorization")
+    auth = request.app[SERVICES].auth
     try:
         if portal:
-            principal = await request.app[SERVICES].auth.authenticate_api_key(authorization)
+            principal = await auth.authenticate_api_key(authorization)
+        elif billing:
+            caller = await auth.authenticate_caller(authorization)
         else:
-            request[ADMIN] = await request.app[SERVICES].auth.authenticate_admin(authorization)
+            request[ADMIN] = await auth.authenticate_admin(authorization)
     except Unauthorized:
         limiter.take(client)
         raise
     if portal:
-        retry_after = await request.app[RATE_LIMITER].take(f"api_key:{principal.key.id}")
-        if retry_after:
-            log.info("rate limited key=%s", principal.key.prefix)
-            raise RateLimited(retry_after, "Rate limit exceeded; retry later")
+        await _take_rate(request, f"api_key:{principal.key.id}", principal.actor)
         request[TENANT_KEY] = principal
+    elif billing:
+        await _take_rate(request, caller.actor, caller.actor)
+        request[CALLER] = caller
     return await handler(request)
+
+
+async def _take_rate(request: web.Request, key: str, who: str) -> None:
+    """One request of the caller's budget, shared by every hub process; 429 when spent."""
+    retry_after = await request.app[RATE_LIMITER].take(key)
+    if retry_after:
+        log.info("rate limited who=%s", who)
+        raise RateLimited(retry_after, "Rate limit exceeded; retry later")

@@ -12,8 +12,9 @@ from hub.config import HubConfig
 from hub.errors import Forbidden, RateLimited, Unauthorized
 from hub.metrics import HubMetrics
 from hub.typedefs import CLIENT_LIMITER, CONFIG
-from hub.web import admin, billing, portal
+from hub.web import admin, auth, billing, plans, portal
 from hub.web.handlers import client_address
+from hub.web.v1 import auth as v1_auth
 
 NO_METRICS_TOKEN = (
     "metrics_token is not configured: /metrics is served only to direct loopback clients"
@@ -24,6 +25,9 @@ NO_METRICS_TOKEN = (
 def setup_routes(app: web.Application, metrics: HubMetrics) -> None:
     app.add_routes(portal.routes)
     app.add_routes(admin.routes)
+    app.add_routes(auth.routes)
+    app.add_routes(plans.routes)
+    app.add_routes(v1_auth.routes)
     app.add_routes(billing.routes)
     serve = make_aiohttp_handler(metrics.registry)
 

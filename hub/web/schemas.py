@@ -163,54 +163,125 @@ class EnrollBody(Body):
             raise InvalidInput("device_key must be at least 16 characters")
 
 
-# --- query strings of the billing face (seed 003) ----------------------------------------------
+# --- the billing face (seed 003) ----------------------------------------------------------------
+
+Name = Annotated[str, msgspec.Meta(max_length=100)]
+ShortText = Annotated[str, msgspec.Meta(max_length=64)]
+Price = Annotated[int, msgspec.Meta(ge=1, le=1_000_000_000)]
+Count = Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
+
+
+class UserLoginBody(Body):
+    """POST /api/auth/login (seed 003): a dashboard user's username (or email) and password."""
+
+    username: Annotated[str, msgspec.Meta(max_length=MAX_EMAIL)] | None = None
+    password: Password | None = None
+
+    type_errors: ClassVar[dict[str, str]] = {
+        "username": "username and password are required",
+        "password": "username and password are required",
+    }
+    bound_errors: ClassVar[dict[str, str]] = {
+        "username": f"username must be at most {MAX_EMAIL} characters",
+        "password": f"password must be at most {MAX_PASSWORD} characters",
+    }
+
+    def check(self) -> None:
+        if not self.username or not self.password:
+            raise InvalidInput("username and password are required")
+
+
+class PlanCreateBody(Body):
+    """POST /api/plans/create (seed 003); the service words the rules beyond types and bounds."""
+
+    name: Name | None = None
+    speed: ShortText | None = None
+    price: Price | None = None
+    duration_value: Count | None = None
+    duration_unit: ShortText | None = None
+    connection_type: ShortText | None = None
+    router_profile: ShortText | None = None
+    on_expiry: ShortText = "cut"
+    user_id: RowId | None = None
+
+    action: ClassVar[str | None] = "create_plan"
+    type_errors: ClassVar[dict[str, str]] = {
+        "name": "name is required",
+        "speed": "speed is required, like 5M/2M (download/upload)",
+        "price": "price must be a positive integer",
+        "duration_value": "duration_value must be an integer of at least 1",
+        "duration_unit": "duration_unit must be HOURS, DAYS or MINUTES",
+        "connection_type": "connection_type must be hotspot or pppoe",
+        "router_profile": "router_profile must be a string",
+        "on_expiry": "on_expiry must be cut or throttle",
+        "user_id": "user_id must be an integer",
+    }
+    bound_errors: ClassVar[dict[str, str]] = {
+        "name": "name must be at most 100 characters",
+        "price": "price must be a positive integer of at most 1000000000",
+        "duration_value": "duration_value must be an integer of at least 1",
+        "user_id": f"user_id must be between 1 and {MAX_BIGINT}",
+    }
+
+
+class TenantQuery(Body):
+    """Seed 003's ``user_id``: the tenant a platform admin acts on (ignored for anyone else)."""
+
+    user_id: RowId | None = None
+
+    type_errors: ClassVar[dict[str, str]] = {"user_id": "user_id must be an integer"}
+    bound_errors: ClassVar[dict[str, str]] = {
+        "user_id": f"user_id must be between 1 and {MAX_BIGINT}"
+    }
+
+
+class PlanListQuery(TenantQuery):
+    connection_type: ShortText | None = None
+
+
+# --- the billing face's reports (seed 003) -----------------------------------------------------
 
 PAYMENT_STATUS_ERROR = "status must be one of pending, completed, failed, expired"
 MAX_PAGE = 1000  # transactions per page
 MAX_CUSTOMERS_PAGE = 10_000
-_DATE_ERROR = "{} must be a date as YYYY-MM-DD"
-_ROUTER_ID_ERROR = f"router_id must be an integer between 1 and {MAX_BIGINT}"
 _OFFSET_ERROR = f"offset must be an integer between 0 and {MAX_BIGINT}"
+_PERIOD_ERRORS = {
+    name: f"{name} must be a date as YYYY-MM-DD" for name in ("start_date", "end_date")
+}
+_CUSTOMERS_ERRORS = {
+    "limit": f"limit must be an integer between 1 and {MAX_CUSTOMERS_PAGE}",
+    "offset": _OFFSET_ERROR,
+}
+_SUMMARY_ERRORS = {
+    **_PERIOD_ERRORS,
+    "router_id": f"router_id must be an integer between 1 and {MAX_BIGINT}",
+}
+_TRANSACTIONS_ERRORS = {
+    **_SUMMARY_ERRORS,
+    "status": PAYMENT_STATUS_ERROR,
+    "limit": f"limit must be an integer between 1 and {MAX_PAGE}",
+    "offset": _OFFSET_ERROR,
+}
 
 
-class OwnerQuery(Body):
-    """Seed 003's ``?user_id=``: a platform admin's choice of tenant; a tenant user's is ignored
-    (hub.web.handlers.caller_tenant), it never widens what they see."""
-
-    user_id: RowId | None = None
-
-    type_errors: ClassVar[dict[str, str]] = {
-        "user_id": f"user_id must be an integer between 1 and {MAX_BIGINT}"
-    }
-    bound_errors: ClassVar[dict[str, str]] = type_errors
-
-
-class CustomersQuery(OwnerQuery):
+class CustomersQuery(TenantQuery):
     """GET /api/customers(/active): by id, a page at a time."""
 
     limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_CUSTOMERS_PAGE)] = MAX_CUSTOMERS_PAGE
     offset: Annotated[int, msgspec.Meta(ge=0, le=MAX_BIGINT)] = 0
 
-    type_errors: ClassVar[dict[str, str]] = {
-        **OwnerQuery.type_errors,
-        "limit": f"limit must be an integer between 1 and {MAX_CUSTOMERS_PAGE}",
-        "offset": _OFFSET_ERROR,
-    }
-    bound_errors: ClassVar[dict[str, str]] = type_errors
+    type_errors: ClassVar[dict[str, str]] = {**TenantQuery.type_errors, **_CUSTOMERS_ERRORS}
+    bound_errors: ClassVar[dict[str, str]] = {**TenantQuery.bound_errors, **_CUSTOMERS_ERRORS}
 
 
-class PeriodQuery(OwnerQuery):
+class PeriodQuery(TenantQuery):
     """Local dates of the tenant's time zone, both included (GET /api/plans/performance)."""
 
     start_date: datetime.date | None = None
     end_date: datetime.date | None = None
 
-    type_errors: ClassVar[dict[str, str]] = {
-        **OwnerQuery.type_errors,
-        "start_date": _DATE_ERROR.format("start_date"),
-        "end_date": _DATE_ERROR.format("end_date"),
-    }
-    bound_errors: ClassVar[dict[str, str]] = type_errors
+    type_errors: ClassVar[dict[str, str]] = {**TenantQuery.type_errors, **_PERIOD_ERRORS}
+    bound_errors: ClassVar[dict[str, str]] = {**TenantQuery.bound_errors, **_PERIOD_ERRORS}
 
 
 class TransactionSummaryQuery(PeriodQuery):
@@ -218,11 +289,8 @@ class TransactionSummaryQuery(PeriodQuery):
 
     router_id: RowId | None = None
 
-    type_errors: ClassVar[dict[str, str]] = {
-        **PeriodQuery.type_errors,
-        "router_id": _ROUTER_ID_ERROR,
-    }
-    bound_errors: ClassVar[dict[str, str]] = type_errors
+    type_errors: ClassVar[dict[str, str]] = {**TenantQuery.type_errors, **_SUMMARY_ERRORS}
+    bound_errors: ClassVar[dict[str, str]] = {**TenantQuery.bound_errors, **_SUMMARY_ERRORS}
 
 
 class TransactionsQuery(TransactionSummaryQuery):
@@ -232,10 +300,83 @@ class TransactionsQuery(TransactionSummaryQuery):
     limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_PAGE)] = 100
     offset: Annotated[int, msgspec.Meta(ge=0, le=MAX_BIGINT)] = 0
 
-    type_errors: ClassVar[dict[str, str]] = {
-        **TransactionSummaryQuery.type_errors,
-        "status": PAYMENT_STATUS_ERROR,
-        "limit": f"limit must be an integer between 1 and {MAX_PAGE}",
-        "offset": _OFFSET_ERROR,
+    type_errors: ClassVar[dict[str, str]] = {**TenantQuery.type_errors, **_TRANSACTIONS_ERRORS}
+    bound_errors: ClassVar[dict[str, str]] = {
+        **TenantQuery.bound_errors,
+        **_TRANSACTIONS_ERRORS,
     }
-    bound_errors: ClassVar[dict[str, str]] = type_errors
+
+
+# --- /v1 (seed 004) ------------------------------------------------------------------------------
+
+Login = Annotated[str, msgspec.Meta(max_length=MAX_EMAIL)]
+RefreshToken = Annotated[str, msgspec.Meta(max_length=64)]
+
+
+class V1LoginBody(Body):
+    """POST /v1/auth/login: email or username, and the password."""
+
+    email: Login | None = None
+    username: Login | None = None
+    password: Password | None = None
+
+    type_errors: ClassVar[dict[str, str]] = {
+        "email": "email must be a string",
+        "username": "username must be a string",
+        "password": "password is required",
+    }
+    bound_errors: ClassVar[dict[str, str]] = {
+        "email": f"email must be at most {MAX_EMAIL} characters",
+        "username": f"username must be at most {MAX_EMAIL} characters",
+        "password": f"password must be at most {MAX_PASSWORD} characters",
+    }
+
+    def check(self) -> None:
+        if not (self.email or self.username):
+            raise InvalidInput("email or username is required")
+        if not self.password:
+            raise InvalidInput("password is required")
+
+
+class RefreshBody(Body):
+    """POST /v1/auth/refresh and /v1/auth/logout."""
+
+    refresh_token: RefreshToken | None = None
+
+    type_errors: ClassVar[dict[str, str]] = {"refresh_token": "refresh_token is required"}
+    bound_errors: ClassVar[dict[str, str]] = {"refresh_token": "refresh_token is not valid"}
+
+    def check(self) -> None:
+        if not self.refresh_token:
+            raise InvalidInput("refresh_token is required")
+
+
+class RegisterBody(Body):
+    """POST /v1/auth/register (off unless the hub config enables it)."""
+
+    username: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    email: Email | None = None
+    password: Password | None = None
+    fullname: Name | None = None
+    phone: Annotated[str, msgspec.Meta(max_length=32)] | None = None
+
+    type_errors: ClassVar[dict[str, str]] = {
+        "username": "username is required",
+        "password": "password is required",
+        "email": "email must be a string",
+        "fullname": "fullname must be a string",
+        "phone": "phone must be a string",
+    }
+    bound_errors: ClassVar[dict[str, str]] = {
+        "username": "username must be at most 64 characters",
+        "email": f"email must be at most {MAX_EMAIL} characters",
+        "password": f"password must be at most {MAX_PASSWORD} characters",
+        "fullname": "fullname must be at most 100 characters",
+        "phone": "phone must be at most 32 characters",
+    }
+
+    def check(self) -> None:
+        if not self.username:
+            raise InvalidInput("username is required")
+        if not self.password:
+            raise InvalidInput("password is required")

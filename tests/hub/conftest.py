@@ -20,8 +20,9 @@ from common import wire
 from common.timeutil import to_iso, utcnow
 from hub.app import create_app
 from hub.config import HubConfig
-from hub.domain import Tenant
+from hub.domain import Plan, Tenant
 from hub.services.auth import AuthService
+from hub.services.plans import PlanService
 from hub.services.tenants import TenantService
 from hub.storage.customers import CustomerRepository, EntitlementRepository
 from hub.storage.routers import ReportRepository, RouterRepository, SiteRepository
@@ -65,6 +66,18 @@ class SeededTenant:
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"}
+
+
+@dataclass
+class SeededUser:
+    tenant: Tenant
+    username: str
+    password: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
 
 
 def session(
@@ -168,6 +181,32 @@ class Seeder:
                 expires_at=now + timedelta(hours=hours),
             )
         return customer.id
+
+    async def user(
+        self,
+        owner: SeededTenant,
+        username: str,
+        role: str = "admin",
+        password: str = "correct horse battery",
+    ) -> SeededUser:
+        """A dashboard user of the tenant, logged in once (through the service) for a token."""
+        auth = AuthService(self.pool, self.config)
+        await auth.create_user(owner.tenant.slug, username, password, role)
+        token = (await auth.login(username, password)).access_token
+        return SeededUser(owner.tenant, username, password, token)
+
+    async def plan(self, owner: SeededTenant | Tenant, name: str = "1 Hour Plan", **fields) -> Plan:
+        tenant = owner.tenant if isinstance(owner, SeededTenant) else owner
+        values = {
+            "speed": "5M/2M",
+            "price": 50,
+            "duration_value": 1,
+            "duration_unit": "HOURS",
+            "connection_type": "hotspot",
+            "router_profile": "default",
+        }
+        values.update(fields)
+        return await PlanService(self.pool).create(tenant, name=name, actor="test", **values)
 
     async def router_state(self, router_id: int):
         repo = RouterRepository(self.pool, offline_after=self.config.agent_offline_after)

@@ -13,7 +13,9 @@ from decimal import Decimal
 import asyncpg
 
 from common.timeutil import utcnow
+from hub.services.plans import PlanService
 from hub.storage.customers import CustomerRepository
+from hub.storage.tenants import TenantRepository
 
 
 class Ledger:
@@ -33,16 +35,19 @@ class Ledger:
         duration_value: int = 1,
         duration_unit: str = "hours",
     ) -> int:
-        return await self.pool.fetchval(
-            "INSERT INTO plans (tenant_id, name, price, duration_value, duration_unit,"
-            " download_speed, upload_speed, connection_type, created_by)"
-            " VALUES ($1, $2, $3, $4, $5, '5M', '2M', 'hotspot', 'test') RETURNING id",
-            tenant_id,
-            name,
-            Decimal(price),
-            duration_value,
-            duration_unit,
+        """A hotspot plan, created by the plan service."""
+        tenant = await TenantRepository(self.pool).get(tenant_id)
+        plan = await PlanService(self.pool).create(
+            tenant,
+            name=name,
+            speed="5M/2M",
+            price=Decimal(price),
+            duration_value=duration_value,
+            duration_unit=duration_unit.upper(),
+            connection_type="hotspot",
+            actor="test",
         )
+        return plan.id
 
     async def customer(
         self,
