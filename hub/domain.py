@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -357,6 +357,7 @@ class TransactionTotals:
     amount: Decimal
     by_status: dict[str, StatusTotal]
     by_router: list[RouterRevenue]
+    first_date: date | None  # the tenant's local date of the earliest one (None: none)
 
 
 @dataclass(frozen=True, slots=True)

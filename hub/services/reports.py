@@ -64,8 +64,12 @@ class PlanReport:
 
 @dataclass(frozen=True, slots=True)
 class TransactionSummary:
+    """Totals of a filter, over the period it covers: its dates, else from the first
+    transaction selected (today without any) up to today, in the tenant's calendar."""
+
     totals: TransactionTotals
-    selected: TransactionFilter
+    start_date: date
+    end_date: date
 
 
 class ReportService:
@@ -141,10 +145,15 @@ class ReportService:
         self, tenant_id: int, selected: TransactionFilter, now: datetime | None = None
     ) -> TransactionSummary:
         await self._check_filter(tenant_id, selected)
-        totals = await BillingReportRepository(self._pool).transaction_totals(
-            tenant_id, now or utcnow(), selected
-        )
-        return TransactionSummary(totals, selected)
+        now = now or utcnow()
+        async with self._snapshot() as reports:
+            today = await reports.local_date(tenant_id, now)
+            if today is None:
+                raise NotFound("Tenant not found")
+            totals = await reports.transaction_totals(tenant_id, now, selected)
+        end = selected.end_date or max(today, selected.start_date or today)
+        start = selected.start_date or min(totals.first_date or end, end)
+        return TransactionSummary(totals, start, end)
 
     async def routers(self, tenant_id: int) -> list[Router]:
         """The tenant's live routers, by id."""

@@ -32,7 +32,7 @@ from hub.domain import (
 )
 from hub.storage import Executor
 
-PAYMENT_STATUSES = ("pending", "completed", "failed", "expired")
+PAYMENT_STATUSES = ("completed", "pending", "failed", "expired")  # the seed's order
 
 # A customer's access: the latest end of an entitlement that has started (a revoked one ends
 # when it was revoked). After it: the status, one spelling for every report ($2 is now).
@@ -159,7 +159,8 @@ ORDER BY p.created_at DESC, p.id DESC LIMIT $7 OFFSET $8"""
 # gone, counted in the totals only). GROUPING(x) is 1 in the sets that leave x out.
 _TRANSACTION_TOTALS = f"""
 SELECT GROUPING(p.status) AS no_status, GROUPING(r.id) AS no_router,
-       p.status, {_ROUTER_COLUMNS}, count(*) AS count, COALESCE(sum(p.amount), 0) AS amount
+       p.status, {_ROUTER_COLUMNS}, count(*) AS count, COALESCE(sum(p.amount), 0) AS amount,
+       min((p.created_at AT TIME ZONE t.timezone)::date) AS first_date
 {_TRANSACTIONS_FROM}
 {_TRANSACTIONS_WHERE}
 GROUP BY GROUPING SETS ((), (p.status), (r.id, r.name, r.host))"""
@@ -349,21 +350,22 @@ class BillingReportRepository:
     async def transaction_totals(
         self, tenant_id: int, now: datetime, selected: TransactionFilter
     ) -> TransactionTotals:
-        """Count and sum overall, per status (every status, zeros too) and per router."""
+        """Count and sum overall, per status (every status, zeros too) and per router, and the
+        local date of the first transaction selected."""
         rows = await self._db.fetch(_TRANSACTION_TOTALS, tenant_id, now, *_filter_args(selected))
-        count, amount = 0, Decimal(0)
+        count, amount, first = 0, Decimal(0), None
         by_status = {status: StatusTotal(0, Decimal(0)) for status in PAYMENT_STATUSES}
         by_router = []
         for row in rows:
             if row["no_status"] and row["no_router"]:
-                count, amount = row["count"], row["amount"]
+                count, amount, first = row["count"], row["amount"], row["first_date"]
             elif row["no_status"]:
                 if row["r_id"] is not None:
                     by_router.append(RouterRevenue(_router(row), row["count"], row["amount"]))
             else:
                 by_status[row["status"]] = StatusTotal(row["count"], row["amount"])
         by_router.sort(key=lambda item: item.router.id)
-        return TransactionTotals(count, amount, by_status, by_router)
+        return TransactionTotals(count, amount, by_status, by_router, first)
 
 
 def _filter_args(selected: TransactionFilter) -> tuple[object, ...]:

@@ -25,8 +25,8 @@ from hub.web.bodies import money
 from hub.web.handlers import caller_tenant, fast_json, read_query, require_role
 from hub.web.schemas import (
     CustomersQuery,
-    OwnerQuery,
     PeriodQuery,
+    TenantQuery,
     TransactionsQuery,
     TransactionSummaryQuery,
 )
@@ -35,14 +35,14 @@ routes = web.RouteTableDef()
 CENTS = Decimal("0.01")
 
 
-async def _tenant_id(request: web.Request, query: OwnerQuery) -> int:
+async def _tenant_id(request: web.Request, query: TenantQuery) -> int:
     require_role(request, "viewer")
     return (await caller_tenant(request, query.user_id)).id
 
 
 @routes.get("/api/dashboard/overview")
 async def overview(request: web.Request) -> web.Response:
-    query = read_query(request, OwnerQuery)
+    query = read_query(request, TenantQuery)
     tenant_id = await _tenant_id(request, query)
     return fast_json(overview_body(await request.app[SERVICES].reports.overview(tenant_id)))
 
@@ -104,7 +104,7 @@ async def transaction_summary(request: web.Request) -> web.Response:
 
 @routes.get("/api/routers")
 async def routers(request: web.Request) -> web.Response:
-    query = read_query(request, OwnerQuery)
+    query = read_query(request, TenantQuery)
     tenant_id = await _tenant_id(request, query)
     found = await request.app[SERVICES].reports.routers(tenant_id)
     return fast_json([router_body(r) for r in found])
@@ -263,7 +263,7 @@ def transaction_body(item: Transaction) -> dict[str, Any]:
 
 def transaction_summary_body(summary: TransactionSummary) -> dict[str, Any]:
     """``router_breakdown`` is keyed by router name; a name two routers share gets its id."""
-    totals, selected = summary.totals, summary.selected
+    totals = summary.totals
     names = [item.router.name for item in totals.by_router]
     by_router = {}
     for item in totals.by_router:
@@ -283,8 +283,8 @@ def transaction_summary_body(summary: TransactionSummary) -> dict[str, Any]:
         },
         "router_breakdown": by_router,
         "period": {
-            "start_date": selected.start_date.isoformat() if selected.start_date else None,
-            "end_date": selected.end_date.isoformat() if selected.end_date else None,
+            "start_date": summary.start_date.isoformat(),
+            "end_date": summary.end_date.isoformat(),
         },
     }
 

@@ -318,9 +318,13 @@ async def test_transactions_filters_order_and_totals(seed, ledger, reports):
         (guest, 3, Decimal("30.00")),
         (office, 2, Decimal("20.00")),
     ]
+    # The period: from the first transaction selected (local date) up to today.
+    today = datetime.now(ZoneInfo(zone)).date()
+    assert (summary.start_date, summary.end_date) == (date(2026, 1, 5), today)
     summary = await reports.transaction_summary(
         tid, TransactionFilter(router_id=office, start_date=date(2026, 1, 7))
     )
+    assert (summary.start_date, summary.end_date) == (date(2026, 1, 7), today)
     assert (summary.totals.count, summary.totals.by_status["failed"].count) == (1, 0)
     with pytest.raises(InvalidInput):
         await reports.transactions(

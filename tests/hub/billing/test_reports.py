@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from hub.services.auth import AuthService
 from tests.hub.billing.ledger import Ledger
 
 # The seed's example bodies (shared/seeds/003), item by item: names, nesting and JSON types.
@@ -272,7 +273,10 @@ async def test_every_read_has_the_seed_shape(client, seed, ledger):
     assert summary["router_breakdown"] == {
         "Guest Hotspot Router": {"count": 4, "amount": 80.0, "router_id": router}
     }
-    assert summary["period"] == {"start_date": "2026-01-01", "end_date": None}
+    today = earlier_today().date().isoformat()  # the period runs up to today by default
+    assert summary["period"] == {"start_date": "2026-01-01", "end_date": today}
+    summary = await get(client, "/api/mpesa/transactions/summary", h)
+    assert summary["period"] == {"start_date": today, "end_date": today}  # from the first one
 
     routers = await get(client, "/api/routers", h)
     assert routers == [
@@ -356,7 +360,7 @@ async def test_filters_select_transactions(client, seed, ledger):
         ("/api/customers?limit=0", "limit must be an integer"),
         ("/api/customers/active?offset=x", "offset must be an integer"),
         ("/api/dashboard/overview?user_id=abc", "user_id must be an integer"),
-        ("/api/routers?user_id=-5", "user_id must be an integer"),
+        ("/api/routers?user_id=-5", "user_id must be between 1 and"),
     ],
 )
 async def test_bad_input_is_a_clear_400(client, seed, path, error):
@@ -397,3 +401,56 @@ async def test_reads_need_credentials(client):
         assert (await client.get(path)).status == 401, path
         resp = await client.get(path, headers={"Authorization": "Bearer ifk_forged"})
         assert resp.status == 401, path
+
+
+async def test_user_id_never_widens_a_tenant_users_scope(client, seed, ledger):
+    acme, _, _, _ = await seeded_shop(seed, ledger)
+    other = await seed.tenant("other")
+    viewer = await seed.user(other, "vic", "viewer")  # the lowest role reads every report
+    for path in (
+        "/api/dashboard/overview",
+        "/api/customers",
+        "/api/customers/active",
+        "/api/plans/performance",
+        "/api/mpesa/transactions",
+        "/api/mpesa/transactions/summary",
+        "/api/routers",
+    ):
+        mine = await get(client, path, viewer.headers)
+        widened = await get(client, f"{path}?user_id={acme.tenant.id}", viewer.headers)
+        assert widened == mine or path == "/api/dashboard/overview", path
+        assert "Guest 5364" not in str(widened) and "Guest Hotspot Router" not in str(widened)
+    overview = await get(
+        client, f"/api/dashboard/overview?user_id={acme.tenant.id}", viewer.headers
+    )
+    assert overview["revenue"]["all_time"] == 0.0 and overview["customers"]["total"] == 0
+    # acme's key with acme's router in the filter, but user_id naming the other tenant: acme's.
+    routers = await get(client, f"/api/routers?user_id={other.tenant.id}", acme.headers)
+    assert [r["name"] for r in routers] == ["Guest Hotspot Router"]
+
+
+async def test_a_platform_admin_picks_the_tenant_with_user_id(client, seed, ledger, pool):
+    acme, router, _, _ = await seeded_shop(seed, ledger)
+    other = await seed.tenant("other")
+    theirs = await seed.router(other, "Their Router", site="theirs")
+    auth = AuthService(pool, seed.config)
+    await auth.create_admin("root@example.com", "correct horse battery")
+    token = (await auth.login("root@example.com", "correct horse battery")).access_token
+    headers = {"Authorization": f"Bearer {token}"}
+
+    resp = await client.get("/api/dashboard/overview", headers=headers)
+    assert resp.status == 400
+    assert await resp.json() == {
+        "detail": "user_id (the tenant's id) is required for a platform admin"
+    }
+    acme_id = acme.tenant.id
+    overview = await get(client, f"/api/dashboard/overview?user_id={acme_id}", headers)
+    assert overview["revenue"]["all_time"] == 60.0
+    listed = await get(client, f"/api/mpesa/transactions?user_id={acme_id}", headers)
+    assert len(listed) == 4
+    assert [r["id"] for r in await get(client, f"/api/routers?user_id={acme_id}", headers)] == [
+        router
+    ]
+    # Even the platform admin's filter stays inside the tenant it picked.
+    await get(client, f"/api/mpesa/transactions?user_id={acme_id}&router_id={theirs}", headers, 404)
+    await get(client, "/api/customers?user_id=999999", headers, 404)
