@@ -64,8 +64,9 @@ WHERE c.tenant_id = $1"""
 _COMPLETED = "p.tenant_id = $1 AND p.status = 'completed' AND p.completed_at <= $2"
 
 # Local midnight of today, this week's Monday and the 1st of this month, as instants.
+# MATERIALIZED: the time zone arithmetic runs once, not once per payment row.
 _REVENUE = f"""
-WITH b AS (
+WITH b AS MATERIALIZED (
     SELECT date_trunc('day', $2 AT TIME ZONE t.timezone) AT TIME ZONE t.timezone AS day,
            date_trunc('week', $2 AT TIME ZONE t.timezone) AT TIME ZONE t.timezone AS week,
            date_trunc('month', $2 AT TIME ZONE t.timezone) AT TIME ZONE t.timezone AS month
@@ -106,7 +107,7 @@ ORDER BY p.completed_at DESC, p.id DESC LIMIT $3"""
 
 # Sales of [start, end] (local dates, both included) and the live access of each plan now.
 _PLAN_PERFORMANCE = f"""
-WITH b AS (
+WITH b AS MATERIALIZED (
     SELECT $3::date::timestamp AT TIME ZONE t.timezone AS lo,
            ($4::date + 1)::timestamp AT TIME ZONE t.timezone AS hi
     FROM tenants t WHERE t.id = $1
@@ -133,35 +134,40 @@ WHERE pl.tenant_id = $1 AND (pl.deleted_at IS NULL OR s.plan_id IS NOT NULL)
 ORDER BY pl.id"""
 
 # Mobile-money payments a filter selects ($3 router, $4 status, $5/$6 local dates of
-# created_at, both included), created by $2 (now, also the customer's status).
-_TRANSACTIONS_FROM = """
-FROM payments p
-JOIN tenants t ON t.id = p.tenant_id
-JOIN customers c ON c.id = p.customer_id
-JOIN plans pl ON pl.id = p.plan_id
-LEFT JOIN routers r ON r.id = p.router_id"""
+# created_at, both included), created by $2 (now, also the customer's status). The dates
+# become instants once (b), not once per row.
+_TRANSACTIONS_BOUNDS = """
+WITH b AS MATERIALIZED (
+    SELECT t.timezone AS tz,
+           $5::date::timestamp AT TIME ZONE t.timezone AS lo,
+           ($6::date + 1)::timestamp AT TIME ZONE t.timezone AS hi
+    FROM tenants t WHERE t.id = $1
+)"""
 _TRANSACTIONS_WHERE = """
 WHERE p.tenant_id = $1 AND p.method = 'mobile_money' AND p.created_at <= $2
   AND ($3::bigint IS NULL OR p.router_id = $3)
   AND ($4::text IS NULL OR p.status = $4)
-  AND ($5::date IS NULL OR p.created_at >= $5::date::timestamp AT TIME ZONE t.timezone)
-  AND ($6::date IS NULL OR p.created_at < ($6::date + 1)::timestamp AT TIME ZONE t.timezone)"""
+  AND (b.lo IS NULL OR p.created_at >= b.lo)
+  AND (b.hi IS NULL OR p.created_at < b.hi)"""
 
-_TRANSACTIONS = f"""
+_TRANSACTIONS = f"""{_TRANSACTIONS_BOUNDS}
 SELECT p.id, p.checkout_request_id, p.merchant_request_id, p.phone, p.amount, p.reference,
        p.status, p.receipt, p.completed_at, p.created_at,
        {_CUSTOMER_COLUMNS}, {_PLAN_COLUMNS}, {_ROUTER_COLUMNS}
-{_TRANSACTIONS_FROM} {_ACCESS}
+FROM b JOIN payments p ON true
+JOIN customers c ON c.id = p.customer_id
+JOIN plans pl ON pl.id = p.plan_id
+LEFT JOIN routers r ON r.id = p.router_id {_ACCESS}
 {_TRANSACTIONS_WHERE}
 ORDER BY p.created_at DESC, p.id DESC LIMIT $7 OFFSET $8"""
 
 # One pass: the overall total, per status, per router (router NULL: payments whose router is
 # gone, counted in the totals only). GROUPING(x) is 1 in the sets that leave x out.
-_TRANSACTION_TOTALS = f"""
+_TRANSACTION_TOTALS = f"""{_TRANSACTIONS_BOUNDS}
 SELECT GROUPING(p.status) AS no_status, GROUPING(r.id) AS no_router,
        p.status, {_ROUTER_COLUMNS}, count(*) AS count, COALESCE(sum(p.amount), 0) AS amount,
-       min((p.created_at AT TIME ZONE t.timezone)::date) AS first_date
-{_TRANSACTIONS_FROM}
+       (min(p.created_at) AT TIME ZONE min(b.tz))::date AS first_date
+FROM b JOIN payments p ON true LEFT JOIN routers r ON r.id = p.router_id
 {_TRANSACTIONS_WHERE}
 GROUP BY GROUPING SETS ((), (p.status), (r.id, r.name, r.host))"""
 
