@@ -408,12 +408,37 @@ def _ms_since(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 3)
 
 
+def speed_profile(ent: wire.Entitlement) -> str | None:
+    """The hotspot user profile that gives ``ent`` its plan's speed.
+
+    A plan naming a profile of its own (other than "default") keeps it: the operator set its
+    rate there. Otherwise a plan's rate-limit gets a profile ``ispfleet-<up>-<down>`` made on
+    demand (RouterOS rates a hotspot user through its profile). A MAC with a bypassed binding
+    skips the hotspot, and so any profile's rate."""
+    if not ent.rate_limit or ent.profile not in (None, "default"):
+        return ent.profile
+    return const.RATE_PROFILE.format(rate=ent.rate_limit.replace("/", "-"))
+
+
+async def ensure_speed_profile(link: RouterLink, ent: wire.Entitlement) -> str | None:
+    """speed_profile(ent), created on the router with the plan's rate-limit if missing."""
+    name = speed_profile(ent)
+    if name is not None and name != ent.profile:
+        if not await find(link, const.HOTSPOT_PROFILE, name=name):
+            await link.call(
+                f"{const.HOTSPOT_PROFILE}/add", name=name, **{"rate-limit": ent.rate_limit}
+            )
+    return name
+
+
 async def grant_access(link: RouterLink, ent: wire.Entitlement) -> dict[str, Any]:
-    """Hotspot user enabled (created if missing) and, with a MAC, a ``bypassed`` binding."""
+    """Hotspot user enabled (created if missing) at its plan's speed and, with a MAC, a
+    ``bypassed`` binding."""
     errors: list[str] = []
     result: dict[str, Any] = {"user": None, "binding": None}
     try:
-        result["user"] = await ensure_user(link, ent, enabled=True, profile=ent.profile)
+        profile = await ensure_speed_profile(link, ent)
+        result["user"] = await ensure_user(link, ent, enabled=True, profile=profile)
     except RouterCommandError as exc:
         errors.append(f"could not set up hotspot user: {exc.message}")
     if ent.mac_address:
@@ -521,3 +546,50 @@ async def throttle_user(link: RouterLink, ent: wire.Entitlement) -> dict[str, An
         errors.append(f"could not remove active session: {exc.message}")
     result["errors"] = errors
     return result
+
+
+# -- vouchers and billing --------------------------------------------------------------------
+
+VOUCHER_COMMENT = "voucher {batch}"  # as operators know them from Mikhmon: which batch
+
+
+async def create_voucher_user(link: RouterLink, voucher: wire.SyncedVoucher) -> str | None:
+    """The voucher as a hotspot user (name and password the code); "created", or None when
+    the router already has a user of that name (made before a restart: left as it is)."""
+    if await find(link, const.HOTSPOT_USER, name=voucher.code):
+        return None
+    params: dict[str, Any] = {
+        "name": voucher.code,
+        "password": voucher.code,
+        "comment": VOUCHER_COMMENT.format(batch=voucher.batch_id),
+    }
+    if voucher.profile:
+        params["profile"] = voucher.profile
+    try:
+        await link.call(f"{const.HOTSPOT_USER}/add", **params)
+    except RouterCommandError as exc:
+        if "already have user" in exc.message:
+            return None  # made meanwhile
+        raise
+    return "created"
+
+
+async def lock_user_mac(link: RouterLink, username: str, mac: str) -> bool:
+    """Bind the hotspot user to one device (``mac-address``): no other can log in with it.
+    False when the router has no such user."""
+    users = await find(link, const.HOTSPOT_USER, name=username)
+    for user in users:
+        await link.call(f"{const.HOTSPOT_USER}/set", **{".id": user[".id"], "mac-address": mac})
+    return bool(users)
+
+
+async def remove_user(link: RouterLink, username: str) -> bool:
+    """Remove the hotspot user of that name; False when there was none."""
+    users = await find(link, const.HOTSPOT_USER, name=username)
+    await remove(link, const.HOTSPOT_USER, [u[".id"] for u in users])
+    return bool(users)
+
+
+async def cut_sessions(link: RouterLink, session_ids: list[str]) -> set[str]:
+    """Remove these hotspot sessions; returns the ids that had already gone."""
+    return await remove(link, const.HOTSPOT_ACTIVE, session_ids)

@@ -28,6 +28,7 @@ from .store import Store, StoredEntitlement, Transaction, as_dict
 
 if TYPE_CHECKING:
     from .mirror import RouterMirror
+    from .vouchers import VoucherKeeper
 
 log = logging.getLogger(__name__)
 
@@ -134,8 +135,10 @@ class CommandExecutor:
         links: dict[str, RouterLink],
         on_entitlements_changed: Callable[[], None] = lambda: None,
         mirrors: Mapping[str, RouterMirror] | None = None,
+        vouchers: VoucherKeeper | None = None,
     ) -> None:
         self.store = store
+        self.vouchers = vouchers
         self.links = links
         # Each router's mirror: what a disconnect removes comes from its memory.
         self.mirrors: Mapping[str, RouterMirror] = mirrors if mirrors is not None else {}
@@ -149,6 +152,7 @@ class CommandExecutor:
             wire.ENTITLEMENT_PUT: self._entitlement_put,
             wire.ENTITLEMENT_DELETE: self._entitlement_delete,
             wire.ENTITLEMENTS_SYNC: self._entitlements_sync,
+            wire.VOUCHERS_SYNC: self._vouchers_sync,
             wire.ROUTER_MENU: self._router_menu,
             wire.PING: self._ping,
             wire.MONITOR_TRAFFIC: self._monitor_traffic,
@@ -360,12 +364,22 @@ class CommandExecutor:
                     )
         if sync.base is None:  # the whole set: an unexpired entitlement it leaves out goes,
             # unless it expires soon: the hub may have left it out as expired by its clock, and
-            # the enforcer must still cut it here.
+            # the enforcer must still cut it here. A voucher redeemed here is the agent's own
+            # (the hub may not have its redemption yet): it stays.
             keep_until = time.time() + UNLISTED_GRACE
+            own = await tx.redeemed_voucher_codes()
             for (name, username, mac), known in held.items():
+                if (name, username) in own:
+                    continue
                 if (name, username, mac) not in listed and known.expires_at > keep_until:
                     deleted += await tx.delete_entitlements(name, username, mac)
         return {"stored": stored, "deleted": deleted, "skipped": skipped}
+
+    async def _vouchers_sync(self, link: RouterLink, router: str, args: dict) -> dict:
+        """Vouchers to create as hotspot users (agent/vouchers.py); works with routers down."""
+        if self.vouchers is None:
+            raise CommandRejected("this agent keeps no vouchers")
+        return await self.vouchers.apply_sync(args)
 
     async def _store_entitlement(self, stored: StoredEntitlement) -> None:
         async with self.store.transaction() as tx:

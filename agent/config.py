@@ -77,6 +77,10 @@ class RouterSettings:
     listen_timeout: float = 60.0
     backoff_min: float = 1.0
     backoff_max: float = 30.0
+    # Billing-managed: hotspot sessions without live paid access are cut (agent/billing.py).
+    billing: bool = False
+    billing_exempt_users: list[str] = field(default_factory=list)
+    billing_exempt_profiles: list[str] = field(default_factory=list)
 
     @property
     def api_port(self) -> int:
@@ -146,6 +150,9 @@ def validate(config: AgentConfig, source: str = "config") -> AgentConfig:
                 raise ConfigError(f"{where}.{key}: must be greater than 0")
         if router.backoff_max < router.backoff_min:
             raise ConfigError(f"{where}.backoff_max: must not be below backoff_min")
+        for key in ("billing_exempt_users", "billing_exempt_profiles"):
+            if any(not name.strip() for name in getattr(router, key)):
+                raise ConfigError(f"{where}.{key}: names must not be empty")
     return config
 
 

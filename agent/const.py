@@ -4,6 +4,9 @@ from __future__ import annotations
 
 HOTSPOT_ACTIVE = "/ip/hotspot/active"
 HOTSPOT_USER = "/ip/hotspot/user"
+HOTSPOT_PROFILE = "/ip/hotspot/user/profile"
+# The user profile that carries a plan's speed when the plan names no profile of its own.
+RATE_PROFILE = "ispfleet-{rate}"
 HOTSPOT_BINDING = "/ip/hotspot/ip-binding"
 PPP_ACTIVE = "/ppp/active"
 PPP_SECRET = "/ppp/secret"

@@ -210,7 +210,7 @@ class ExpiryEnforcer:
                 continue  # left alone on purpose, or the expiry check is about to act
             active = stored.state == "active"
             if active:
-                wanted = UserWanted(ent, True, ent.profile)
+                wanted = UserWanted(ent, True, actions.speed_profile(ent))
             elif ent.on_expiry == "throttle":
                 wanted = UserWanted(ent, True, ent.expired_profile)
             else:
@@ -233,6 +233,8 @@ class ExpiryEnforcer:
                 user = users.get(username)
                 if user is None:
                     if wanted.enabled:
+                        if wanted.profile == actions.speed_profile(wanted.entitlement):
+                            await actions.ensure_speed_profile(link, wanted.entitlement)
                         await actions.ensure_user(
                             link, wanted.entitlement, enabled=True, profile=wanted.profile
                         )

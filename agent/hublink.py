@@ -2,8 +2,8 @@
 
 Per connection (protocol in common.wire):
 
-    hello {last_seq, routers, entitlements_digest} -> welcome {acked_seq}: the outbox drops
-        what the hub stored
+    hello {last_seq, routers, entitlements_digest, vouchers_version} -> welcome {acked_seq}:
+        the outbox drops what the hub stored
     snapshot {as_of_seq, routers} (in parts under max_frame_bytes): the hub replaces its view
     send loop:    outbox rows after the last sent one, in order, as stored (encoded once), in
                   frames under max_frame_bytes, a few frames in flight at most
@@ -144,6 +144,7 @@ class HubLink:
             last_seq=await outbox.last_seq(),
             routers=self.agent.router_infos(),
             entitlements_digest=await self.agent.store.get_meta(ENTITLEMENTS_DIGEST),
+            vouchers_version=await self.agent.vouchers.held_version(),
         )
         await _send(ws, hello)
         welcome = await self._welcome(ws)

@@ -204,6 +204,24 @@ class AgentCollector(Collector):
             )
             repairs.add_metric(site, enforcer.repairs_total)
             yield from (enforced, repairs)
+        vouchers = getattr(agent, "vouchers", None)
+        if vouchers is not None:
+            redeemed = CounterMetricFamily(
+                "ispfleet_agent_vouchers_redeemed",
+                "Vouchers redeemed at this site (first login seen).",
+                labels=["site"],
+            )
+            redeemed.add_metric(site, vouchers.redeemed_total)
+            yield redeemed
+        billing = getattr(agent, "billing", None)
+        if billing is not None:
+            cuts = CounterMetricFamily(
+                "ispfleet_agent_billing_cuts",
+                "Hotspot sessions cut for lack of paid access (billing = true routers).",
+                labels=["site"],
+            )
+            cuts.add_metric(site, billing.cut_total)
+            yield cuts
 
 
 def _bound(value: float) -> str:

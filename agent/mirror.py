@@ -146,6 +146,9 @@ class RouterMirror:
         self._lock = asyncio.Lock()
         self._resync = asyncio.Event()
         self._status_changed = asyncio.Event()
+        # Called with the hotspot sessions that started (and with none after every hotspot
+        # print): voucher redemption and the billing check (agent/vouchers.py SiteAccess).
+        self.on_hotspot: Callable[[str, list[wire.Session]], None] | None = None
         link.on_change(self._on_link_change)
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -382,8 +385,10 @@ class RouterMirror:
         if kind == "ppp":
             for session in fresh.values():
                 self._ppp_counters(session)
-        await self._apply(kind, fresh, poll_started, clock)
+        started = await self._apply(kind, fresh, poll_started, clock)
         self._printed.add(kind)
+        if kind == "hotspot" and self.on_hotspot is not None:
+            self.on_hotspot(self.name, started)
 
     def _note_bad_rows(self, what: str, bad: list[str]) -> None:
         """Count unparsable rows; log the first of a run once, and once when they stop."""
@@ -451,8 +456,9 @@ class RouterMirror:
         fresh: dict[str, wire.Session],
         poll_started: float,
         clock: float | None = None,
-    ) -> None:
-        """Diff a print against the cache; ``clock`` (router uptime) is given after blindness."""
+    ) -> list[wire.Session]:
+        """Diff a print against the cache; ``clock`` (router uptime) is given after blindness.
+        Returns the sessions that started."""
         async with self._lock:
             cached = self.sessions[kind]
             # Items a listen reported after the print started are newer than the print.
@@ -488,7 +494,7 @@ class RouterMirror:
             gone = [old for sid, old in cached.items() if sid not in fresh and sid not in recent]
             ended.extend(gone)
             if not (started or updated or ended or noted):
-                return
+                return started
             # Each reported session encoded once: the cache row and the outbox row share it.
             written = started + updated
             encoded = {s.session_id: encode(s) for s in written}
@@ -524,6 +530,7 @@ class RouterMirror:
                 self._login_at[(kind, sid)] = at
             for session in written:
                 cached[session.session_id] = session
+            return started
 
     def _listen_backoff(self, kind: str) -> float:
         """Jittered exponential backoff between failed listens (full jitter, capped)."""
@@ -623,6 +630,8 @@ class RouterMirror:
                     meta = CLOCK_META.format(router=self.name, kind=kind)
                     await tx.set_meta(meta, f"{clock:.3f}")
             cached[sid] = new
+        if kind == "hotspot" and self.on_hotspot is not None:
+            self.on_hotspot(self.name, [new])
 
     # -- what a disconnect reads from memory ---------------------------------------------------
 

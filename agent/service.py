@@ -4,7 +4,8 @@
         await agent.submit(command)         # a hub command, executed in the background
         seq, routers = await agent.snapshot()
 
-The supervised loops: one mirror per router, the expiry enforcer and, when ``hub.url`` and
+The supervised loops: one mirror per router, the expiry enforcer, the site access (voucher
+redemption and upkeep, the billing check: agent/vouchers.py) and, when ``hub.url`` and
 ``hub.credential`` are set, the hub link (``agent.hublink.HubLink``). The hub link talks to
 the Agent through exactly: ``config``, ``outbox``, ``router_infos()``, ``snapshot()``,
 ``submit()`` and ``hub_connected``. A loop never ends on its own (router and hub trouble
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from common import wire
 
+from .billing import BillingGuard
 from .commands import CommandExecutor
 from .config import AgentConfig
 from .expiry import ExpiryEnforcer
@@ -31,6 +33,7 @@ from .mirror import RouterMirror
 from .outbox import Outbox
 from .routeros import RouterLink
 from .store import Store, last_outbox_seq
+from .vouchers import SiteAccess, VoucherKeeper
 
 if TYPE_CHECKING:
     from .hublink import HubLink
@@ -109,7 +112,8 @@ class Supervisor:
 
 
 class Agent:
-    """Store, outbox, router links and mirrors, command executor, expiry enforcer, hub link."""
+    """Store, outbox, router links and mirrors, command executor, expiry enforcer, vouchers
+    and billing, hub link."""
 
     def __init__(self, config: AgentConfig) -> None:
         self.config = config
@@ -120,6 +124,9 @@ class Agent:
         self.mirrors: dict[str, RouterMirror] = {}
         self.executor: CommandExecutor
         self.enforcer: ExpiryEnforcer
+        self.vouchers: VoucherKeeper
+        self.billing: BillingGuard
+        self.access: SiteAccess
         self.hublink: HubLink | None = None  # while a hub is configured
         self.supervisor = Supervisor(SHUTDOWN_GRACE)
 
@@ -150,11 +157,26 @@ class Agent:
             if forgotten := await self.store.forget_routers_except(list(self.links)):
                 log.warning("cached sessions of unconfigured routers dropped count=%d", forgotten)
             self.enforcer = ExpiryEnforcer(settings, self.store, self.links)
+            self.vouchers = VoucherKeeper(settings, self.store, self.links, self.enforcer.wake)
+            self.billing = BillingGuard(
+                self.store,
+                {
+                    r.name: (set(r.billing_exempt_users), set(r.billing_exempt_profiles))
+                    for r in self.config.routers
+                    if r.billing
+                },
+            )
+            self.access = SiteAccess(settings, self.vouchers, self.billing, self.mirrors)
             self.executor = CommandExecutor(
-                self.store, self.links, self.enforcer.wake, mirrors=self.mirrors
+                self.store,
+                self.links,
+                self.enforcer.wake,
+                mirrors=self.mirrors,
+                vouchers=self.vouchers,
             )
             for name, link in self.links.items():
                 mirror = RouterMirror(settings, link, self.store)
+                mirror.on_hotspot = self.access.on_hotspot
                 await mirror.load()
                 self.mirrors[name] = mirror
             last_seq = await self.outbox.last_seq()
@@ -164,6 +186,7 @@ class Agent:
         for name, mirror in self.mirrors.items():
             self.supervisor.loop(mirror.run(), f"mirror:{name}")
         self.supervisor.loop(self.enforcer.run(), "enforcer")
+        self.supervisor.loop(self.access.run(), "site-access")
         if self.config.hub.url and self.config.hub.credential:
             from .hublink import HubLink  # it imports this module's Agent for its types
 

@@ -78,6 +78,25 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE sessions ADD COLUMN login_clock REAL;
     """,
+    # Vouchers the hub sent, per router: 'new' until the hotspot user exists on the router,
+    # then 'ready'; 'redeemed' at the first login (its MAC and time kept, ``locked`` once the
+    # router's user carries that MAC); 'removed' when unused past valid_until.
+    """
+    CREATE TABLE vouchers (
+        router TEXT NOT NULL,
+        code TEXT NOT NULL,
+        batch_id INTEGER NOT NULL,
+        valid_until REAL NOT NULL,
+        state TEXT NOT NULL DEFAULT 'new',
+        mac_address TEXT,
+        redeemed_at REAL,
+        expires_at REAL,
+        locked INTEGER NOT NULL DEFAULT 0,
+        data TEXT NOT NULL,
+        PRIMARY KEY (router, code)
+    ) WITHOUT ROWID;
+    CREATE INDEX vouchers_state ON vouchers (state, router);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -94,6 +113,20 @@ class StoredEntitlement:
     expires_at: float  # unix seconds
     state: str = "active"  # "active" | "enforced"
     suspended: bool = False  # set by a manual disconnect: drift repair leaves it alone
+
+
+@dataclass(slots=True)
+class StoredVoucher:
+    """A voucher as kept by the agent for one router, and where its life stands."""
+
+    router: str
+    voucher: wire.SyncedVoucher
+    valid_until: float  # unix seconds
+    state: str = "new"  # "new" | "ready" | "redeemed" | "removed"
+    mac_address: str | None = None
+    redeemed_at: float | None = None
+    expires_at: float | None = None
+    locked: bool = False
 
 
 _encoder = msgspec.json.Encoder()
@@ -275,6 +308,70 @@ class Transaction:
                 stored.entitlement.mac_address or "",
             ),
         )
+
+    async def add_vouchers(self, vouchers: Iterable[StoredVoucher]) -> int:
+        """Keep vouchers not held yet (one held already keeps its state); returns how many."""
+        before = self.db.total_changes
+        await self.db.executemany(
+            "INSERT OR IGNORE INTO vouchers (router, code, batch_id, valid_until, state, data)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    v.router,
+                    v.voucher.code,
+                    v.voucher.batch_id,
+                    v.valid_until,
+                    v.state,
+                    _dumps(v.voucher),
+                )
+                for v in vouchers
+            ],
+        )
+        return self.db.total_changes - before
+
+    async def set_voucher_state(self, router: str, code: str, state: str) -> None:
+        await self.db.execute(
+            "UPDATE vouchers SET state = ? WHERE router = ? AND code = ?", (state, router, code)
+        )
+
+    async def redeem_voucher(self, redeemed: StoredVoucher) -> bool:
+        """Mark an unused voucher redeemed (first login); False if it was not unused."""
+        cursor = await self.db.execute(
+            "UPDATE vouchers SET state = 'redeemed', mac_address = ?, redeemed_at = ?,"
+            " expires_at = ? WHERE router = ? AND code = ? AND state IN ('new', 'ready')",
+            (
+                redeemed.mac_address,
+                redeemed.redeemed_at,
+                redeemed.expires_at,
+                redeemed.router,
+                redeemed.voucher.code,
+            ),
+        )
+        count = cursor.rowcount
+        await cursor.close()
+        return count == 1
+
+    async def retire_vouchers(self, router: str, codes: Iterable[str], now: float) -> int:
+        """Unused vouchers the hub says are used or expired: due for removal at once."""
+        before = self.db.total_changes
+        await self.db.executemany(
+            "UPDATE vouchers SET valid_until = min(valid_until, ?)"
+            " WHERE router = ? AND code = ? AND state IN ('new', 'ready')",
+            [(now, router, code) for code in codes],
+        )
+        return self.db.total_changes - before
+
+    async def set_voucher_locked(self, router: str, code: str) -> None:
+        await self.db.execute(
+            "UPDATE vouchers SET locked = 1 WHERE router = ? AND code = ?", (router, code)
+        )
+
+    async def redeemed_voucher_codes(self) -> set[tuple[str, str]]:
+        """(router, code) of every redeemed voucher: their entitlements are the agent's own."""
+        rows = await self.db.execute_fetchall(
+            "SELECT router, code FROM vouchers WHERE state = 'redeemed'"
+        )
+        return {(router, code) for router, code in rows}
 
     async def delete_events_of_kinds(self, kinds: Iterable[str], limit: int) -> dict[str, int]:
         """Delete up to ``limit`` oldest outbox rows of the given kinds; count per kind."""
@@ -459,6 +556,57 @@ class Store:
             "SELECT MIN(expires_at) FROM entitlements WHERE state = 'active'"
         )
         return rows[0][0]
+
+    async def vouchers(
+        self, *, router: str | None = None, states: Iterable[str] | None = None
+    ) -> list[StoredVoucher]:
+        """Vouchers held, of one router and in these states when given."""
+        query = _VOUCHERS
+        params: tuple[Any, ...] = ()
+        if router is not None:
+            query += " AND router = ?"
+            params += (router,)
+        if states is not None:
+            wanted = tuple(states)
+            query += f" AND state IN ({','.join('?' * len(wanted))})"
+            params += wanted
+        return _vouchers(await self.fetchall(query + " ORDER BY router, code", params))
+
+    async def vouchers_named(self, router: str, codes: Iterable[str]) -> dict[str, StoredVoucher]:
+        """The router's vouchers among these names (hotspot usernames), by code."""
+        names = sorted(set(codes))
+        found: dict[str, StoredVoucher] = {}
+        for start in range(0, len(names), 500):  # a first print may list 50,000 sessions
+            part = names[start : start + 500]
+            marks = ",".join("?" * len(part))
+            rows = await self.fetchall(
+                _VOUCHERS + f" AND router = ? AND code IN ({marks})", (router, *part)
+            )
+            found.update((v.voucher.code, v) for v in _vouchers(rows))
+        return found
+
+
+_VOUCHERS = (
+    "SELECT router, valid_until, state, mac_address, redeemed_at, expires_at, locked, data"
+    " FROM vouchers WHERE 1=1"
+)
+_VOUCHER = msgspec.json.Decoder(wire.SyncedVoucher)
+
+
+def _vouchers(rows: Iterable[Any]) -> list[StoredVoucher]:
+    return [
+        StoredVoucher(
+            router=router,
+            voucher=_VOUCHER.decode(data),
+            valid_until=valid_until,
+            state=state,
+            mac_address=mac,
+            redeemed_at=redeemed_at,
+            expires_at=expires_at,
+            locked=bool(locked),
+        )
+        for router, valid_until, state, mac, redeemed_at, expires_at, locked, data in rows
+    ]
 
 
 _ENTITLEMENTS = "SELECT router, expires_at, state, suspended, data FROM entitlements WHERE 1=1"

@@ -35,6 +35,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -61,13 +62,19 @@ TICK = os.sysconf("SC_CLK_TCK")
 _encode = msgspec.json.Encoder().encode
 
 
-def proc_cpu(pid: int) -> float | None:
-    """utime + stime of a process in seconds (None: gone or not ours to read)."""
+def proc_times(pid: int) -> tuple[float, float] | None:
+    """(utime, stime) of a process in seconds (None: gone or not ours to read)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / TICK
+    return int(fields[11]) / TICK, int(fields[12]) / TICK
+
+
+def proc_cpu(pid: int) -> float | None:
+    """utime + stime of a process in seconds (None: gone or not ours to read)."""
+    times = proc_times(pid)
+    return sum(times) if times is not None else None
 
 
 def pct(values: list[float], q: int) -> float:
@@ -146,7 +153,10 @@ class LoadAgent:
             if self.reader is None:
                 message = await self.ws.receive()
                 if message.type != aiohttp.WSMsgType.TEXT:
-                    raise SystemExit(f"agent {self.index}: link closed ({message.type})")
+                    raise SystemExit(
+                        f"agent {self.index}: link closed ({message.type!r} {message.data!r}"
+                        f" {message.extra!r})"
+                    )
                 frame = wire.decode(message.data)
             else:
                 frame = await self.inbox.get()
@@ -210,8 +220,11 @@ class Phase:
 class Hub:
     """A hub process from ``tree`` on a fresh database, and the load agents enrolled to it."""
 
-    def __init__(self, tree: Path, dsn: str, work: Path, profile: Path | None) -> None:
+    def __init__(
+        self, tree: Path, dsn: str, work: Path, profile: Path | None, sample: Path | None = None
+    ) -> None:
         self.tree, self.dsn, self.work, self.profile = tree, dsn, work, profile
+        self.sample = sample
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.child = Child(f"hub-{tree.name}", work)
@@ -231,6 +244,9 @@ class Hub:
         if self.profile is not None:
             out = self.profile / f"hub-{self.tree.name}.prof"
             args = ["-m", "cProfile", "-o", str(out), "-m", "hub.cli", "serve"]
+        elif self.sample is not None:
+            out = self.sample / f"hub-{self.tree.name}.stacks"
+            args = [str(ROOT / "bench" / "sampler.py"), str(out), "-m", "hub.cli", "serve"]
         self.child = Child(f"hub-{self.tree.name}", self.work)
         with self.child.log.open("ab") as log:
             self.child.process = await asyncio.create_subprocess_exec(
@@ -243,6 +259,11 @@ class Hub:
                 return r.status < 500
 
         await wait_until(healthy, "the hub answering", [self.child])
+
+    def window(self, signum: int) -> None:
+        """Open (SIGUSR1) or close (SIGUSR2) the sampler's window, when sampling."""
+        if self.sample is not None:
+            os.kill(self.pid, signum)
 
     @property
     def pid(self) -> int:
@@ -414,6 +435,8 @@ PORTAL_TENANT = "bench-portal"  # the big router and the health fleet; the other
 class Reads:
     samples: dict[str, list[float]] = field(default_factory=lambda: {"active": [], "health": []})
     errors: dict[str, int] = field(default_factory=dict)  # "<read> <status>": count
+    bodies: dict[str, str] = field(default_factory=dict)  # "<read> <status>": first body
+    lapses: list[str] = field(default_factory=list)  # presence as Postgres saw it, when odd
 
 
 async def portal_client(
@@ -427,18 +450,63 @@ async def portal_client(
         turn += 1
         started = time.perf_counter()
         async with http.get(urls[name]) as response:
-            await response.read()
+            body = await response.read()
             if response.status != 200:
                 what = f"{name} {response.status}"
                 reads.errors[what] = reads.errors.get(what, 0) + 1
+                reads.bodies.setdefault(what, body[:300].decode(errors="replace"))
                 continue
         reads.samples[name].append((time.perf_counter() - started) * 1000)
+
+
+_PRESENCE = """
+SELECT a.connected, extract(epoch FROM now() - a.last_seen_at)::float8 AS silence,
+       extract(epoch FROM i.expires_at - now())::float8 AS lease_left,
+       extract(epoch FROM now() - i.heartbeat_at)::float8 AS since_renewal, h.status
+  FROM agents a JOIN tenants t ON t.id = a.tenant_id
+  LEFT JOIN hub_instances i ON i.name = a.hub_instance
+  LEFT JOIN routers r ON r.agent_id = a.id LEFT JOIN router_health h ON h.router_id = r.id
+ WHERE t.slug = $1 AND a.site = 'site-0'
+"""
+
+
+async def watch_presence(pool: Any, until: float, reads: Reads) -> float:
+    """The big router's presence as Postgres sees it, every 0.25 s: what would make it read
+    offline (agent disconnected, lease run out, router down) is noted with the time; returns
+    the longest time seen since the hub last renewed its lease."""
+    longest, t0 = 0.0, time.perf_counter()
+    while time.perf_counter() < until:
+        row = await pool.fetchrow(_PRESENCE, PORTAL_TENANT)
+        since = row["since_renewal"] or 0.0
+        longest = max(longest, since)
+        lease = row["lease_left"]
+        if not row["connected"] or lease is None or lease <= 0 or row["status"] != "online":
+            reads.lapses.append(
+                f"t={time.perf_counter() - t0:.1f}s connected={row['connected']}"
+                f" silence={row['silence']:.1f}s lease_left={lease} renewed {since:.1f}s ago"
+                f" status={row['status']}"
+            )
+        await asyncio.sleep(0.25)
+    return longest
+
+
+@dataclass(slots=True)
+class LoadRun:
+    """One --portal-load run's figures (ms; CPU as a share of a core)."""
+
+    active_p50: float
+    active_p99: float
+    health_p50: float
+    health_p99: float
+    hub_cpu: float
+    errors: int
 
 
 async def portal_load(args: argparse.Namespace) -> None:
     """``--portal-load`` sites reporting (a frame every ``--interval`` s, every session updated)
     plus one router of ``--big`` sessions, while ``--clients`` concurrent dashboards read
-    active-users of the big router and health of its tenant's ``--fleet`` routers."""
+    active-users of the big router and health of its tenant's ``--fleet`` routers; with
+    ``--old-tree`` the old hub first, each ``--repeat`` times in turn, medians at the end."""
     sites, fleet = args.portal_load, args.fleet
     print(
         f"portal under load: {sites} sites x {args.sessions} sessions, a frame every"
@@ -447,91 +515,140 @@ async def portal_load(args: argparse.Namespace) -> None:
         f" cores: {os.cpu_count()}",
         flush=True,
     )
+    trees = ([args.old_tree.resolve()] if args.old_tree else []) + [ROOT]
+    runs: dict[Path, list[LoadRun]] = {tree: [] for tree in trees}
     with tempfile.TemporaryDirectory(prefix="bench-portal-load-") as tmp, throwaway_server() as srv:
-        work = Path(tmp)
-        async with scratch_database(srv, prefix="bench_portal_load") as dsn:
-            config = HubConfig(database_url=dsn)
-            hub = Hub(ROOT, dsn, work, args.profile)
-            await hub.start()
-            try:
-                async with open_database(config, max_size=4) as pool:
-                    tenants = TenantService(pool, config)
-                    await tenants.create_tenant(TENANT, "Bench ISP", "TZ")
-                    await tenants.create_tenant(PORTAL_TENANT, "Bench portal ISP", "TZ")
-                    _, key = await AuthService(pool, config).issue_api_key(PORTAL_TENANT, "bench")
+        for _ in range(args.repeat):
+            for tree in trees:
+                print(f"\n[{'old' if tree != ROOT else 'new'}] hub of {tree}", flush=True)
+                runs[tree].append(await portal_load_tree(tree, args, srv, Path(tmp)))
+    if len(trees) * args.repeat < 2:
+        return
+    print(f"\nmedians over {args.repeat} run(s) each (ms; hub CPU share of a core):")
+    print(
+        f"  {'hub':<5}{'active p50':>11}{'p99':>8}{'health p50':>12}{'p99':>8}{'CPU':>7}"
+        f"{'non-200':>9}"
+    )
+    medians = {}
+    for tree in trees:
+        rs = runs[tree]
+        m = LoadRun(*(statistics.median(getattr(r, f) for r in rs) for f in LoadRun.__slots__))
+        medians[tree] = m
+        print(
+            f"  {'old' if tree != ROOT else 'new':<5}{m.active_p50:>11.1f}{m.active_p99:>8.1f}"
+            f"{m.health_p50:>12.1f}{m.health_p99:>8.1f}{m.hub_cpu:>7.0%}{m.errors:>9.0f}"
+        )
+    if args.old_tree:
+        old, new = medians[trees[0]], medians[ROOT]
+        print(
+            f"  ratio old/new: active p50 x{old.active_p50 / new.active_p50:.1f},"
+            f" p99 x{old.active_p99 / new.active_p99:.1f}; health p50"
+            f" x{old.health_p50 / new.health_p50:.1f}, p99 x{old.health_p99 / new.health_p99:.1f}"
+        )
+
+
+async def portal_load_tree(tree: Path, args: argparse.Namespace, srv: str, work: Path) -> LoadRun:
+    """One run of the portal-load measurement against a hub started from ``tree``."""
+    sites, fleet = args.portal_load, args.fleet
+    async with scratch_database(srv, prefix="bench_portal_load") as dsn:
+        config = HubConfig(database_url=dsn)
+        hub = Hub(tree, dsn, work, args.profile, args.sample)
+        await hub.start()
+        log_start = hub.child.log.stat().st_size
+        try:
+            async with open_database(config, max_size=4) as pool:
+                tenants = TenantService(pool, config)
+                await tenants.create_tenant(TENANT, "Bench ISP", "TZ")
+                await tenants.create_tenant(PORTAL_TENANT, "Bench portal ISP", "TZ")
+                _, key = await AuthService(pool, config).issue_api_key(PORTAL_TENANT, "bench")
+                started = time.perf_counter()
+                # The big router's site and fleet - 1 reporting sites in the portal tenant.
+                portal = await enroll_agents(pool, hub, fleet, 0, PORTAL_TENANT)
+                others = await enroll_agents(pool, hub, sites - (fleet - 1), fleet)
+                took = time.perf_counter() - started
+                print(f"  {sites + 1} agents enrolled ({took:.0f} s)", flush=True)
+                big = LoadAgent(0, portal[0], args.big)
+                agents = [big] + [
+                    LoadAgent(n, credential, args.sessions)
+                    for n, credential in enumerate(portal[1:] + others, start=1)
+                ]
+                timeout = aiohttp.ClientTimeout(total=None)
+                connector = aiohttp.TCPConnector(limit=0)
+                async with aiohttp.ClientSession(timeout=timeout, connector=connector) as ws:
                     started = time.perf_counter()
-                    # The big router's site and fleet - 1 reporting sites in the portal tenant.
-                    portal = await enroll_agents(pool, hub, fleet, 0, PORTAL_TENANT)
-                    others = await enroll_agents(pool, hub, sites - (fleet - 1), fleet)
+                    await connect_all(ws, hub.url + wire.LINK_PATH, agents)
+                    await wait_until(
+                        lambda: pool.fetchval(
+                            "SELECT count(*) >= $1 FROM agents WHERE connected", len(agents)
+                        ),
+                        "agents connected",
+                        [hub.child],
+                    )
                     took = time.perf_counter() - started
-                    print(f"  {sites + 1} agents enrolled ({took:.0f} s)", flush=True)
-                    big = LoadAgent(0, portal[0], args.big)
-                    agents = [big] + [
-                        LoadAgent(n, credential, args.sessions)
-                        for n, credential in enumerate(portal[1:] + others, start=1)
-                    ]
-                    timeout = aiohttp.ClientTimeout(total=None)
-                    connector = aiohttp.TCPConnector(limit=0)
-                    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as ws:
-                        started = time.perf_counter()
-                        await connect_all(ws, hub.url + wire.LINK_PATH, agents)
-                        await wait_until(
-                            lambda: pool.fetchval(
-                                "SELECT count(*) >= $1 FROM agents WHERE connected", len(agents)
-                            ),
-                            "agents connected",
-                            [hub.child],
-                        )
-                        took = time.perf_counter() - started
-                        print(f"  {len(agents)} agents up ({took:.0f} s)", flush=True)
-                        router_id = await pool.fetchval(
-                            "SELECT r.id FROM routers r JOIN agents a ON a.id = r.agent_id"
-                            " WHERE a.site = 'site-0'"
-                        )
-                        base = f"{hub.url}/api/portal/router"
-                        urls = {
-                            "active": f"{base}/{router_id}/active-users/",
-                            "health": f"{base}/health/",
-                        }
-                        headers = {"Authorization": f"Bearer {key}"}
-                        async with aiohttp.ClientSession(headers=headers) as http:
-                            for url in urls.values():
-                                async with http.get(url) as response:
-                                    if response.status != 200:
-                                        raise SystemExit(f"{url} answered {response.status}")
-                            reads = Reads()
-                            interval = args.interval
-                            count = len(agents)
-                            # Reporting starts first and runs a little past the readers.
-                            until = time.perf_counter() + args.seconds + interval + 1
-                            reporting = [
-                                asyncio.create_task(
-                                    a.paced(until, interval, interval * a.index / count)
-                                )
-                                for a in agents
-                            ]
-                            await asyncio.sleep(interval)  # every site has sent once
-                            pids = await backend_pids(pool)
-                            pg0 = [proc_cpu(p) for p in pids]
-                            cpu0, t0 = proc_cpu(hub.pid) or 0.0, time.perf_counter()
-                            end = t0 + args.seconds
-                            for agent in agents:
-                                agent.acks.clear()
-                            await asyncio.gather(
-                                *(
-                                    portal_client(http, urls, end, reads, n)
-                                    for n in range(args.clients)
-                                )
+                    print(f"  {len(agents)} agents up ({took:.0f} s)", flush=True)
+                    router_id = await pool.fetchval(
+                        "SELECT r.id FROM routers r JOIN agents a ON a.id = r.agent_id"
+                        " WHERE a.site = 'site-0'"
+                    )
+                    base = f"{hub.url}/api/portal/router"
+                    urls = {
+                        "active": f"{base}/{router_id}/active-users/",
+                        "health": f"{base}/health/",
+                    }
+                    headers = {"Authorization": f"Bearer {key}"}
+                    async with aiohttp.ClientSession(headers=headers) as http:
+
+                        async def answering(url: str) -> bool:
+                            async with http.get(url) as response:
+                                return response.status == 200
+
+                        for url in urls.values():  # (an old hub's lapsed lease: a while)
+                            await wait_until(lambda u=url: answering(u), url, [hub.child])
+                        reads = Reads()
+                        interval = args.interval
+                        count = len(agents)
+                        # Reporting starts first and runs a little past the readers.
+                        until = time.perf_counter() + args.seconds + interval + 1
+                        reporting = [
+                            asyncio.create_task(
+                                a.paced(until, interval, interval * a.index / count)
                             )
-                            cpu1, t1 = proc_cpu(hub.pid) or 0.0, time.perf_counter()
-                            pg1 = [proc_cpu(p) for p in pids]
-                            events = sum(n for a in agents for _, _, n in a.acks)
-                            acks = [(b - a) * 1000 for g in agents for a, b, _ in g.acks]
-                            await asyncio.gather(*reporting)
+                            for a in agents
+                        ]
+                        await asyncio.sleep(interval)  # every site has sent once
+                        pids = await backend_pids(pool)
+                        pg0 = [proc_cpu(p) for p in pids]
+                        hub.window(signal.SIGUSR1)
+                        cpu0, t0 = proc_cpu(hub.pid) or 0.0, time.perf_counter()
+                        sys0 = (proc_times(hub.pid) or (0.0, 0.0))[1]
+                        end = t0 + args.seconds
                         for agent in agents:
-                            await agent.close()
-            finally:
-                await hub.stop()
+                            agent.acks.clear()
+                        *_, longest_renewal = await asyncio.gather(
+                            *(
+                                portal_client(http, urls, end, reads, n)
+                                for n in range(args.clients)
+                            ),
+                            watch_presence(pool, end, reads),
+                        )
+                        cpu1, t1 = proc_cpu(hub.pid) or 0.0, time.perf_counter()
+                        sys1 = (proc_times(hub.pid) or (0.0, 0.0))[1]
+                        hub.window(signal.SIGUSR2)
+                        pg1 = [proc_cpu(p) for p in pids]
+                        events = sum(n for a in agents for _, _, n in a.acks)
+                        acks = [(b - a) * 1000 for g in agents for a, b, _ in g.acks]
+                        await asyncio.gather(*reporting)
+                    for agent in agents:
+                        await agent.close()
+        finally:
+            await hub.stop()
+            warnings = [
+                line
+                for line in hub.child.log.read_bytes()[log_start:]
+                .decode(errors="replace")
+                .splitlines()
+                if " WARNING " in line or " ERROR " in line
+            ]
     wall = t1 - t0
     pg = "n/a"
     if pids and all(v is not None for v in pg0 + pg1):
@@ -546,7 +663,29 @@ async def portal_load(args: argparse.Namespace) -> None:
         f"  ingest meanwhile: {events / wall:.0f} events/s, ack p50/p99"
         f" {pct(acks, 50):.0f}/{pct(acks, 99):.0f} ms; non-200 answers {reads.errors or 'none'}"
     )
-    print(f"  hub process CPU {(cpu1 - cpu0) / wall:.0%} of a core, Postgres {pg}")
+    print(
+        f"  hub process CPU {(cpu1 - cpu0) / wall:.0%} of a core"
+        f" (system {(sys1 - sys0) / wall:.0%}), Postgres {pg}"
+    )
+    print(f"  hub lease: longest time since a renewal {longest_renewal:.1f} s")
+    for what, body in reads.bodies.items():
+        print(f"  first {what} body: {body}")
+    if warnings:
+        print(f"  hub log: {len(warnings)} warnings/errors, first: {warnings[:3]}")
+    if reads.lapses:
+        print(f"  big router unreachable as Postgres saw it ({len(reads.lapses)} samples):")
+        for line in (
+            reads.lapses[:3] + (["..."] if len(reads.lapses) > 6 else []) + reads.lapses[-3:]
+        ):
+            print(f"    {line}")
+    return LoadRun(
+        pct(reads.samples["active"], 50),
+        pct(reads.samples["active"], 99),
+        pct(reads.samples["health"], 50),
+        pct(reads.samples["health"], 99),
+        (cpu1 - cpu0) / wall,
+        sum(reads.errors.values()),
+    )
 
 
 async def main() -> None:
@@ -556,7 +695,11 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--paced-share", type=float, default=0.5)
     parser.add_argument("--old-tree", type=Path, default=None)
-    parser.add_argument("--profile", type=Path, default=None)
+    parser.add_argument("--profile", type=Path, default=None, help="cProfile the hub into DIR")
+    parser.add_argument(
+        "--sample", type=Path, default=None,
+        help="--portal-load: sample the hub's CPU (bench/sampler.py) into DIR",
+    )  # fmt: skip
     parser.add_argument(
         "--portal-load", type=int, default=0, metavar="SITES",
         help="instead: portal reads under load from this many reporting sites",
@@ -565,6 +708,7 @@ async def main() -> None:
     parser.add_argument("--big", type=int, default=1000, help="--portal-load: big router")
     parser.add_argument("--fleet", type=int, default=200, help="--portal-load: health routers")
     parser.add_argument("--clients", type=int, default=20, help="--portal-load: readers")
+    parser.add_argument("--repeat", type=int, default=1, help="--portal-load: runs per tree")
     args = parser.parse_args()
     if args.portal_load:
         await portal_load(args)

@@ -257,14 +257,16 @@ async def ispfleet_active_users(site: Site) -> bytes:
     return body
 
 
-async def ispfleet_revalidate(site: Site) -> bytes:
-    """A dashboard polling with the ETag it holds: 304 and no body while nothing changed."""
-    async with site.http.get(f"{site.portal}/active-users/") as response:
+async def ispfleet_revalidate(site: Site, url: str = "") -> bytes:
+    """A dashboard polling with the ETag it holds: 304 and no body while nothing changed
+    (active-users of the site's router unless ``url`` says otherwise)."""
+    url = url or f"{site.portal}/active-users/"
+    async with site.http.get(url) as response:
         etag = response.headers.get("ETag", "")
         await response.read()
     started = time.perf_counter()
     headers = {"If-None-Match": etag}
-    async with site.http.get(f"{site.portal}/active-users/", headers=headers) as response:
+    async with site.http.get(url, headers=headers) as response:
         body = await response.read()
         site.revalidated.append((time.perf_counter() - started, response.status))
     return body
@@ -404,8 +406,12 @@ async def add_fleet(site: Site, routers: int) -> None:
     )
 
 
+def health_url(site: Site) -> str:
+    return f"{site.hub_url}/api/portal/router/health/"
+
+
 async def fleet_health(site: Site) -> bytes:
-    async with site.http.get(f"{site.hub_url}/api/portal/router/health/") as response:
+    async with site.http.get(health_url(site)) as response:
         body = await response.read()
         if response.status != 200:
             raise SystemExit(f"health answered {response.status}: {body[:300]!r}")
@@ -559,6 +565,16 @@ async def measure(
             f"{'':<16}{label:<34}{median:>10.1f}{p99:>10.1f}"
             f"{size:>10}  (GET /api/portal/router/health/, {summary['online']} online)"
         )
+        site.revalidated.clear()
+        for _ in range(requests):
+            await ispfleet_revalidate(site, health_url(site))
+        not_modified = [t for t, status in site.revalidated if status == 304]
+        if not_modified:
+            median, p99 = ms(not_modified)
+            print(
+                f"{'':<16}{'health, If-None-Match':<34}{median:>10.1f}{p99:>10.1f}{0:>10}"
+                f"  ({len(not_modified)}/{len(site.revalidated)} answered 304)"
+            )
     print(
         "note: with 50 ms the ispfleet figures do not move: the portal reads what the agent "
         "reported;\n      the 50 ms slows only the agent's own cycles (in production the agent "

@@ -46,6 +46,11 @@ COMMAND_RESULT = "command.result"  # CommandResult
 ENTITLEMENT_ENFORCED = "entitlement.enforced"  # {"username", "mac_address", "action", "errors"}
 DRIFT_REPAIRED = "drift.repaired"  # {"username", "mac_address", "what": str}
 OUTBOX_THINNED = "outbox.thinned"  # {"dropped": int, "kinds": [str]}
+# A voucher's first login at the site (its MAC locked, its time started): VoucherRedeemed.
+VOUCHER_REDEEMED = "voucher_redeemed"
+# An unpaid hotspot session cut on a billing-managed router: {"username", "mac_address",
+# "session_id"}.
+BILLING_CUT = "billing.cut"
 EVENT_REJECTED = "event.rejected"  # hub-side site event: {"kind", "reason"} of a refused event
 
 SESSION_EVENT_KINDS = frozenset({SESSION_STARTED, SESSION_UPDATED, SESSION_ENDED})
@@ -64,6 +69,9 @@ ENTITLEMENT_DELETE = "entitlement.delete"  # {"username": str, "mac_address": st
 # {"digest": str, "base": str | None, "entitlements": [SyncedEntitlement],
 #  "revoked": [SyncedRevocation]}
 ENTITLEMENTS_SYNC = "entitlements.sync"
+# Vouchers the agent creates as hotspot users (VouchersSync): on connect when the hello's
+# vouchers_version is not the scope's, and when a batch is created.
+VOUCHERS_SYNC = "vouchers.sync"
 ROUTER_MENU = "router.menu"  # {"menu": str, "action": "print|add|set|remove", "params": {}}
 PING = "ping"  # {"address": str, "count": int}
 MONITOR_TRAFFIC = "monitor_traffic"  # {"interface": str}
@@ -77,6 +85,7 @@ COMMAND_NAMES = frozenset(
         ENTITLEMENT_PUT,
         ENTITLEMENT_DELETE,
         ENTITLEMENTS_SYNC,
+        VOUCHERS_SYNC,
         ROUTER_MENU,
         PING,
         MONITOR_TRAFFIC,
@@ -94,6 +103,7 @@ INTEGER_MAX = 2**31 - 1
 MAX_EVENTS_PER_FRAME = 10_000
 MAX_ROUTERS_PER_FRAME = 1_000  # the hub's own per-agent limit (HubConfig) is lower
 MAX_SESSIONS_PER_ROUTER = 50_000
+MAX_VOUCHERS_PER_SYNC = 5_000  # a batch holds at most 5,000 (voucher_batches.count)
 
 Seq = Annotated[int, Meta(ge=1, le=BIGINT_MAX)]
 SeqOrZero = Annotated[int, Meta(ge=0, le=BIGINT_MAX)]
@@ -243,6 +253,48 @@ class EntitlementsSync(Struct, kw_only=True):
     revoked: list[SyncedRevocation] = []
 
 
+class SyncedVoucher(Struct, kw_only=True):
+    """One voucher the agent creates as a hotspot user (name and password = ``code``) on these
+    routers (None: every router of the agent); its time (``duration_seconds``) starts at the
+    first login, which must come before ``valid_until``."""
+
+    code: Annotated[str, Meta(min_length=1, max_length=64)]
+    batch_id: Annotated[int, Meta(ge=1, le=BIGINT_MAX)]
+    valid_until: Time  # ISO 8601 UTC
+    duration_seconds: Annotated[int, Meta(ge=1, le=INTEGER_MAX)]
+    profile: Text | None = None  # the plan's router profile; None: the router's default
+    rate_limit: Text | None = None  # "2M/5M" (upload/download, the router's rx/tx)
+    on_expiry: Literal["cut", "throttle"] = "cut"
+    routers: list[Name] | None = None
+    # Not "unused": redeemed (elsewhere, or here and reported) or expired at the hub: an agent
+    # holding it unused removes it from its routers; one that redeemed it keeps its own.
+    status: Literal["unused", "active", "expired"] = "unused"
+
+
+class VouchersSync(Struct, kw_only=True):
+    """Vouchers the hub wants on the agent. ``version`` is what the agent echoes in its hello
+    (``vouchers_version``) once it applied this; ``base`` None: everything of its scope, else
+    only what came after ``base``, which the agent must hold for the version to count (the
+    vouchers are added either way: adding one twice changes nothing). A set larger than one
+    command is sent in parts; only the ``last`` moves the agent's version."""
+
+    version: Annotated[int, Meta(ge=0, le=BIGINT_MAX)]
+    base: Annotated[int, Meta(ge=0, le=BIGINT_MAX)] | None = None
+    vouchers: Annotated[list[SyncedVoucher], Meta(max_length=MAX_VOUCHERS_PER_SYNC)] = []
+    last: bool = True
+
+
+class VoucherRedeemed(Struct, kw_only=True):
+    """``data`` of voucher_redeemed: the first device that logged in with ``code`` on
+    ``router``, when, and when its time ends (first login + the plan's duration)."""
+
+    router: Name
+    code: Annotated[str, Meta(min_length=1, max_length=64)]
+    mac_address: Text | None
+    redeemed_at: Time
+    expires_at: Time
+
+
 class Rejected(Struct):
     """An event (by seq) or a snapshot part (by router, session) the hub refused, and why."""
 
@@ -264,6 +316,7 @@ class Hello(Frame, tag="hello", kw_only=True):
     last_seq: SeqOrZero = 0
     routers: Annotated[list[RouterInfo], Meta(max_length=MAX_ROUTERS_PER_FRAME)]
     entitlements_digest: Text | None = None  # digest of the entitlements the agent holds
+    vouchers_version: Annotated[int, Meta(ge=0, le=BIGINT_MAX)] | None = None  # VouchersSync
 
 
 class Welcome(Frame, tag="welcome", kw_only=True):
@@ -460,6 +513,7 @@ HEALTH = decoder(RouterHealth)
 ROUTER_STATUS = decoder(RouterStatus)
 RESULT = decoder(CommandResult)
 COMMAND = decoder(Command)
+VOUCHER_REDEEMED_DATA = decoder(VoucherRedeemed)
 ANY_OBJECT = decoder(dict[str, Any])
 
 # --- the generic helpers (tests, tools): frames as plain dicts ---------------------------------
@@ -522,6 +576,10 @@ def parse_snapshot(obj: Any) -> RouterSnapshot:
 
 def parse_entitlements_sync(obj: Any) -> EntitlementsSync:
     return _convert(obj, EntitlementsSync, "entitlements.sync")
+
+
+def parse_vouchers_sync(obj: Any) -> VouchersSync:
+    return _convert(obj, VouchersSync, "vouchers.sync")
 
 
 def parse_router_info(obj: Any) -> RouterInfo:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 
 from aiohttp import web
 
 from hub.config import HubConfig
 from hub.database import DatabaseHealth, open_database
+from hub.link.vouchers import push_batch
 from hub.metrics import HubMetrics
 from hub.ratelimit import LoginGuard, RateLimiter, SharedRateLimiter
 from hub.retention import RetentionService
@@ -19,6 +21,9 @@ from hub.services.dispatch import Dispatcher
 from hub.services.plans import PlanService
 from hub.services.portal import PortalService
 from hub.services.reports import ReportService
+from hub.services.tenants import TenantService
+from hub.services.users import UserService
+from hub.services.vouchers import VoucherService
 from hub.supervisor import FatalHandler, Supervisor, terminate_process
 from hub.typedefs import (
     CLIENT_LIMITER,
@@ -108,6 +113,12 @@ def _services(
             agents=AgentService(pool, config),
             plans=PlanService(pool),
             reports=ReportService(pool, config),
+            tenants=TenantService(pool, config),
+            users=UserService(pool),
+            # A new batch goes to the connected agents of its scope at once (through the link).
+            vouchers=VoucherService(
+                pool, config, partial(push_batch, pool) if dispatcher is not None else None
+            ),
         )
         yield
 

@@ -20,6 +20,32 @@ class Tenant:
     default_country: str
     currency: str = "KES"
     timezone: str = "Africa/Nairobi"
+    is_active: bool = True  # a deactivated tenant's users and keys are refused (403)
+
+
+@dataclass(frozen=True, slots=True)
+class TenantDetails:
+    """A tenant as seed 004 manages it: company details, limits, feature flags, active switch."""
+
+    tenant: Tenant
+    company_name: str | None
+    phone: str | None
+    max_mikrotiks: int | None  # None: no limit
+    max_network_users: int | None
+    features: dict[str, Any]
+    is_active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TenantStats:
+    routers: int
+    sites: int
+    sites_online: int
+    active_sessions: int
+    customers: int
+    revenue_this_month: Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +54,7 @@ class ApiKey:
     tenant_id: int
     name: str
     prefix: str
+    last_used_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -474,3 +501,119 @@ class WantedRevocation:
     router: str
     username: str
     mac_address: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverableVoucher:
+    """An unused voucher an agent must create as a hotspot user (router None: every router
+    of its tenant); ``version`` orders deliveries (hub/storage/redemptions.py)."""
+
+    code: str
+    batch_id: int
+    router_id: int | None
+    valid_until: datetime
+    duration_seconds: int
+    profile: str | None
+    rate_limit: str
+    on_expiry: str
+    version: int
+    status: str = "unused"  # the hub's: "unused" | "active" | "expired"
+
+
+@dataclass(frozen=True, slots=True)
+class Redemption:
+    """A voucher's first login as the hub recorded it; ``recorded`` False when it was
+    recorded before (a replayed report changes nothing)."""
+
+    voucher_id: int
+    customer_id: int
+    entitlement_id: int | None
+    payment_id: int | None
+    recorded: bool
+
+
+@dataclass(frozen=True, slots=True)
+class VoucherTarget:
+    """An agent with routers in a batch's scope, and its routers (name -> id)."""
+
+    agent_id: int
+    routers: dict[str, int]
+
+
+# --- vouchers ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class VoucherBatch:
+    """Vouchers printed together for one plan: sold for cash, redeemed on the router."""
+
+    id: int
+    tenant_id: int
+    plan_id: int
+    plan_name: str
+    duration_value: int  # the plan's, as bought: a voucher runs that long from its first login
+    duration_unit: str  # "minutes" | "hours" | "days"
+    router_id: int | None  # the router whose agent creates the codes; None: every router
+    count: int
+    code_length: int  # random characters after the prefix
+    alphabet: str
+    prefix: str
+    price: Decimal
+    valid_until: datetime  # an unused voucher can be redeemed until then
+    hotspot_login_url: str | None  # the sheet's QR codes open it, logged in; None: bare code
+    created_by: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class VoucherCounts:
+    """A batch's vouchers by status as of a moment (see VoucherRepository on "expired")."""
+
+    unused: int
+    active: int
+    expired: int
+    redeemed: int  # sold: ever logged in (active, or expired after use)
+
+
+@dataclass(frozen=True, slots=True)
+class VoucherBatchSummary:
+    batch: VoucherBatch
+    counts: VoucherCounts
+
+    @property
+    def sales(self) -> Decimal:
+        """Revenue of the batch: every redeemed voucher was sold at the batch's price."""
+        return self.batch.price * self.counts.redeemed
+
+
+@dataclass(frozen=True, slots=True)
+class Voucher:
+    id: int
+    batch_id: int
+    code: str
+    status: str  # "unused" | "active" | "expired", as of the moment asked
+    valid_until: datetime
+    mac_address: str | None  # the device that locked it at its first login
+    router_id: int | None  # where it was redeemed
+    redeemed_at: datetime | None
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class VoucherSync:
+    """A voucher as an agent needs it to hold it as a hotspot user (hub -> agent sync)."""
+
+    version: int
+    batch_id: int
+    router_id: int | None  # the batch's router; None: every router of the tenant
+    code: str
+    duration_seconds: int  # runs from the first login
+    profile: str | None  # the plan's router profile
+    rate_limit: str  # RouterOS rx/tx: "upload/download"
+    on_expiry: str  # "cut" | "throttle"
+    valid_until: datetime
+    status: str  # stored status: "unused" | "active" | "expired" (an unused one past
+    # valid_until stays "unused" here: the agent removes it at valid_until itself)
+    mac_address: str | None
+    redeemed_at: datetime | None
+    expires_at: datetime | None

@@ -36,6 +36,49 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION public.enforce_tenant_limits() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    limit_value integer;
+    used integer;
+BEGIN
+    IF TG_TABLE_NAME = 'routers' THEN
+        SELECT max_mikrotiks INTO limit_value FROM tenants WHERE id = NEW.tenant_id;
+    ELSE
+        SELECT max_network_users INTO limit_value FROM tenants WHERE id = NEW.tenant_id;
+    END IF;
+    IF limit_value IS NULL THEN
+        RETURN NEW;
+    END IF;
+    -- An upsert of a row that exists (INSERT ... ON CONFLICT DO UPDATE) adds nothing.
+    IF TG_TABLE_NAME = 'routers' THEN
+        PERFORM 1 FROM routers WHERE agent_id = NEW.agent_id AND name = NEW.name;
+    ELSE
+        PERFORM 1 FROM customers WHERE tenant_id = NEW.tenant_id AND username = NEW.username;
+    END IF;
+    IF FOUND THEN
+        RETURN NEW;
+    END IF;
+    PERFORM 1 FROM tenants WHERE id = NEW.tenant_id FOR UPDATE;
+    IF TG_TABLE_NAME = 'routers' THEN
+        SELECT count(*) INTO used FROM routers
+         WHERE tenant_id = NEW.tenant_id AND retired_at IS NULL;
+        IF used >= limit_value THEN
+            RAISE EXCEPTION 'Tenant limit reached: at most % router(s) (max_mikrotiks)', limit_value
+                USING ERRCODE = 'IF409';
+        END IF;
+    ELSE
+        SELECT count(*) INTO used FROM customers WHERE tenant_id = NEW.tenant_id;
+        IF used >= limit_value THEN
+            RAISE EXCEPTION 'Tenant limit reached: at most % customer(s) (max_network_users)',
+                limit_value USING ERRCODE = 'IF409';
+        END IF;
+    END IF;
+    RETURN NEW;
+END
+$$;
+
 CREATE FUNCTION public.entitlements_next_version() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -43,6 +86,27 @@ BEGIN
     UPDATE tenants SET entitlements_version = entitlements_version + 1
      WHERE id = NEW.tenant_id
     RETURNING entitlements_version INTO NEW.version;
+    RETURN NEW;
+END
+$$;
+
+CREATE FUNCTION public.vouchers_next_version() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    -- This transaction's version of the tenant, once taken (a transaction-local setting: a
+    -- rolled-back savepoint forgets it together with its counter update).
+    setting text := 'ispfleet.vouchers_version_' || NEW.tenant_id;
+    taken text := current_setting(setting, true);
+BEGIN
+    IF taken IS NOT NULL AND taken <> '' THEN
+        NEW.version := taken::bigint;
+    ELSE
+        UPDATE tenants SET vouchers_version = vouchers_version + 1
+         WHERE id = NEW.tenant_id
+        RETURNING vouchers_version INTO NEW.version;
+        PERFORM set_config(setting, NEW.version::text, true);
+    END IF;
     RETURN NEW;
 END
 $$;
@@ -421,7 +485,17 @@ CREATE TABLE public.tenants (
     currency text DEFAULT 'KES'::text NOT NULL,
     timezone text DEFAULT 'Africa/Nairobi'::text NOT NULL,
     payment_callback_secret text,
+    vouchers_version bigint DEFAULT 0 NOT NULL,
+    company_name text,
+    phone text,
+    max_mikrotiks integer,
+    max_network_users integer,
+    features jsonb DEFAULT '{}'::jsonb NOT NULL,
+    is_active boolean DEFAULT true NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT tenants_currency_check CHECK ((currency ~ '^[A-Z]{3}$'::text)),
+    CONSTRAINT tenants_max_mikrotiks_check CHECK ((max_mikrotiks >= 0)),
+    CONSTRAINT tenants_max_network_users_check CHECK ((max_network_users >= 0)),
     CONSTRAINT tenants_slug_check CHECK ((slug ~ '^[a-z0-9][a-z0-9-]{1,62}$'::text))
 );
 
@@ -483,8 +557,10 @@ CREATE TABLE public.voucher_batches (
     valid_until timestamp with time zone NOT NULL,
     created_by text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    hotspot_login_url text,
     CONSTRAINT voucher_batches_code_length_check CHECK (((code_length >= 4) AND (code_length <= 32))),
     CONSTRAINT voucher_batches_count_check CHECK (((count >= 1) AND (count <= 5000))),
+    CONSTRAINT voucher_batches_hotspot_login_url_check CHECK (((hotspot_login_url ~ '^https?://[^[:space:]]+$'::text) AND (length(hotspot_login_url) <= 255))),
     CONSTRAINT voucher_batches_price_check CHECK ((price > (0)::numeric))
 );
 
@@ -508,6 +584,7 @@ CREATE TABLE public.vouchers (
     redeemed_at timestamp with time zone,
     expires_at timestamp with time zone,
     customer_id bigint,
+    version bigint DEFAULT 0 NOT NULL,
     CONSTRAINT vouchers_status_check CHECK ((status = ANY (ARRAY['unused'::text, 'active'::text, 'expired'::text])))
 );
 
@@ -722,6 +799,8 @@ CREATE INDEX voucher_batches_tenant ON public.voucher_batches USING btree (tenan
 
 CREATE INDEX vouchers_batch ON public.vouchers USING btree (batch_id);
 
+CREATE INDEX vouchers_tenant_version ON public.vouchers USING btree (tenant_id, version);
+
 ALTER INDEX public.session_history_pkey ATTACH PARTITION public.session_history_default_pkey;
 
 ALTER INDEX public.session_history_router_user ATTACH PARTITION public.session_history_default_router_id_username_ended_at_idx;
@@ -738,6 +817,8 @@ CREATE TRIGGER customers_read_version_ins AFTER INSERT ON public.customers REFER
 
 CREATE TRIGGER customers_read_version_upd AFTER UPDATE ON public.customers REFERENCING NEW TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION public.bump_tenant_read_versions();
 
+CREATE TRIGGER customers_tenant_limit BEFORE INSERT ON public.customers FOR EACH ROW EXECUTE FUNCTION public.enforce_tenant_limits();
+
 CREATE TRIGGER entitlements_read_version_del AFTER DELETE ON public.entitlements REFERENCING OLD TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION public.bump_tenant_read_versions();
 
 CREATE TRIGGER entitlements_read_version_ins AFTER INSERT ON public.entitlements REFERENCING NEW TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION public.bump_tenant_read_versions();
@@ -745,6 +826,10 @@ CREATE TRIGGER entitlements_read_version_ins AFTER INSERT ON public.entitlements
 CREATE TRIGGER entitlements_read_version_upd AFTER UPDATE ON public.entitlements REFERENCING NEW TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION public.bump_tenant_read_versions();
 
 CREATE TRIGGER entitlements_version BEFORE INSERT OR UPDATE ON public.entitlements FOR EACH ROW EXECUTE FUNCTION public.entitlements_next_version();
+
+CREATE TRIGGER routers_tenant_limit BEFORE INSERT ON public.routers FOR EACH ROW EXECUTE FUNCTION public.enforce_tenant_limits();
+
+CREATE TRIGGER vouchers_version BEFORE INSERT OR UPDATE ON public.vouchers FOR EACH ROW EXECUTE FUNCTION public.vouchers_next_version();
 
 ALTER TABLE ONLY public.admin_tokens
     ADD CONSTRAINT admin_tokens_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;

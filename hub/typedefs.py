@@ -19,6 +19,9 @@ from hub.services.auth import AuthService
 from hub.services.plans import PlanService
 from hub.services.portal import PortalService
 from hub.services.reports import ReportService
+from hub.services.tenants import TenantService
+from hub.services.users import UserService
+from hub.services.vouchers import VoucherService
 from hub.supervisor import Supervisor
 
 IPNetwork = IPv4Network | IPv6Network
@@ -34,6 +37,9 @@ class Services:
     agents: AgentService
     plans: PlanService
     reports: ReportService
+    tenants: TenantService
+    users: UserService
+    vouchers: VoucherService
 
 
 CONFIG: web.AppKey[HubConfig] = web.AppKey("config", HubConfig)

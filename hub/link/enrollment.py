@@ -106,15 +106,28 @@ class CredentialWatch:
 
     async def sweep(self) -> None:
         """Check every watched socket's credential: repairs a notice lost while this process's
-        LISTEN connection was down (run with the presence heartbeat)."""
-        for agent_id in list(self._sockets):
-            await self._check(agent_id)
+        LISTEN connection was down (run with the presence heartbeat). One query for all of
+        them: a round trip per agent took 18 s for 1,000 agents on a loaded hub."""
+        # Only the sockets watched before the query: one that arrives meanwhile (with a
+        # credential newer than what the query may have read) is checked by its own handler.
+        before = {agent_id: list(sockets) for agent_id, sockets in self._sockets.items()}
+        if not before:
+            return
+        current = await self._agents.current_credentials(list(before))
+        for agent_id, sockets in before.items():
+            await self._close_stale(agent_id, sockets, current.get(agent_id))
 
     async def _check(self, agent_id: int) -> None:
-        if not self._sockets.get(agent_id):
-            return
-        current = await self._agents.current_credential(agent_id)
-        for watched in list(self._sockets.get(agent_id, [])):
+        sockets = list(self._sockets.get(agent_id, []))
+        if sockets:
+            current = await self._agents.current_credential(agent_id)
+            await self._close_stale(agent_id, sockets, current)
+
+    async def _close_stale(
+        self, agent_id: int, sockets: list[Watched], current: bytes | None
+    ) -> None:
+        """Close those of ``sockets`` whose credential is not ``current`` (None: revoked)."""
+        for watched in sockets:
             if current is not None and watched.credential_hash == current:
                 continue
             watched.revoked = True

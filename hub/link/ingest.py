@@ -19,9 +19,11 @@ from datetime import datetime
 import asyncpg
 
 from common import wire
+from common.mac import normalize_mac
 from common.timeutil import parse_iso, utcnow
 from common.wire import WireError
 from hub.storage import link as storage
+from hub.storage.redemptions import RedemptionError, RedemptionRepository
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +182,7 @@ class Ingest:
                 if reason is None and event is not None:
                     try:
                         result = await self._apply(
-                            repo, writes, event, history_only=seq <= snapshot_seq
+                            repo, writes, event, history_only=seq <= snapshot_seq, conn=conn
                         )
                     except WireError as exc:
                         reason = str(exc)
@@ -223,6 +225,7 @@ class Ingest:
         event: wire.RawEvent,
         *,
         history_only: bool,
+        conn: asyncpg.Connection,
     ) -> wire.CommandResult | None:
         """One event folded into ``writes``; returns a command result recorded for the first
         time (results are written at once: their waiters are told on commit)."""
@@ -260,6 +263,9 @@ class Ingest:
                 latency_ms=result.latency_ms,
             )
             return result if recorded else None
+        if kind == wire.VOUCHER_REDEEMED:
+            # Not history only: a snapshot carries sessions, never redemptions.
+            await self._redeem(conn, wire.decode_as(event.data, wire.VOUCHER_REDEEMED_DATA))
         data = wire.decode_as(event.data, wire.ANY_OBJECT)
         if kind in (wire.ROUTER_UP, wire.ROUTER_DOWN) and router_id is not None:
             status = wire.decode_as(event.data, wire.ROUTER_STATUS)
@@ -272,6 +278,38 @@ class Ingest:
                 )
         writes.site_event(event.seq, router_id, kind, ts, data)
         return None
+
+    async def _redeem(self, conn: asyncpg.Connection, report: wire.VoucherRedeemed) -> None:
+        """A voucher's first login: voucher, customer, entitlement and sale, in a savepoint of
+        the frame's transaction (a refused one leaves the rest of the frame standing)."""
+        router_id = self.routers.get(report.router)
+        if router_id is None:
+            raise WireError(f"voucher redeemed on unknown router {report.router!r}")
+        try:
+            mac = normalize_mac(report.mac_address) if report.mac_address else None
+        except ValueError:
+            raise WireError(f"not a MAC address: {report.mac_address!r}") from None
+        try:
+            async with conn.transaction():
+                redemption = await RedemptionRepository(conn).redeem(
+                    tenant_id=self.tenant_id,
+                    router_id=router_id,
+                    code=report.code,
+                    mac_address=mac,
+                    redeemed_at=_parse_ts(report.redeemed_at),
+                    expires_at=_parse_ts(report.expires_at),
+                    recorded_by=f"agent:{self.agent_id}",
+                )
+        except RedemptionError as exc:
+            raise WireError(str(exc)) from None
+        if redemption.recorded:
+            log.info(
+                "voucher redeemed agent=%s router=%s code=%s payment=%s",
+                self.agent_id,
+                report.router,
+                report.code,
+                redemption.payment_id,
+            )
 
 
 def health_values(health: wire.RouterHealth) -> tuple:

@@ -2,7 +2,8 @@
 
 hello -> routers upserted (unlisted ones retired), presence here -> welcome {agent_id, acked_seq}
       -> one entitlements.sync if the hello's token is not the scope's current one (only what
-         changed since the token's version, when the agent holds an older one), pending commands
+         changed since the token's version, when the agent holds an older one), vouchers.sync
+         likewise by the hello's vouchers_version (hub/link/vouchers.py), pending commands
 snapshot -> current state replaced;  events -> stored, deduplicated -> ack {seq}
 """
 
@@ -25,6 +26,7 @@ from hub.domain import Agent, WantedEntitlement, WantedRevocation
 from hub.link.dispatcher import CommandDispatcher
 from hub.link.ingest import Ingest
 from hub.link.registry import AgentConnection, LinkRegistry
+from hub.link.vouchers import connect_commands
 from hub.metrics import HubMetrics
 from hub.storage import link as storage
 
@@ -100,7 +102,7 @@ class LinkSession:
                 acked_seq,
                 len(conn.routers),
             )
-            await self._push_state(conn, hello.entitlements_digest)
+            await self._push_state(conn, hello.entitlements_digest, hello.vouchers_version)
             async for message in self._ws:
                 if message.type == aiohttp.WSMsgType.TEXT:
                     await self._handle(conn, message.data.encode())
@@ -161,8 +163,11 @@ class LinkSession:
             silent,
         )
 
-    async def _push_state(self, conn: AgentConnection, held: str | None) -> None:
-        """What the agent must hold: its entitlements, then every command it may have missed.
+    async def _push_state(
+        self, conn: AgentConnection, held: str | None, vouchers_held: int | None = None
+    ) -> None:
+        """What the agent must hold: its entitlements, its vouchers (by version, as
+        hub/link/vouchers.py says), then every command it may have missed.
 
         ``held`` is the sync token of the agent's hello: the version of its scope (its
         routers' entitlements and the tenant-wide ones) and its routers, as last sent to it.
@@ -199,14 +204,25 @@ class LinkSession:
                     )
                     await conn.send_command(_sync_command(sync, router=routers[0]))
                     synced = True
+        vouchers = await connect_commands(
+            self._pool,
+            agent_id=self.agent_id,
+            tenant_id=self._ingest.tenant_id,
+            routers=conn.routers,
+            held=vouchers_held,
+        )
+        for command in vouchers:
+            await conn.send_command(command)
         pending = await self._dispatcher.push_pending(conn)
-        if synced or pending:
+        if synced or pending or vouchers:
             log.info(
-                "agent state pushed agent=%s entitlements=%s revoked=%s synced=%s commands=%s",
+                "agent state pushed agent=%s entitlements=%s revoked=%s synced=%s"
+                " voucher_parts=%s commands=%s",
                 self.agent_id,
                 len(active),
                 len(revoked),
                 synced,
+                len(vouchers),
                 pending,
             )
 

@@ -183,6 +183,10 @@ class AgentService:
         agent = await AgentRepository(self._pool).credential(agent_id)
         return agent.credential_hash if agent is not None else None
 
+    async def current_credentials(self, agent_ids: list[int]) -> dict[int, bytes | None]:
+        """current_credential of many agents in one query (None or absent: revoked, unknown)."""
+        return await AgentRepository(self._pool).credentials(agent_ids)
+
     async def revoke_agent(self, tenant_slug: str, site: str, actor: str = "cli") -> Agent:
         """Revoke the site agent's credential (and any unused token); its link closes now.
 

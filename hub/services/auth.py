@@ -67,12 +67,35 @@ class SignedIn:
 
 
 INVALID_REFRESH = "Invalid or expired refresh token"
+TENANT_DEACTIVATED = "This tenant is deactivated"
+KEY_TOUCH_EVERY = timedelta(minutes=1)
 REFRESH_REUSED = "Refresh token already used: every session of this login is signed out"
 
 
-def _check_password(password: str) -> None:
+async def hash_password(password: object) -> str:
+    """argon2id of an acceptable password, off the event loop."""
+    if not isinstance(password, str):
+        raise InvalidInput("password is required")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInput(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
+    return await asyncio.to_thread(_hasher.hash, password)
+
+
+def dashboard_username(value: str) -> str:
+    """A login name as stored: lower case, 2-64 characters of a safe alphabet."""
+    username = value.strip().lower()
+    if not _USERNAME.fullmatch(username):
+        raise InvalidInput(
+            "username must be 2-64 characters: lower-case letters, digits, '_', '.', '@', '-'"
+        )
+    return username
+
+
+def email_address(value: str) -> str:
+    email = value.strip()
+    if not _EMAIL.fullmatch(email):
+        raise InvalidInput(f"not an email address: {value!r}")
+    return email
 
 
 class AuthService:
@@ -115,16 +138,18 @@ class AuthService:
         if found is None or not hmac.compare_digest(found[1], _sha256(secret)):
             raise Unauthorized("Invalid API key")
         principal = found[0]
-        await ApiKeyRepository(self._pool).touch(principal.key.id)
+        if not principal.tenant.is_active:
+            raise Forbidden(TENANT_DEACTIVATED)
+        used = principal.key.last_used_at
+        if used is None or utcnow() - used > KEY_TOUCH_EVERY:
+            # last_used_at to the minute: no write per request on the hot read paths
+            await ApiKeyRepository(self._pool).touch(principal.key.id)
         return principal
 
     async def create_admin(self, email: str, password: str) -> User:
         """A platform administrator (no tenant)."""
-        email = email.strip()
-        if not _EMAIL.fullmatch(email):
-            raise InvalidInput(f"not an email address: {email!r}")
-        _check_password(password)
-        password_hash = await asyncio.to_thread(_hasher.hash, password)
+        email = email_address(email)
+        password_hash = await hash_password(password)
         return await UserRepository(self._pool).create(email, password_hash, "platform_admin")
 
     async def create_user(
@@ -142,25 +167,19 @@ class AuthService:
 
         ``tenant_slug`` None: a user of no tenant yet (self-registered), who sees nothing until a
         platform admin assigns one."""
-        username = username.strip().lower()
-        if not _USERNAME.fullmatch(username):
-            raise InvalidInput(
-                "username must be 2-64 characters: lower-case letters, digits, '_', '.', '@', '-'"
-            )
+        username = dashboard_username(username)
         if role not in ROLES:
             raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
-        if email is not None and not _EMAIL.fullmatch(email.strip()):
-            raise InvalidInput(f"not an email address: {email!r}")
-        _check_password(password)
+        email = email_address(email) if email is not None else None
+        password_hash = await hash_password(password)
         tenant_id = None
         if tenant_slug is not None:
             tenant = await TenantRepository(self._pool).get_by_slug(tenant_slug)
             if tenant is None:
                 raise NotFound(f"no tenant with slug {tenant_slug!r}")
             tenant_id = tenant.id
-        password_hash = await asyncio.to_thread(_hasher.hash, password)
         return await UserRepository(self._pool).create(
-            email.strip() if email else None,
+            email,
             password_hash,
             role,
             tenant_id,
@@ -282,6 +301,8 @@ class AuthService:
             tenant = await TenantRepository(self._pool).get(user.tenant_id)
             if tenant is None:
                 raise Unauthorized("Invalid token")
+            if not tenant.is_active:
+                raise Forbidden(TENANT_DEACTIVATED)
         return Caller(tenant, user.role, user.actor, user.id, user)
 
     async def admin_login(self, email: str, password: str) -> tuple[str, datetime]:

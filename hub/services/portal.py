@@ -22,7 +22,12 @@ from hub.errors import CommandFailed, HubError, NotFound, SessionNotFound
 from hub.services.audit import AuditEntry, audited
 from hub.services.dispatch import Dispatcher, run_on_router, unreachable
 from hub.services.inputs import customer_username, optional_mac, required_text
-from hub.services.snapshots import ActiveUsersSnapshot, SessionAccess, SnapshotCache
+from hub.services.snapshots import (
+    ActiveUsersSnapshot,
+    FleetHealthSnapshot,
+    SessionAccess,
+    SnapshotCache,
+)
 from hub.storage.customers import CustomerRepository, EntitlementRepository
 from hub.storage.routers import ReportRepository, RouterRepository
 from hub.storage.tenants import TenantRepository
@@ -156,7 +161,8 @@ class PortalService:
         self._config = config
         self._dispatcher = dispatcher
         self._routers = RouterRepository(pool, offline_after=config.agent_offline_after)
-        self._snapshots = SnapshotCache()
+        self._snapshots = SnapshotCache[ActiveUsersSnapshot]()
+        self._fleets = SnapshotCache[FleetHealthSnapshot](size=256)
 
     async def router(self, router_id: int, tenant_id: int | None) -> Router:
         router = await self._routers.get(router_id, tenant_id)
@@ -166,6 +172,21 @@ class PortalService:
 
     async def routers(self, tenant_id: int | None) -> list[Router]:
         return await self._routers.find(tenant_id)
+
+    async def fleet_health(self, tenant_id: int) -> FleetHealthSnapshot:
+        """Every router of the tenant for the fleet health answer: one single-row query when
+        nothing it shows changed since this process last answered (the version says so), else
+        the routers read again. The version is read first: a write in between makes the next
+        request read them again, never serve older data."""
+        version = await self._routers.fleet_version(tenant_id)
+        snapshot = self._fleets.get(tenant_id, version)
+        if snapshot is None:
+            previous = self._fleets.get(tenant_id, None)
+            snapshot = FleetHealthSnapshot(version, await self._routers.find(tenant_id))
+            if previous is not None:
+                snapshot.parts = previous.parts  # the unchanged routers' entries, reused
+            self._fleets.put(tenant_id, snapshot)
+        return snapshot
 
     async def hotspot_stats(self, tenant_id: int) -> list[RouterActivity]:
         """Seed 002: every router of the tenant with its hotspot totals, as agents reported."""

@@ -1,4 +1,5 @@
-"""Ready answers for the portal's active-users reads, one per router, kept per hub process.
+"""Ready answers for the portal's active-users reads (one per router) and fleet health reads
+(one per tenant), kept per hub process.
 
 A snapshot holds a router's current sessions already shaped as seed 000's entries (RouterOS
 strings, the user's side of the counters) with each session's access, and is keyed by a version
@@ -8,6 +9,10 @@ sessions and to the tenant's customers and entitlements, migration 0009). Any wr
 hub process (ingest, a grant, a revoke) changes the version, so every process serves what the
 database holds now, never an older frame. Entries are encoded with
 msgspec once per snapshot and second (``time_remaining`` counts seconds), not per request.
+
+A fleet health snapshot holds a tenant's routers as RouterRepository.find returned them, under
+RouterRepository.fleet_version (computed by Postgres from those rows, the agents' presence now
+and their last contact to the second); the web layer encodes its routers once per snapshot.
 """
 
 from __future__ import annotations
@@ -17,12 +22,13 @@ import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Generic, Protocol, TypeVar
 
 import msgspec
 
 from common.durations import format_clock, format_duration
 from common.timeutil import to_iso
-from hub.domain import ActiveSession
+from hub.domain import ActiveSession, Router
 
 UNKNOWN_USER_NOTE = "User not found in database"
 _LOGIN_METHODS = {"mac": "macauth"}  # RouterOS login-by values as the seed spells them
@@ -147,22 +153,53 @@ def session_entry(s: ActiveSession, access: SessionAccess | None, now: datetime)
     )
 
 
-class SnapshotCache:
-    """The last snapshot of each router this process answered for (bounded, oldest dropped)."""
+@dataclass(slots=True)
+class FleetHealthSnapshot:
+    """A tenant's routers for the fleet health answer, and that answer's encoded routers list
+    (``encoded``, filled once by the web layer, which owns the shape). ``parts`` holds each
+    router's encoded entry by its value: a rebuild hands them on, so only the routers that
+    changed are encoded again."""
+
+    version: str
+    routers: list[Router]
+    encoded: bytes | None = None
+    parts: dict[Router, bytes] = field(default_factory=dict)
+
+    @property
+    def online(self) -> int:
+        return sum(1 for router in self.routers if router.online)
+
+    def etag(self) -> str:
+        """Weak: the same routers at a later clock (only ``timestamp`` differs) are the same."""
+        return f'W/"{self.version}"'
+
+
+class _Versioned(Protocol):
+    @property
+    def version(self) -> str: ...
+
+
+S = TypeVar("S", bound=_Versioned)
+
+
+class SnapshotCache(Generic[S]):
+    """The last snapshot of each key (router, tenant) this process answered for (bounded,
+    oldest dropped)."""
 
     def __init__(self, size: int = 1024) -> None:
         self._size = size
-        self._items: OrderedDict[int, ActiveUsersSnapshot] = OrderedDict()
+        self._items: OrderedDict[int, S] = OrderedDict()
 
-    def get(self, router_id: int, version: str) -> ActiveUsersSnapshot | None:
-        snapshot = self._items.get(router_id)
-        if snapshot is None or snapshot.version != version:
+    def get(self, key: int, version: str | None) -> S | None:
+        """The key's snapshot if it has this version (None: whatever version it has)."""
+        snapshot = self._items.get(key)
+        if snapshot is None or (version is not None and snapshot.version != version):
             return None
-        self._items.move_to_end(router_id)
+        self._items.move_to_end(key)
         return snapshot
 
-    def put(self, router_id: int, snapshot: ActiveUsersSnapshot) -> None:
-        self._items[router_id] = snapshot
-        self._items.move_to_end(router_id)
+    def put(self, key: int, snapshot: S) -> None:
+        self._items[key] = snapshot
+        self._items.move_to_end(key)
         while len(self._items) > self._size:
             self._items.popitem(last=False)

@@ -14,6 +14,26 @@ import asyncpg
 from hub.errors import Conflict
 
 Executor = asyncpg.Pool | asyncpg.Connection
+# Raised by the tenant-limit triggers (migration 0018): max_mikrotiks, max_network_users.
+TENANT_LIMIT_SQLSTATE = "IF409"
+
+
+@contextmanager
+def limited_by_tenant() -> Iterator[None]:
+    """Turn a tenant-limit trigger's error inside the block into Conflict (409)."""
+    try:
+        yield
+    except asyncpg.PostgresError as exc:
+        if (conflict := tenant_limit(exc)) is not None:
+            raise conflict from exc
+        raise
+
+
+def tenant_limit(exc: BaseException) -> Conflict | None:
+    """The Conflict (409) a tenant-limit trigger's error means, None for any other error."""
+    if isinstance(exc, asyncpg.PostgresError) and exc.sqlstate == TENANT_LIMIT_SQLSTATE:
+        return Conflict(str(exc))
+    return None
 
 
 @contextmanager

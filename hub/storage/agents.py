@@ -128,6 +128,17 @@ class AgentRepository:
         )
         return _agent(row) if row is not None else None
 
+    async def credentials(self, agent_ids: list[int]) -> dict[int, bytes | None]:
+        """Agent id -> the hash of its current credential (None: revoked), in one query;
+        unknown ids are left out."""
+        rows = await self._db.fetch(
+            "SELECT id, credential_hash FROM agents WHERE id = ANY($1::bigint[])", agent_ids
+        )
+        return {
+            row["id"]: bytes(row["credential_hash"]) if row["credential_hash"] else None
+            for row in rows
+        }
+
     async def find(self, tenant_id: int, site: str) -> Agent | None:
         row = await self._db.fetchrow(
             "SELECT id, tenant_id, site, credential_hash FROM agents"

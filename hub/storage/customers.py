@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from hub.domain import Customer, Entitlement
-from hub.storage import Executor, conflict_on_duplicate
+from hub.storage import Executor, conflict_on_duplicate, limited_by_tenant
 
 _CUSTOMER_COLUMNS = "id, tenant_id, username, full_name, email, is_active, created_at"
 _ENTITLEMENT_COLUMNS = (
@@ -19,7 +19,7 @@ class CustomerRepository:
         self._db = db
 
     async def create(self, tenant_id: int, username: str, full_name: str | None) -> Customer:
-        with conflict_on_duplicate(f"customer {username!r} already exists"):
+        with conflict_on_duplicate(f"customer {username!r} already exists"), limited_by_tenant():
             row = await self._db.fetchrow(
                 "INSERT INTO customers (tenant_id, username, full_name) VALUES ($1, $2, $3)"
                 f" RETURNING {_CUSTOMER_COLUMNS}",
@@ -31,15 +31,16 @@ class CustomerRepository:
 
     async def ensure(self, tenant_id: int, username: str, full_name: str | None) -> Customer:
         """The customer of that username, created if new (the name only fills a blank)."""
-        row = await self._db.fetchrow(
-            "INSERT INTO customers (tenant_id, username, full_name) VALUES ($1, $2, $3)"
-            " ON CONFLICT (tenant_id, username) DO UPDATE"
-            " SET full_name = COALESCE(customers.full_name, EXCLUDED.full_name)"
-            f" RETURNING {_CUSTOMER_COLUMNS}",
-            tenant_id,
-            username,
-            full_name,
-        )
+        with limited_by_tenant():
+            row = await self._db.fetchrow(
+                "INSERT INTO customers (tenant_id, username, full_name) VALUES ($1, $2, $3)"
+                " ON CONFLICT (tenant_id, username) DO UPDATE"
+                " SET full_name = COALESCE(customers.full_name, EXCLUDED.full_name)"
+                f" RETURNING {_CUSTOMER_COLUMNS}",
+                tenant_id,
+                username,
+                full_name,
+            )
         return Customer(**dict(row))
 
     async def lock(self, customer_id: int) -> None:

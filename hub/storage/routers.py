@@ -15,7 +15,7 @@ import asyncpg
 from common import wire
 from common.timeutil import parse_iso
 from hub.domain import ActiveSession, Router, RouterActivity, RouterHealth
-from hub.storage import Executor, conflict_on_duplicate, link
+from hub.storage import Executor, conflict_on_duplicate, limited_by_tenant, link
 from hub.storage.tenants import TENANT_COLUMNS_T, tenant_from_row
 
 _ROUTER_SELECT = f"""
@@ -43,6 +43,23 @@ _READ_VERSION = """concat_ws(':',
     coalesce((SELECT version FROM tenant_read_versions WHERE tenant_id = r.t_id), 0),
     coalesce((SELECT extract(epoch FROM min(starts_at))::text FROM entitlements
                WHERE tenant_id = r.t_id AND starts_at > now()), '-'))"""
+
+# What a tenant's fleet health answer is made of, at the answer's precision, in one row: per
+# router its row and its health row (xmin: any committed change), its agent's site, whether it
+# is online now (agent connected, heard from, its hub's lease running: time can change this
+# with no write) and its last contact to the second (the answer prints seconds). Computed by
+# Postgres from the rows themselves: no trigger, so ingest pays nothing for it.
+_FLEET_VERSION = f"""
+SELECT coalesce(md5(string_agg(concat(
+           r.id, ',', r.xmin, ',', h.xmin, ',', a.site, ',',
+           COALESCE(a.connected AND a.last_seen_at > now() - make_interval(secs => $1)
+                    AND {link.INSTANCE_LIVE}, false), ',',
+           floor(extract(epoch FROM a.last_seen_at))), ';' ORDER BY r.id)), '-')
+FROM routers r
+JOIN agents a ON a.id = r.agent_id
+LEFT JOIN router_health h ON h.router_id = r.id
+WHERE r.tenant_id = $2 AND r.retired_at IS NULL
+"""
 
 _HEALTH_FIELDS = (
     "status",
@@ -117,6 +134,11 @@ class RouterRepository:
         )
         return (_router(row), row["read_version"]) if row else None
 
+    async def fleet_version(self, tenant_id: int) -> str:
+        """A version of what find(tenant_id) returns, as the fleet health answer shows it: the
+        same on every hub process for the same rows at the same second."""
+        return await self._db.fetchval(_FLEET_VERSION, self._offline_after, tenant_id)
+
     async def find(self, tenant_id: int | None = None) -> list[Router]:
         """Every live router of a tenant, or of all tenants (None); retired ones left out."""
         rows = await self._db.fetch(
@@ -154,7 +176,10 @@ class RouterRepository:
         ]
 
     async def add(self, *, tenant_id: int, agent_id: int, name: str, host: str, port: int) -> int:
-        with conflict_on_duplicate(f"site already has a router named {name!r}"):
+        with (
+            conflict_on_duplicate(f"site already has a router named {name!r}"),
+            limited_by_tenant(),
+        ):
             return await self._db.fetchval(
                 "INSERT INTO routers (tenant_id, agent_id, name, host, port)"
                 " VALUES ($1, $2, $3, $4, $5) RETURNING id",

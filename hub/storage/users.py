@@ -54,6 +54,52 @@ class UserRepository:
         password_hash = row["password_hash"]
         return User(**{k: v for k, v in row.items() if k != "password_hash"}), password_hash
 
+    async def get(self, user_id: int, tenant_id: int | None) -> User | None:
+        """A user; of that tenant only unless ``tenant_id`` is None (a platform admin's view)."""
+        row = await self._db.fetchrow(
+            f"SELECT {_USER_COLUMNS} FROM users u"
+            " WHERE u.id = $1 AND ($2::bigint IS NULL OR u.tenant_id = $2)",
+            user_id,
+            tenant_id,
+        )
+        return User(**dict(row)) if row else None
+
+    async def list(
+        self, tenant_id: int | None, *, limit: int, offset: int
+    ) -> tuple[list[User], int]:
+        """A page of users by id (of one tenant, or all for None) and how many there are."""
+        rows = await self._db.fetch(
+            f"SELECT {_USER_COLUMNS}, count(*) OVER () AS total FROM users u"
+            " WHERE $1::bigint IS NULL OR u.tenant_id = $1 ORDER BY u.id LIMIT $2 OFFSET $3",
+            tenant_id,
+            limit,
+            offset,
+        )
+        total = (
+            rows[0]["total"]
+            if rows
+            else await self._db.fetchval(
+                "SELECT count(*) FROM users WHERE $1::bigint IS NULL OR tenant_id = $1", tenant_id
+            )
+        )
+        return [User(**{k: v for k, v in row.items() if k != "total"}) for row in rows], total
+
+    async def update(self, user_id: int, values: dict[str, object]) -> User | None:
+        """Set the given columns (checked by the service); password_hash among them."""
+        allowed = {"email", "username", "fullname", "phone", "role", "tenant_id", "password_hash"}
+        assert set(values) <= allowed, values
+        sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(values, start=2))
+        with conflict_on_duplicate("a user with that username or email already exists"):
+            row = await self._db.fetchrow(
+                f"UPDATE users SET {sets} WHERE id = $1 {_RETURNING_USER}",
+                user_id,
+                *values.values(),
+            )
+        return User(**dict(row)) if row else None
+
+    async def delete(self, user_id: int) -> None:
+        await self._db.execute("DELETE FROM users WHERE id = $1", user_id)
+
     async def signed_in(self, user_id: int, family_id: uuid.UUID) -> User | None:
         """The enabled user whose login (token family) is neither revoked nor expired."""
         row = await self._db.fetchrow(

@@ -22,7 +22,7 @@ from hub.services.portal import (
     Disconnected,
     RouterOutcome,
 )
-from hub.services.snapshots import ActiveUsersSnapshot
+from hub.services.snapshots import ActiveUsersSnapshot, FleetHealthSnapshot
 
 UNKNOWN_USER_NOTE = "User not found in database"
 _encode = msgspec.json.Encoder().encode
@@ -309,6 +309,25 @@ def fleet_health_body(routers: list[Router]) -> dict[str, Any]:
         "summary": {"total": len(routers), "online": online, "offline": len(routers) - online},
         "timestamp": timestamp(),
     }
+
+
+def fleet_health_bytes(snapshot: FleetHealthSnapshot, now: datetime) -> bytes:
+    """fleet_health_body's JSON from a ready snapshot: its routers are encoded once."""
+    if snapshot.encoded is None:
+        reused, parts = snapshot.parts, {}
+        for router in snapshot.routers:
+            part = reused.get(router)
+            parts[router] = part if part is not None else _encode(health_of(router))
+        snapshot.parts = parts  # only this fleet's routers: the ones that left are dropped
+        snapshot.encoded = b"[" + b",".join(parts[r] for r in snapshot.routers) + b"]"
+    total, online = len(snapshot.routers), snapshot.online
+    body = {
+        "success": True,
+        "routers": msgspec.Raw(snapshot.encoded),
+        "summary": {"total": total, "online": online, "offline": total - online},
+        "timestamp": to_iso(now),
+    }
+    return _encode(body)
 
 
 def grant_body(grant: Grant) -> dict[str, Any]:

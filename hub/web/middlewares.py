@@ -24,6 +24,7 @@ from aiohttp.typedefs import Handler
 
 from hub.database import CONNECTION_ERRORS, UNAVAILABLE, from_database
 from hub.errors import DatabaseError, HubError, RateLimited, Unauthorized
+from hub.storage import tenant_limit
 from hub.typedefs import (
     ADMIN,
     CALLER,
@@ -163,6 +164,18 @@ def _internal_error(request: web.Request) -> web.Response:
     return web.json_response(error_body(request, "Internal server error"), status=500)
 
 
+def _bad_value(request: web.Request, exc: asyncpg.PostgresError) -> web.Response:
+    """A value Postgres refuses (text it cannot hold, a number out of range, a key over the
+    index limit) is the client's input that the edge let through: 400, and a warning."""
+    log.warning(
+        "input refused by the database request_id=%s path=%s error=%r",
+        request[REQUEST_ID],
+        request.path,
+        exc,
+    )
+    return web.json_response(error_body(request, "invalid value in request"), status=400)
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     given = request.headers.get("X-Request-Id", "")
@@ -181,16 +194,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             response = _hub_error_response(request, DatabaseError(UNAVAILABLE))
         else:
             response = _internal_error(request)
-    except (asyncpg.DataError, asyncpg.ProgramLimitExceededError) as exc:
-        # A value Postgres refuses (text it cannot hold, a number out of range, a key over the
-        # index limit) is the client's input that the edge let through: 400, and a warning.
-        log.warning(
-            "input refused by the database request_id=%s path=%s error=%r",
-            request[REQUEST_ID],
-            request.path,
-            exc,
-        )
-        response = web.json_response(error_body(request, "invalid value in request"), status=400)
+    except asyncpg.PostgresError as exc:
+        if (limit := tenant_limit(exc)) is not None:
+            response = _hub_error_response(request, limit)
+        elif isinstance(exc, asyncpg.DataError | asyncpg.ProgramLimitExceededError):
+            response = _bad_value(request, exc)
+        else:
+            response = _internal_error(request)
     except web.HTTPException as exc:
         if not request.path.startswith(API_PREFIXES) or exc.status < 400:
             raise

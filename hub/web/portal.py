@@ -9,7 +9,7 @@ from common.timeutil import utcnow
 from hub.services.portal import ROUTER_NOT_FOUND, USER_NOT_FOUND
 from hub.typedefs import METRICS, SERVICES, TENANT_KEY
 from hub.web import bodies
-from hub.web.handlers import fast_json, json_bytes, path_id, read_body
+from hub.web.handlers import json_bytes, path_id, read_body
 from hub.web.schemas import DisconnectBody, GrantBody
 
 routes = web.RouteTableDef()
@@ -53,8 +53,8 @@ async def monitoring(request: web.Request) -> web.Response:
 @routes.get("/api/portal/router/health/")
 async def fleet_health(request: web.Request) -> web.Response:
     tenant = request[TENANT_KEY].tenant
-    routers = await request.app[SERVICES].portal.routers(tenant.id)
-    return fast_json(bodies.fleet_health_body(routers))
+    snapshot = await request.app[SERVICES].portal.fleet_health(tenant.id)
+    return json_bytes(request, bodies.fleet_health_bytes(snapshot, utcnow()), snapshot.etag())
 
 
 @routes.get(r"/api/portal/users/{user_id:\d+}/")

@@ -10,6 +10,7 @@ required" answer itself (and audits it); unknown fields are ignored, as clients 
 from __future__ import annotations
 
 import datetime
+from decimal import Decimal
 from typing import Annotated, ClassVar, Literal
 
 import msgspec
@@ -380,3 +381,200 @@ class RegisterBody(Body):
             raise InvalidInput("username is required")
         if not self.password:
             raise InvalidInput("password is required")
+
+
+FeatureValue = bool | int | float | Annotated[str, msgspec.Meta(max_length=200)]
+Features = dict[Annotated[str, msgspec.Meta(max_length=64)], FeatureValue]
+Limit = Annotated[int, msgspec.Meta(ge=0, le=10_000_000)]
+
+
+class TenantBody(Body):
+    """POST /v1/internal/tenant and PUT /v1/internal/tenant/{id} (partial: absent stays)."""
+
+    name: Name | msgspec.UnsetType = msgspec.UNSET
+    subdomain: ShortText | msgspec.UnsetType = msgspec.UNSET
+    company_name: Annotated[str, msgspec.Meta(max_length=200)] | msgspec.UnsetType | None = (
+        msgspec.UNSET
+    )
+    phone: Annotated[str, msgspec.Meta(max_length=32)] | msgspec.UnsetType | None = msgspec.UNSET
+    timezone: ShortText | msgspec.UnsetType = msgspec.UNSET
+    currency: Annotated[str, msgspec.Meta(max_length=3)] | msgspec.UnsetType = msgspec.UNSET
+    country: Annotated[str, msgspec.Meta(max_length=2)] | msgspec.UnsetType = msgspec.UNSET
+    max_mikrotiks: Limit | msgspec.UnsetType | None = msgspec.UNSET
+    max_network_users: Limit | msgspec.UnsetType | None = msgspec.UNSET
+    features: Features | msgspec.UnsetType = msgspec.UNSET
+    is_active: bool | msgspec.UnsetType = msgspec.UNSET
+
+    bound_errors: ClassVar[dict[str, str]] = {
+        "name": "name must be at most 100 characters",
+        "max_mikrotiks": "max_mikrotiks must be an integer from 0 to 10000000, or null",
+        "max_network_users": "max_network_users must be an integer from 0 to 10000000, or null",
+    }
+
+    def values(self) -> dict[str, object]:
+        """The fields given, under their column names."""
+        given = {
+            name: getattr(self, name)
+            for name in self.__struct_fields__
+            if getattr(self, name) is not msgspec.UNSET and name != "subdomain"
+        }
+        if "country" in given:
+            given["default_country"] = given.pop("country")
+        return given
+
+
+class TenantListQuery(Body):
+    status: Annotated[str, msgspec.Meta(max_length=16)] | None = None  # active | inactive
+    is_active: bool | None = None
+    search: Annotated[str, msgspec.Meta(max_length=100)] | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 50
+    offset: Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)] = 0
+
+    bound_errors: ClassVar[dict[str, str]] = {
+        "limit": "limit must be from 1 to 1000",
+        "offset": "offset must be from 0 to 1000000000",
+    }
+
+    def check(self) -> None:
+        if self.status not in (None, "active", "inactive"):
+            raise InvalidInput("status must be active or inactive")
+
+
+class UserBody(Body):
+    """POST /v1/internal/users and PUT /v1/internal/users/{id} (partial: absent stays)."""
+
+    username: Annotated[str, msgspec.Meta(max_length=64)] | msgspec.UnsetType = msgspec.UNSET
+    email: Email | msgspec.UnsetType | None = msgspec.UNSET
+    password: Password | msgspec.UnsetType = msgspec.UNSET
+    fullname: Name | msgspec.UnsetType | None = msgspec.UNSET
+    phone: Annotated[str, msgspec.Meta(max_length=32)] | msgspec.UnsetType | None = msgspec.UNSET
+    user_role: ShortText | msgspec.UnsetType = msgspec.UNSET
+
+    bound_errors: ClassVar[dict[str, str]] = {
+        "username": "username must be at most 64 characters",
+        "email": f"email must be at most {MAX_EMAIL} characters",
+        "password": f"password must be at most {MAX_PASSWORD} characters",
+        "fullname": "fullname must be at most 100 characters",
+        "phone": "phone must be at most 32 characters",
+    }
+
+    def values(self) -> dict[str, object]:
+        return {
+            name: getattr(self, name)
+            for name in self.__struct_fields__
+            if getattr(self, name) is not msgspec.UNSET
+        }
+
+
+class AssignRoleBody(Body):
+    """POST /v1/internal/users/{id}/assign-role: a role name (seed 004 calls it role_id)."""
+
+    role_id: ShortText | None = None
+
+    type_errors: ClassVar[dict[str, str]] = {"role_id": "role_id is required"}
+
+    def check(self) -> None:
+        if not self.role_id:
+            raise InvalidInput("role_id is required")
+
+
+class AssignTenantBody(Body):
+    tenant_id: RowId | None = None
+    is_primary: bool = True
+
+    type_errors: ClassVar[dict[str, str]] = {"tenant_id": "tenant_id must be a tenant id"}
+    bound_errors: ClassVar[dict[str, str]] = {"tenant_id": "tenant_id must be a tenant id"}
+
+    def check(self) -> None:
+        if self.tenant_id is None:
+            raise InvalidInput("tenant_id is required")
+
+
+class PageQuery(Body):
+    limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 50
+    offset: Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)] = 0
+    tenant_id: RowId | None = None  # super admins only: one tenant's users
+
+    bound_errors: ClassVar[dict[str, str]] = {
+        "limit": "limit must be from 1 to 1000",
+        "offset": "offset must be from 0 to 1000000000",
+        "tenant_id": "tenant_id must be a tenant id",
+    }
+
+
+# --- vouchers (issue 15) -----------------------------------------------------------------------
+# Types and sizes here; the value rules (count 1..5000, alphabets, code space) are the voucher
+# service's, which words each 400 itself (hub.services.vouchers).
+
+_BATCH_INT = "{} must be an integer"
+
+
+class VoucherBatchBody(Body):
+    """POST /api/vouchers/batches."""
+
+    plan_id: RowId | None = None
+    count: int | None = None
+    code_length: int | None = None
+    alphabet: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    prefix: Annotated[str, msgspec.Meta(max_length=8)] | None = None
+    price: Decimal | None = None
+    valid_days: int | None = None
+    router_id: RowId | None = None
+    hotspot_login_url: Annotated[str, msgspec.Meta(max_length=255)] | None = None
+    user_id: RowId | None = None  # a platform admin's tenant (seed 003); ignored for tenants
+
+    action: ClassVar[str | None] = "create_voucher_batch"
+    type_errors: ClassVar[dict[str, str]] = {
+        **{
+            name: _BATCH_INT.format(name)
+            for name in ("plan_id", "count", "code_length", "valid_days", "router_id", "user_id")
+        },
+        "alphabet": "alphabet must be letters and digits (A-Z, a-z, 0-9)",
+        "prefix": "prefix must be at most 8 letters and digits",
+        "price": "price must be a number",
+        "hotspot_login_url": "hotspot_login_url must be a URL of at most 255 characters",
+    }
+    bound_errors: ClassVar[dict[str, str]] = {
+        "plan_id": f"plan_id must be between 1 and {MAX_BIGINT}",
+        "router_id": f"router_id must be between 1 and {MAX_BIGINT}",
+        "user_id": f"user_id must be between 1 and {MAX_BIGINT}",
+        "alphabet": "alphabet must have 10 to 64 characters",
+        "prefix": "prefix must be at most 8 letters and digits",
+        "price": "price must be a number",  # a string that is not a decimal
+        "hotspot_login_url": "hotspot_login_url must be a URL of at most 255 characters",
+    }
+
+
+class VoucherPageQuery(TenantQuery):
+    """GET /api/vouchers/batches: a page of batches."""
+
+    limit: Annotated[int, msgspec.Meta(ge=1, le=500)] = 50
+    offset: Annotated[int, msgspec.Meta(ge=0, le=MAX_BIGINT)] = 0
+
+    type_errors: ClassVar[dict[str, str]] = {
+        **TenantQuery.type_errors,
+        "limit": "limit must be an integer",
+        "offset": "offset must be an integer",
+    }
+    bound_errors: ClassVar[dict[str, str]] = {
+        **TenantQuery.bound_errors,
+        "limit": "limit must be between 1 and 500",
+        "offset": "offset must be 0 or more",
+    }
+
+
+class VoucherListQuery(VoucherPageQuery):
+    """GET /api/vouchers: a page of vouchers, of one batch and/or one status."""
+
+    batch_id: RowId | None = None
+    status: Annotated[str, msgspec.Meta(max_length=16)] | None = None
+
+    type_errors: ClassVar[dict[str, str]] = {
+        **VoucherPageQuery.type_errors,
+        "batch_id": "batch_id must be an integer",
+    }
+    bound_errors: ClassVar[dict[str, str]] = {
+        **VoucherPageQuery.bound_errors,
+        "batch_id": f"batch_id must be between 1 and {MAX_BIGINT}",
+        "status": "status must be one of unused, active, expired",
+    }

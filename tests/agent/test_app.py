@@ -81,6 +81,8 @@ async def test_metrics_from_memory(aiohttp_client, config, sim):
     assert (
         _one(samples, "ispfleet_agent_commands_total", command="disconnect", result="ok").value == 1
     )
+    assert _one(samples, "ispfleet_agent_vouchers_redeemed_total").value == 0
+    assert _one(samples, "ispfleet_agent_billing_cuts_total").value == 0
     assert "process_resident_memory_bytes" in samples
     # No per-customer labels anywhere, nor their per-session <pppoe-NAME> interfaces.
     for name in (USER, PPP_USER):

@@ -491,3 +491,24 @@ async def test_entitlement_sync_whole_set_and_differences(agent):
     assert not refused.ok and "t4" in (refused.error or "")
     assert await _held(agent) == {USER}
     assert await agent.store.get_meta(ENTITLEMENTS_DIGEST) is None
+
+
+async def test_a_plans_rate_limit_comes_with_a_speed_profile(agent, ros):
+    expires = to_iso(utcnow() + timedelta(hours=1))
+    args = {"username": USER, "expires_at": expires, "rate_limit": "2M/5M", "profile": "default"}
+    granted = await run_command(agent, wire.GRANT_ACCESS, args)
+    assert granted.ok, granted.error
+    assert (await _user(ros, USER))["profile"] == "ispfleet-2M-5M"
+    (profile,) = [
+        p for p in await ros.rows("/ip/hotspot/user/profile") if p["name"] == "ispfleet-2M-5M"
+    ]
+    assert profile["rate-limit"] == "2M/5M"
+    # granted again: the profile is reused, not duplicated
+    assert (await run_command(agent, wire.GRANT_ACCESS, args)).ok
+    names = [p["name"] for p in await ros.rows("/ip/hotspot/user/profile")]
+    assert names.count("ispfleet-2M-5M") == 1
+    # a plan with a profile of its own keeps it
+    await ros.add("/ip/hotspot/user/profile", name="plan-1h", **{"rate-limit": "1M/1M"})
+    own = {**args, "username": "other-user", "profile": "plan-1h"}
+    assert (await run_command(agent, wire.GRANT_ACCESS, own)).ok
+    assert (await _user(ros, "other-user"))["profile"] == "plan-1h"

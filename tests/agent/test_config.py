@@ -42,6 +42,12 @@ def test_defaults_and_tls_port():
     assert config.routers[0].address == "127.0.0.1:8729"
     assert parse_agent_config(_minimal(port=18728)).routers[0].api_port == 18728
     assert config.agent.reconcile_interval == 30.0
+    router = config.routers[0]  # not billing-managed unless asked
+    assert (router.billing, router.billing_exempt_users, router.billing_exempt_profiles) == (
+        False,
+        [],
+        [],
+    )
 
 
 @pytest.mark.parametrize(
@@ -62,6 +68,9 @@ def test_defaults_and_tls_port():
         ({**_minimal(), "agent": {"site": "s1", "metrics_listen": "nowhere"}}, "metrics_listen"),
         ({**_minimal(), "agent": {"site": "s1", "counters_interval": 0}}, "counters_interval"),
         (_minimal(backoff_min=5.0, backoff_max=1.0), "backoff_max"),
+        (_minimal(billing="yes"), "routers[0].billing"),
+        (_minimal(billing_exempt_users=["admin", " "]), "routers[0].billing_exempt_users"),
+        (_minimal(billing_exempt_profiles="staff"), "routers[0].billing_exempt_profiles"),
     ],
 )
 def test_bad_config_names_the_key(data, message):

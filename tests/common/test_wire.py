@@ -415,3 +415,46 @@ def test_a_big_snapshot_is_split_into_frames_under_the_bound() -> None:
     ]
     assert {r.router for p in parts for r in p.routers} == {"r1", "r2", "r3"}
     assert wire.split_snapshot(0, [], 1024) == [wire.Snapshot(as_of_seq=0, routers=[])]
+
+
+def _voucher(code: str = "K7QX2M", **changes: Any) -> dict[str, Any]:
+    return {
+        "code": code,
+        "batch_id": 3,
+        "valid_until": "2026-12-31T00:00:00.000000Z",
+        "duration_seconds": 3600,
+        **changes,
+    }
+
+
+def test_vouchers_sync_is_bounded() -> None:
+    sync = wire.parse_vouchers_sync({"version": 4, "base": 2, "vouchers": [_voucher()]})
+    assert (sync.version, sync.base, sync.last, sync.vouchers[0].routers) == (4, 2, True, None)
+    too_many = [_voucher(f"C{n:05d}") for n in range(wire.MAX_VOUCHERS_PER_SYNC + 1)]
+    for bad in (
+        {"version": 1, "vouchers": too_many},
+        {"version": -1},
+        {"version": 1, "vouchers": [_voucher("")]},
+        {"version": 1, "vouchers": [_voucher(duration_seconds=0)]},
+        {"version": 1, "vouchers": [_voucher(on_expiry="later")]},
+    ):
+        with pytest.raises(wire.WireError):
+            wire.parse_vouchers_sync(bad)
+
+
+def test_an_older_agents_hello_has_no_vouchers_version() -> None:
+    hello = wire.decode_as(wire.encode("hello", routers=[]), wire.HELLO)
+    assert hello.vouchers_version is None
+
+
+def test_voucher_redeemed_data() -> None:
+    data = {
+        "router": "r1",
+        "code": "K7QX2M",
+        "mac_address": "AA:BB:CC:DD:EE:01",
+        "redeemed_at": "2026-12-02T10:00:00.000000Z",
+        "expires_at": "2026-12-02T11:00:00.000000Z",
+    }
+    assert wire.decode_as(json.dumps(data), wire.VOUCHER_REDEEMED_DATA).code == "K7QX2M"
+    with pytest.raises(wire.WireError):
+        wire.decode_as(json.dumps({**data, "code": "x" * 65}), wire.VOUCHER_REDEEMED_DATA)

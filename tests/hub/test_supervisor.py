@@ -104,7 +104,9 @@ async def test_real_app_tasks_are_restarted_after_an_unexpected_error(
     app = create_app(config, on_fatal=lambda *a: fatal.append(a))
     client = await aiohttp_client(app)
     supervisor = client.app[SUPERVISOR]
-    assert {"metrics-refresher", "link-presence", "link-listener"} <= set(supervisor.tasks)
+    assert {"metrics-refresher", "link-lease", "link-presence", "link-listener"} <= set(
+        supervisor.tasks
+    )
 
     # The metrics refresher meets an error nobody expected (not a database error).
     metrics = client.app[METRICS]

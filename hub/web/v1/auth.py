@@ -13,6 +13,7 @@ from hub.typedefs import CALLER, SERVICES
 from hub.web.envelope import ok
 from hub.web.handlers import login_attempt, read_body
 from hub.web.schemas import RefreshBody, RegisterBody, V1LoginBody
+from hub.web.v1.access import requires
 
 routes = web.RouteTableDef()
 
@@ -66,6 +67,7 @@ async def logout(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/auth/profile")
+@requires("profile.read")
 async def profile(request: web.Request) -> web.Response:
     caller = request[CALLER]
     if caller.user is None:  # a tenant API key: no person behind it

@@ -292,14 +292,19 @@ async def test_a_revocation_whose_notice_was_lost_still_closes_the_link(
     http: aiohttp.ClientSession, start_hub, pool: asyncpg.Pool, tenant_id: int
 ):
     """The credential changes with no NOTIFY (as when the LISTEN connection was down): the
-    presence heartbeat's sweep finds it."""
+    presence heartbeat's sweep (one query for every socket) finds it, and only it."""
     hub = await start_hub(agent_heartbeat=0.2)
-    _, credential = await enrolled_agent(http, hub, tenant_id)
+    agent_id, credential = await enrolled_agent(http, hub, tenant_id)
+    _, other_credential = await enrolled_agent(http, hub, tenant_id, site="site-b")
     agent = FakeAgent(http, hub, credential)
+    other = FakeAgent(http, hub, other_credential)
     await agent.connect()
+    await other.connect()
     closed = asyncio.create_task(agent.closed(timeout=30))
-    await pool.execute("UPDATE agents SET credential_hash = NULL")  # no notice sent
+    await pool.execute("UPDATE agents SET credential_hash = NULL WHERE id = $1", agent_id)
     assert await closed == CLOSE_REVOKED
+    assert await other.send_events() == 0  # the same sweep left it linked
+    await other.close()
 
 
 async def test_revoking_closes_a_link_that_has_not_said_hello_yet(

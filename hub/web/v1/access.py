@@ -1,0 +1,92 @@
+"""Who may call each /v1 endpoint: every handler declares one permission, granted by role here.
+
+The role-matrix test walks every /v1 route, reads the permission its handler declares, and checks
+each role's answer against this table: an endpoint without a declaration fails that test.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from hub.domain import Tenant
+from hub.errors import Forbidden, InvalidInput, NotFound
+from hub.storage.tenants import TenantRepository
+from hub.typedefs import CALLER, DB_POOL
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+PERMISSIONS = {
+    "profile.read": "Read one's own profile",
+    "tenants.manage": "Create, read, change and delete every tenant (super admin only)",
+    "users.read": "List and read the users of one's tenant",
+    "users.manage": "Create, change, delete users of one's tenant and give them roles",
+    "users.assign_tenant": "Move a user into a tenant (super admin only)",
+}
+_VIEWER = frozenset({"profile.read"})
+_OPERATOR = _VIEWER
+_ADMIN = _OPERATOR | {"users.read", "users.manage"}
+ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
+    "viewer": _VIEWER,
+    "operator": _OPERATOR,
+    "admin": _ADMIN,
+    "owner": _ADMIN,
+    "platform_admin": frozenset(PERMISSIONS),
+}
+MAX_TENANT_HEADER = 19
+
+
+def requires(permission: str) -> Callable[[Handler], Handler]:
+    """Declare (and enforce) the permission a /v1 handler needs: 403 without it."""
+    assert permission in PERMISSIONS, permission
+
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            caller = request[CALLER]
+            if permission not in ROLE_PERMISSIONS.get(caller.role, frozenset()):
+                raise Forbidden(f"Your role ({caller.role}) may not do this ({permission})")
+            return await handler(request)
+
+        guarded.permission = permission  # type: ignore[attr-defined]
+        return guarded
+
+    return decorate
+
+
+def _tenant_header(request: web.Request) -> int | None:
+    header = request.headers.get("X-Tenant-ID", "").strip()
+    if not header:
+        return None
+    if not header.isdigit() or len(header) > MAX_TENANT_HEADER or int(header) >= 2**63:
+        raise InvalidInput("X-Tenant-ID must be a tenant id")
+    return int(header)
+
+
+async def v1_scope(request: web.Request) -> Tenant | None:
+    """Like v1_tenant, but a super admin without X-Tenant-ID acts across every tenant (None)."""
+    caller = request[CALLER]
+    if caller.tenant is not None or caller.role != "platform_admin":
+        return await v1_tenant(request)
+    if _tenant_header(request) is None:
+        return None
+    return await v1_tenant(request)
+
+
+async def v1_tenant(request: web.Request) -> Tenant:
+    """The tenant a /v1 request acts on: the caller's own; a super admin names it with
+    ``X-Tenant-ID`` (ignored for everyone else, so it can never widen a tenant user's scope)."""
+    caller = request[CALLER]
+    if caller.tenant is not None:
+        return caller.tenant
+    if caller.role != "platform_admin":
+        raise Forbidden("Your account is not assigned to a tenant yet")
+    tenant_id = _tenant_header(request)
+    if tenant_id is None:
+        raise InvalidInput("X-Tenant-ID is required for a super admin")
+    tenant = await TenantRepository(request.app[DB_POOL]).get(tenant_id)
+    if tenant is None:
+        raise NotFound("Tenant not found")
+    return tenant
