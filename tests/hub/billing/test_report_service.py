@@ -360,3 +360,29 @@ async def test_another_tenants_rows_are_never_read(seed, ledger, reports):
     ):
         with pytest.raises(NotFound, match="Router not found"):
             await call
+
+
+async def test_a_daylight_saving_day_has_its_own_local_midnight(seed, ledger, reports):
+    """New York springs forward on 2026-03-08 (a Sunday; the week began Monday the 2nd)."""
+    acme = await seed.tenant("acme")
+    tid = acme.tenant.id
+    zone = "America/New_York"
+    await ledger.timezone(tid, zone)
+    plan = await ledger.plan(tid)
+    buyer = await ledger.customer(tid, "254700000001")
+    for when, amount in (
+        ((2026, 3, 8, 0, 30), 10),  # today (UTC-5 then)
+        ((2026, 3, 8, 3, 30), 20),  # today, after the jump (UTC-4)
+        ((2026, 3, 7, 23, 30), 40),  # yesterday: 04:30 UTC on the 8th
+        ((2026, 3, 2, 0, 0), 80),  # Monday: this week
+        ((2026, 3, 1, 23, 59), 160),  # Sunday before: last week, this month
+        ((2026, 2, 28, 23, 59), 320),  # last month
+    ):
+        await ledger.payment(tid, buyer, plan, amount, completed_at=local(zone, *when))
+    revenue = (await reports.overview(tid, local(zone, 2026, 3, 8, 22, 0))).revenue
+    assert (revenue.today, revenue.this_week, revenue.this_month, revenue.all_time) == (
+        Decimal("30.00"),
+        Decimal("150.00"),
+        Decimal("310.00"),
+        Decimal("630.00"),
+    )
