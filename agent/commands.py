@@ -136,8 +136,12 @@ class CommandExecutor:
         on_entitlements_changed: Callable[[], None] = lambda: None,
         mirrors: Mapping[str, RouterMirror] | None = None,
         vouchers: VoucherKeeper | None = None,
+        on_entitlements_synced: Callable[[], None] = lambda: None,
     ) -> None:
         self.store = store
+        # A sync stores what the hub wants without touching the routers: the enforcer's
+        # reconcile applies it (at once, not at its next drift pass).
+        self.on_entitlements_synced = on_entitlements_synced
         self.vouchers = vouchers
         self.links = links
         # Each router's mirror: what a disconnect removes comes from its memory.
@@ -329,6 +333,7 @@ class CommandExecutor:
                 f"entitlements difference from {sync.base!r}, but this agent held {token!r}"
             )
         self.on_entitlements_changed()
+        self.on_entitlements_synced()
         return result
 
     async def _apply_sync(self, tx: Transaction, sync: wire.EntitlementsSync) -> dict:

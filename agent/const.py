@@ -28,6 +28,8 @@ SESSION_PROPLIST = {
 RESOURCE_PROPLIST = "uptime,version,board-name,cpu-load,free-memory,total-memory,architecture-name"
 INTERFACE_PROPLIST = ".id,name,type,running,disabled,dynamic,rx-byte,tx-byte"
 USER_PROPLIST = ".id,name,profile,mac-address,disabled"
+# What the hub is told of each configured hotspot user (the users listen and print).
+USER_MIRROR_PROPLIST = ".id,name,profile,mac-address,disabled,comment,limit-uptime"
 BINDING_PROPLIST = ".id,mac-address,address,type,disabled,comment"
 SECRET_PROPLIST = ".id,name,service,disabled"
 

@@ -49,12 +49,18 @@ class ExpiryEnforcer:
         self.enforced_total = 0
         self.repairs_total = 0
         self._wake = asyncio.Event()
+        self._repair = asyncio.Event()
         self._unreachable: set[tuple[str, str, str]] = set()
         self._busy: dict[str, asyncio.Task] = {}  # router -> its expiry task under way
 
     def wake(self) -> None:
         """Entitlements changed: look at the next expiry again now."""
         self._wake.set()
+
+    def repair_soon(self) -> None:
+        """Entitlements arrived by sync (a grant missed while offline): reconcile the routers
+        now rather than at the next drift pass, so a customer who paid meanwhile gets on."""
+        self._repair.set()
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tg:
@@ -179,7 +185,10 @@ class ExpiryEnforcer:
 
     async def _drift_loop(self) -> None:
         while True:
-            await asyncio.sleep(self.settings.drift_interval)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.settings.drift_interval):
+                    await self._repair.wait()
+            self._repair.clear()
             await self.repair_drift()
 
     async def repair_drift(self) -> int:

@@ -28,6 +28,7 @@ from common.timeutil import to_iso
 from . import const, parse
 from .config import AgentSettings
 from .errors import RouterCommandError, RouterUnavailable
+from .hotspot_users import HotspotUserMirror
 from .routeros import LinkState, RouterLink, Row, is_true
 from .store import Store, as_dict, encode
 
@@ -116,7 +117,8 @@ class RouterMirror:
         self.identity: str | None = None
         self.resource: parse.Resource | None = None
         self.interfaces: dict[str, parse.InterfaceCounters] = {}
-        self.hotspot_users: tuple[int, int] | None = None  # (total, disabled)
+        # The configured hotspot users, by name, as the hub is told of them.
+        self.hotspot = HotspotUserMirror(self.name, store, self._note_bad_rows)
         self.ip_bindings: dict[str, int] | None = None  # type -> count
         # The rows of the config prints, for a disconnect without prints of its own.
         self.users: dict[str, list[Row]] = {}  # hotspot user name -> rows
@@ -163,6 +165,7 @@ class RouterMirror:
         for _, kind, session in await self.store.sessions(self.name):
             self.sessions.setdefault(kind, {})[session.session_id] = session
         self._recorded_status = await self.store.get_meta(STATUS_META.format(router=self.name))
+        await self.hotspot.load()
         logins = await self.store.session_logins(self.name)
         for kind in SESSION_KINDS:
             stored = await self.store.get_meta(CLOCK_META.format(router=self.name, kind=kind))
@@ -186,6 +189,11 @@ class RouterMirror:
     def request_resync(self) -> None:
         """Print the sessions now rather than at the next interval."""
         self._resync.set()
+
+    @property
+    def hotspot_users(self) -> tuple[int, int] | None:
+        """(configured hotspot users, of them disabled), by name; None until known."""
+        return self.hotspot.counts()
 
     def health(self) -> wire.RouterHealth:
         """The router's health from what the mirror already holds (no router round trip)."""
@@ -260,6 +268,7 @@ class RouterMirror:
             for kind in SESSION_KINDS:
                 tg.create_task(self._listen_loop(kind), name=f"listen:{self.name}:{kind}")
             tg.create_task(self._bindings_listen_loop(), name=f"listen:{self.name}:bindings")
+            tg.create_task(self._users_listen_loop(), name=f"listen:{self.name}:users")
             # PPP sessions take their byte counters from their dynamic interfaces: read the
             # interfaces just before them.
             tg.create_task(
@@ -649,23 +658,48 @@ class RouterMirror:
 
     async def _bindings_listen_loop(self) -> None:
         """Follow ``/ip/hotspot/ip-binding`` so the disconnect never misses a binding."""
-        menu = const.HOTSPOT_BINDING
+
+        def live(now: bool) -> None:
+            self._bindings_live = now
+            if now:  # what changed while no listen was open: print the bindings again
+                self._config_fresh.discard("bindings")
+                self._config_wake.set()
+
+        await self._follow(const.HOTSPOT_BINDING, self._on_binding, live)
+
+    async def _users_listen_loop(self) -> None:
+        """Follow ``/ip/hotspot/user`` so the hub hears of a user added, changed or removed
+        within a second; a (re)opened listen prints the users again for what it missed."""
+
+        def live(now: bool) -> None:
+            if now:
+                self._config_wake.set()
+
+        await self._follow(const.HOTSPOT_USER, self.hotspot.on_listen, live)
+
+    async def _follow(
+        self,
+        menu: str,
+        on_row: Callable[[Row], Awaitable[None] | None],
+        live: Callable[[bool], None],
+    ) -> None:
+        """Listen on a config menu forever: each row to ``on_row``; ``live(True)`` once the
+        listen is open, ``live(False)`` when it closes; jittered backoff between failures."""
         failures = 0
         while True:
             opened = None
             try:
                 async with self.link.listener(menu) as listener:
                     opened = time.monotonic()
-                    self._bindings_live = True
-                    # What changed while no listen was open: print the bindings again.
-                    self._config_fresh.discard("bindings")
-                    self._config_wake.set()
+                    live(True)
                     try:
                         while True:
-                            self._on_binding(await listener.next())
+                            handled = on_row(await listener.next())
+                            if handled is not None:
+                                await handled
                             failures = 0
                     finally:
-                        self._bindings_live = False
+                        live(False)
             except RouterCommandError as exc:
                 log.info("listen unavailable router=%s menu=%s error=%s", self.name, menu, exc)
                 await asyncio.sleep(self.settings.reconcile_interval)
@@ -799,10 +833,15 @@ class RouterMirror:
 
     async def poll_hotspot_config(self) -> None:
         generation = self._config_generation
-        users = await self.link.call(
-            f"{const.HOTSPOT_USER}/print", **{".proplist": const.USER_PROPLIST}
-        )
-        self.hotspot_users = (len(users), sum(is_true(u.get("disabled")) for u in users))
+        self.hotspot.begin_print()
+        try:
+            users = await self.link.call(
+                f"{const.HOTSPOT_USER}/print", **{".proplist": const.USER_MIRROR_PROPLIST}
+            )
+        except BaseException:
+            self.hotspot.abort_print()
+            raise
+        await self.hotspot.reconcile(users)
         by_name: dict[str, list[Row]] = {}
         for user in users:
             by_name.setdefault(user.get("name", ""), []).append(user)

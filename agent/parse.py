@@ -88,6 +88,24 @@ def ppp_session(row: Row) -> wire.Session | None:
 SESSION_PARSERS = {"hotspot": hotspot_session, "ppp": ppp_session}
 
 
+def hotspot_user(row: Row) -> wire.HotspotUser | None:
+    """A ``/ip/hotspot/user`` row; None when it lacks its id or name (a partial update).
+    ValueError for a limit-uptime that is not a RouterOS duration."""
+    if not row.get(".id") or not row.get("name"):
+        return None
+    limit = row.get("limit-uptime")
+    return wire.HotspotUser(
+        name=row["name"],
+        user_id=row[".id"],
+        profile=row.get("profile") or None,
+        disabled=is_true(row.get("disabled")),
+        comment=row.get("comment") or None,
+        # RouterOS prints an unset or zero limit as absent or "0s": no limit either way.
+        limit_uptime_seconds=(_duration(limit) or None) if limit else None,
+        mac_address=_mac(row.get("mac-address")),
+    )
+
+
 @dataclass(slots=True)
 class Resource:
     """``/system/resource`` as numbers."""

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from sys import intern
 from typing import Any, TypeVar
 
 from librouteros import async_connect
@@ -193,7 +194,9 @@ class BufferedApi(AsyncApi):
                 reply = word
             elif word[0] == "=":
                 key, _, value = word[1:].partition("=")
-                attributes[key] = value
+                # One string per property name, not one per row: 5,000 held user rows of
+                # seven properties are some 2 MB of repeated keys otherwise.
+                attributes[intern(key)] = value
             else:
                 key, _, value = word.partition("=")
                 attributes[key] = value

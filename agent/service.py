@@ -32,7 +32,7 @@ from .expiry import ExpiryEnforcer
 from .mirror import RouterMirror
 from .outbox import Outbox
 from .routeros import RouterLink
-from .store import Store, last_outbox_seq
+from .store import Store
 from .vouchers import SiteAccess, VoucherKeeper
 
 if TYPE_CHECKING:
@@ -173,6 +173,7 @@ class Agent:
                 self.enforcer.wake,
                 mirrors=self.mirrors,
                 vouchers=self.vouchers,
+                on_entitlements_synced=self.enforcer.repair_soon,
             )
             for name, link in self.links.items():
                 mirror = RouterMirror(settings, link, self.store)
@@ -223,17 +224,22 @@ class Agent:
         ]
 
     async def snapshot(self) -> tuple[int, list[wire.RouterSnapshot]]:
-        """(as_of_seq, every router's health and sessions), read in one SQLite transaction."""
+        """(as_of_seq, every router's health, sessions and hotspot users), read in one SQLite
+        transaction. A router whose users were never printed sends none (the hub keeps its)."""
         sessions: dict[str, list[wire.Session]] = defaultdict(list)
-        async with self.store.reading() as db:
-            as_of_seq = await last_outbox_seq(db)
-            rows = await db.execute_fetchall(
-                "SELECT router, data FROM sessions ORDER BY router, kind, session_id"
-            )
-        for router, data in rows:
+        users: dict[str, list[wire.HotspotUser]] = defaultdict(list)
+        as_of_seq, session_rows, user_rows, known = await self.store.snapshot_rows()
+        for router, data in session_rows:
             sessions[router].append(Store.decode_session(data))
+        for router, data in user_rows:
+            users[router].append(Store.decode_hotspot_user(data))
         return as_of_seq, [
-            wire.RouterSnapshot(router=name, health=mirror.health(), sessions=sessions[name])
+            wire.RouterSnapshot(
+                router=name,
+                health=mirror.health(),
+                sessions=sessions[name],
+                hotspot_users=users[name] if name in known else None,
+            )
             for name, mirror in self.mirrors.items()
         ]
 

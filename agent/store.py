@@ -97,10 +97,22 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX vouchers_state ON vouchers (state, router);
     """,
+    # The configured hotspot users of each router as last reported to the hub, by name.
+    """
+    CREATE TABLE hotspot_users (
+        router TEXT NOT NULL,
+        name TEXT NOT NULL,
+        data TEXT NOT NULL,
+        PRIMARY KEY (router, name)
+    ) WITHOUT ROWID;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
 _SESSION = msgspec.json.Decoder(wire.Session)
+_HOTSPOT_USER = msgspec.json.Decoder(wire.HotspotUser)
+# Meta key set once a router's users were printed: its (possibly empty) list is known.
+USERS_KNOWN_META = "hotspot_users_known:{router}"
 COMMAND_RETENTION_SECONDS = 30 * 86400
 
 
@@ -230,6 +242,19 @@ class Transaction:
         await self.db.executemany(
             "DELETE FROM sessions WHERE router = ? AND kind = ? AND session_id = ?",
             [(router, kind, sid) for sid in session_ids],
+        )
+
+    async def put_hotspot_users(self, router: str, encoded: dict[str, str]) -> None:
+        """Cache users (name -> JSON text, the same text the outbox row holds)."""
+        await self.db.executemany(
+            "INSERT OR REPLACE INTO hotspot_users (router, name, data) VALUES (?, ?, ?)",
+            [(router, name, data) for name, data in encoded.items()],
+        )
+
+    async def delete_hotspot_users(self, router: str, names: Iterable[str]) -> None:
+        await self.db.executemany(
+            "DELETE FROM hotspot_users WHERE router = ? AND name = ?",
+            [(router, name) for name in names],
         )
 
     async def get_meta(self, key: str) -> str | None:
@@ -449,7 +474,8 @@ class Store:
                 raise
 
     async def forget_routers_except(self, routers: list[str]) -> int:
-        """Drop cached sessions of routers no longer configured; returns how many."""
+        """Drop cached sessions (and hotspot users) of routers no longer configured; returns
+        how many sessions."""
         marks = ",".join("?" * len(routers))
         async with self.transaction() as tx:
             cursor = await tx.db.execute(
@@ -457,6 +483,9 @@ class Store:
             )
             count = cursor.rowcount
             await cursor.close()
+            await tx.db.execute(
+                f"DELETE FROM hotspot_users WHERE router NOT IN ({marks})", tuple(routers)
+            )
         return count
 
     async def _prune_commands(self) -> None:
@@ -515,6 +544,36 @@ class Store:
             params = (router,)
         rows = await self.fetchall(query + " ORDER BY router, kind, session_id", params)
         return [(r, k, _SESSION.decode(d)) for r, k, d in rows]
+
+    async def snapshot_rows(
+        self,
+    ) -> tuple[int, list[tuple[str, str]], list[tuple[str, str]], set[str]]:
+        """What a snapshot is made of, read in one transaction: (the last outbox seq, every
+        cached session and hotspot user as (router, JSON), the routers whose users are known)."""
+        async with self.reading() as db:
+            as_of_seq = await last_outbox_seq(db)
+            sessions = await db.execute_fetchall(
+                "SELECT router, data FROM sessions ORDER BY router, kind, session_id"
+            )
+            users = await db.execute_fetchall(
+                "SELECT router, data FROM hotspot_users ORDER BY router, name"
+            )
+            marks = await db.execute_fetchall(
+                "SELECT key FROM meta WHERE key LIKE ?", (USERS_KNOWN_META.format(router="%"),)
+            )
+        known = {key.partition(":")[2] for (key,) in marks}
+        return as_of_seq, list(sessions), list(users), known
+
+    async def hotspot_users(self, router: str) -> list[wire.HotspotUser]:
+        """A router's cached hotspot users, by name."""
+        rows = await self.fetchall(
+            "SELECT data FROM hotspot_users WHERE router = ? ORDER BY name", (router,)
+        )
+        return [_HOTSPOT_USER.decode(data) for (data,) in rows]
+
+    @staticmethod
+    def decode_hotspot_user(data: str | bytes) -> wire.HotspotUser:
+        return _HOTSPOT_USER.decode(data)
 
     async def session_logins(self, router: str) -> dict[tuple[str, str], float]:
         """(kind, session id) -> the router clock at login, where the cache knows it."""

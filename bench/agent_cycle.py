@@ -1,7 +1,7 @@
 """Agent footprint: RSS and CPU of the real agent, hub-less and linked to a real hub.
 
     .venv/bin/python -m bench.agent_cycle [--sessions 2000 5000] [--seconds 60] [--interval 5]
-                                          [--old-tree DIR]
+                                          [--hotspot-users N] [--old-tree DIR]
 
 A routersim runs in a subprocess with N logged-in hotspot sessions whose counters move every
 second (70 % of them each second, so nearly every session changes between two agent cycles:
@@ -12,7 +12,10 @@ Postgres), so its hub link sends every event it records ("linked"). After a warm
 agent's VmRSS and utime+stime are read from /proc every cycle for ``--seconds``; medians are
 printed, with the hub's CPU over the same window when linked. ``--old-tree DIR`` runs the
 same measurements with the agent program of another checkout (e.g. ``git archive`` of the
-commit before a change) in the same run, for before/after figures. Targets (linked, 5 s
+commit before a change) in the same run, for before/after figures. Each session's user is
+a configured hotspot user; ``--hotspot-users N`` configures N in all (at least one per
+session), the others with a comment and a limit-uptime as voucher users have: the agent
+mirrors them all (listen + the print every reconcile_interval). Targets (linked, 5 s
 cycle): 5,000 sessions under 60 MB RSS and 5 % of one core; 2,000 under 2.5 %.
 """
 
@@ -47,9 +50,12 @@ SIM_SCRIPT = """
 import asyncio, random, sys
 from routersim import SimRouter
 
-async def main(count):
+async def main(count, users):
     sim = SimRouter(name="bench", seed=1)
     await sim.start(host="127.0.0.1", port=0)
+    for n in range(count, users):
+        sim.add_hotspot_user(f"V{n:07d}", password="pw", comment=f"batch 7 #{n}",
+                             **{"limit-uptime": "1h"})
     sessions = []
     for n in range(count):
         user = f"+2557{n:08d}"
@@ -66,7 +72,7 @@ async def main(count):
                 sim.add_traffic(sid, rng.randrange(100, 5_000), rng.randrange(1_000, 50_000))
         sim.step(1.0)
 
-asyncio.run(main(int(sys.argv[1])))
+asyncio.run(main(int(sys.argv[1]), int(sys.argv[2])))
 """
 
 
@@ -215,10 +221,18 @@ async def measure(
         await agent.stop()
 
 
-async def start_sim(sessions: int) -> tuple[asyncio.subprocess.Process, tuple[str, int]]:
+async def start_sim(
+    sessions: int, users: int
+) -> tuple[asyncio.subprocess.Process, tuple[str, int]]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     sim = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", SIM_SCRIPT, str(sessions), stdout=asyncio.subprocess.PIPE, env=env
+        sys.executable,
+        "-c",
+        SIM_SCRIPT,
+        str(sessions),
+        str(max(users, sessions)),
+        stdout=asyncio.subprocess.PIPE,
+        env=env,
     )
     assert sim.stdout is not None
     host, port = (await asyncio.wait_for(sim.stdout.readline(), 300)).decode().split()
@@ -246,7 +260,8 @@ async def run(args: argparse.Namespace) -> None:
 
                     await wait_until(healthy, "the hub answering /healthz", [hub])
                 for sessions in args.sessions:
-                    sim, address = await start_sim(sessions)
+                    users = max(args.hotspot_users, sessions)
+                    sim, address = await start_sim(sessions, users)
                     try:
                         for label, tree in trees:
                             for mode in args.modes:
@@ -255,7 +270,11 @@ async def run(args: argparse.Namespace) -> None:
                                 if mode == "linked":
                                     token = await agent_token(dsn, run_dir.name)
                                     linked = (hub_url, token, hub)
-                                print(f"{sessions} sessions, {label} agent, {mode} ...", flush=True)
+                                print(
+                                    f"{sessions} sessions, {users} hotspot users, {label} agent,"
+                                    f" {mode} ...",
+                                    flush=True,
+                                )
                                 figures = await measure(
                                     run_dir,
                                     address,
@@ -301,6 +320,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--interval", type=float, default=5.0)
     parser.add_argument("--warmup", type=float, default=15.0)
+    parser.add_argument(
+        "--hotspot-users",
+        type=int,
+        default=0,
+        metavar="N",
+        help="hotspot users configured on the router (default: one per session)",
+    )
     parser.add_argument("--old-tree", help="another checkout whose agent to measure as 'old'")
     parser.add_argument("--profile", metavar="DIR", help="run each agent under cProfile, into DIR")
     parser.add_argument("--modes", nargs="+", default=["hub-less", "linked"])

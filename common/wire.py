@@ -52,8 +52,11 @@ VOUCHER_REDEEMED = "voucher_redeemed"
 # "session_id"}.
 BILLING_CUT = "billing.cut"
 EVENT_REJECTED = "event.rejected"  # hub-side site event: {"kind", "reason"} of a refused event
+HOTSPOT_USER_PUT = "hotspot_user.put"  # HotspotUser: a configured user added or changed
+HOTSPOT_USER_REMOVED = "hotspot_user.removed"  # HotspotUserRemoved: no user of that name left
 
 SESSION_EVENT_KINDS = frozenset({SESSION_STARTED, SESSION_UPDATED, SESSION_ENDED})
+HOTSPOT_USER_EVENT_KINDS = frozenset({HOTSPOT_USER_PUT, HOTSPOT_USER_REMOVED})
 
 # Only these kinds may be thinned when the outbox is over its bound.
 THINNABLE_KINDS = frozenset({ROUTER_HEALTH, SESSION_UPDATED})
@@ -103,6 +106,7 @@ INTEGER_MAX = 2**31 - 1
 MAX_EVENTS_PER_FRAME = 10_000
 MAX_ROUTERS_PER_FRAME = 1_000  # the hub's own per-agent limit (HubConfig) is lower
 MAX_SESSIONS_PER_ROUTER = 50_000
+MAX_HOTSPOT_USERS_PER_ROUTER = 100_000  # voucher batches make big user lists
 MAX_VOUCHERS_PER_SYNC = 5_000  # a batch holds at most 5,000 (voucher_batches.count)
 
 Seq = Annotated[int, Meta(ge=1, le=BIGINT_MAX)]
@@ -116,6 +120,7 @@ Text = Annotated[str, Meta(max_length=256)]  # usernames, addresses, identities,
 LongText = Annotated[str, Meta(max_length=4096)]  # error messages
 Time = Annotated[str, Meta(max_length=64)]  # ISO 8601 UTC
 SessionId = Annotated[str, Meta(min_length=1, max_length=64)]
+UserName = Annotated[str, Meta(min_length=1, max_length=256)]  # a hotspot user's name
 
 
 class WireError(ValueError):
@@ -151,6 +156,26 @@ class Session(Struct):
     server: Text | None = None  # hotspot server or ppp service
 
 
+class HotspotUser(Struct, gc=False):
+    """One configured ``/ip/hotspot/user``, by name (the hub's key): when several servers have
+    a user of that name, the one with the lowest ``.id``. Values parsed from RouterOS.
+    ``gc=False``: scalars only, and an agent holds thousands."""
+
+    name: UserName
+    user_id: SessionId  # RouterOS .id, e.g. "*1A"
+    profile: Text | None = None
+    disabled: bool = False
+    comment: LongText | None = None
+    limit_uptime_seconds: Count | None = None  # None: no limit-uptime set
+    mac_address: Text | None = None  # canonical AA:BB:CC:DD:EE:FF
+
+
+class HotspotUserRemoved(Struct):
+    """``data`` of hotspot_user.removed."""
+
+    name: UserName
+
+
 class RouterHealth(Struct):
     status: Literal["online", "offline"]
     since: Time  # ISO 8601 UTC of the last status change
@@ -174,10 +199,19 @@ class RouterStatus(Struct):
     error: LongText | None = None
 
 
+HotspotUsers = Annotated[list[HotspotUser], Meta(max_length=MAX_HOTSPOT_USERS_PER_ROUTER)]
+
+
 class RouterSnapshot(Struct):
+    """A router's current state. ``hotspot_users`` None: not known yet (the hub keeps what it
+    has); a list replaces the hub's users of the router, unless ``users_continued`` says it
+    adds to the list an earlier part began (a router's users may span parts)."""
+
     router: Name
     health: RouterHealth
     sessions: Annotated[list[Session], Meta(max_length=MAX_SESSIONS_PER_ROUTER)]
+    hotspot_users: HotspotUsers | None = None
+    users_continued: bool = False
 
 
 class Event(Struct):
@@ -349,6 +383,8 @@ class RawRouterSnapshot(Struct):
     router: Name
     health: Raw
     sessions: Annotated[list[Raw], Meta(max_length=MAX_SESSIONS_PER_ROUTER)]
+    hotspot_users: Annotated[list[Raw], Meta(max_length=MAX_HOTSPOT_USERS_PER_ROUTER)] | None = None
+    users_continued: bool = False
 
 
 class SnapshotRejected(Frame, tag="snapshot.rejected", kw_only=True):
@@ -457,6 +493,19 @@ def split_snapshot(as_of_seq: int, routers: list[RouterSnapshot], max_bytes: int
                 size = FRAME_OVERHEAD + health_size
             current.sessions.append(session)
             size += item
+        if snap.hotspot_users is None:
+            continue
+        current.hotspot_users = []
+        for user in snap.hotspot_users:
+            item = len(_encoder.encode(user)) + 1
+            if size + item > max_bytes and current.hotspot_users:
+                current = RouterSnapshot(
+                    snap.router, snap.health, [], hotspot_users=[], users_continued=True
+                )
+                parts.append([current])
+                size = FRAME_OVERHEAD + health_size
+            current.hotspot_users.append(user)
+            size += item
     return [
         Snapshot(as_of_seq=as_of_seq, routers=part, part=index, last=index == len(parts) - 1)
         for index, part in enumerate(parts)
@@ -510,6 +559,8 @@ SNAPSHOT_REJECTED = decoder(SnapshotRejected)
 RAW_COMMAND_FRAME = decoder(RawCommandFrame)
 SESSION = decoder(Session)
 HEALTH = decoder(RouterHealth)
+HOTSPOT_USER = decoder(HotspotUser)
+HOTSPOT_USER_REMOVED_DATA = decoder(HotspotUserRemoved)
 ROUTER_STATUS = decoder(RouterStatus)
 RESULT = decoder(CommandResult)
 COMMAND = decoder(Command)

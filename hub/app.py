@@ -12,6 +12,8 @@ from hub.config import HubConfig
 from hub.database import DatabaseHealth, open_database
 from hub.link.vouchers import push_batch
 from hub.metrics import HubMetrics
+from hub.payments.daraja import DarajaProvider, DarajaSettings
+from hub.payments.service import PaymentService
 from hub.ratelimit import LoginGuard, RateLimiter, SharedRateLimiter
 from hub.retention import RetentionService
 from hub.services.access import AccessService
@@ -21,6 +23,7 @@ from hub.services.dispatch import Dispatcher
 from hub.services.plans import PlanService
 from hub.services.portal import PortalService
 from hub.services.reports import ReportService
+from hub.services.router_users import RouterUsersService
 from hub.services.tenants import TenantService
 from hub.services.users import UserService
 from hub.services.vouchers import VoucherService
@@ -32,6 +35,7 @@ from hub.typedefs import (
     DB_POOL,
     LOGIN_GUARD,
     METRICS,
+    PAYMENT_PROVIDER,
     RATE_LIMITER,
     SERVICES,
     SUPERVISOR,
@@ -78,7 +82,9 @@ def create_app(
 
         setup_link(app)
         dispatcher_key = DISPATCHER
+    app.cleanup_ctx.append(_payment_provider)
     app.cleanup_ctx.append(_services(dispatcher_key))
+    app.cleanup_ctx.append(_payment_settler)
     app.cleanup_ctx.append(_metrics_refresher)
     app.cleanup_ctx.append(_retention)
     setup_routes(app, metrics)
@@ -106,19 +112,22 @@ def _services(
     async def context(app: web.Application) -> AsyncIterator[None]:
         config, pool = app[CONFIG], app[DB_POOL]
         dispatcher = app[dispatcher_key] if dispatcher_key is not None else None
+        access = AccessService(pool, config, dispatcher)
         app[SERVICES] = Services(
             auth=AuthService(pool, config),
             portal=PortalService(pool, config, dispatcher),
-            access=AccessService(pool, config, dispatcher),
+            access=access,
             agents=AgentService(pool, config),
             plans=PlanService(pool),
             reports=ReportService(pool, config),
+            router_users=RouterUsersService(pool, config),
             tenants=TenantService(pool, config),
             users=UserService(pool),
             # A new batch goes to the connected agents of its scope at once (through the link).
             vouchers=VoucherService(
                 pool, config, partial(push_batch, pool) if dispatcher is not None else None
             ),
+            payments=PaymentService(pool, config, app[PAYMENT_PROVIDER], access),
         )
         yield
 
@@ -144,6 +153,39 @@ def _supervisor(on_fatal: FatalHandler) -> Callable[[web.Application], AsyncIter
             await supervisor.close()
 
     return context
+
+
+async def _payment_provider(app: web.Application) -> AsyncIterator[None]:
+    """The M-Pesa provider when ``[mpesa]`` is configured (its HTTP session closed after)."""
+    mpesa = app[CONFIG].mpesa
+    if not mpesa.configured:
+        app[PAYMENT_PROVIDER] = None
+        yield
+        return
+    assert mpesa.consumer_key and mpesa.consumer_secret and mpesa.shortcode and mpesa.passkey
+    provider = DarajaProvider(
+        DarajaSettings(
+            base_url=mpesa.base_url,
+            consumer_key=mpesa.consumer_key,
+            consumer_secret=mpesa.consumer_secret,
+            shortcode=mpesa.shortcode,
+            passkey=mpesa.passkey,
+        )
+    )
+    app[PAYMENT_PROVIDER] = provider
+    try:
+        yield
+    finally:
+        await provider.close()
+
+
+async def _payment_settler(app: web.Application) -> AsyncIterator[None]:
+    """Settle mobile-money payments whose callback never came (status query, then expiry)."""
+    payments = app[SERVICES].payments
+    app[SUPERVISOR].start("payment-settler", payments.settle_forever)
+    yield
+    await app[SUPERVISOR].stop("payment-settler")
+    await payments.close()
 
 
 async def _metrics_refresher(app: web.Application) -> AsyncIterator[None]:

@@ -1,6 +1,6 @@
 """Hub settings: a TOML file (optional) overlaid by environment variables.
 
-The file's top-level keys are the fields of HubConfig (a ``[wireguard]`` table for its own);
+The file's top-level keys are the fields of HubConfig (``[wireguard]`` and ``[mpesa]`` tables);
 see deploy/hub.example.toml. Environment variables win over the file:
 
     DATABASE_URL              database_url (unset: embedded Postgres in data_dir/pgdata)
@@ -11,6 +11,7 @@ see deploy/hub.example.toml. Environment variables win over the file:
     ISPFLEET_HUB_INSTANCE     instance_name
     ISPFLEET_HUB_METRICS_TOKEN  metrics_token
     ISPFLEET_HUB_JWT_SECRET   jwt_secret
+    ISPFLEET_HUB_MPESA_CONSUMER_SECRET, ISPFLEET_HUB_MPESA_PASSKEY  mpesa secrets
 """
 
 from __future__ import annotations
@@ -30,6 +31,22 @@ class WireGuardConfig:
     public_key: str | None = None  # hub's WireGuard public key
     network: str = "10.99.0.0/24"  # agents get addresses from here
     hub_address: str = "10.99.0.1"
+
+
+@dataclass(slots=True)
+class MpesaConfig:
+    """Safaricom Daraja (STK push) credentials of the platform's paybill or till; without a
+    consumer key, mobile money is off (STK push answers 503)."""
+
+    base_url: str = "https://sandbox.safaricom.co.ke"
+    consumer_key: str | None = None
+    consumer_secret: str | None = field(default=None, repr=False)
+    shortcode: str | None = None
+    passkey: str | None = field(default=None, repr=False)
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.consumer_key and self.consumer_secret and self.shortcode and self.passkey)
 
 
 @dataclass(slots=True)
@@ -103,6 +120,13 @@ class HubConfig:
     commands_retention_days: int = 30  # finished commands only
     audit_log_retention_days: int = 730
     wireguard: WireGuardConfig = field(default_factory=WireGuardConfig)
+    mpesa: MpesaConfig = field(default_factory=MpesaConfig)
+    # A mobile-money payment with no callback this many seconds after it started is asked
+    # about (STK status query; lost callbacks are common); still pending after
+    # payment_expire_after it is expired. The settler looks every payment_settle_interval.
+    payment_query_after: float = 60.0
+    payment_expire_after: float = 600.0
+    payment_settle_interval: float = 15.0
 
 
 def load_hub_config(path: str | None, environ: Mapping[str, str]) -> HubConfig:
@@ -123,6 +147,16 @@ def load_hub_config(path: str | None, environ: Mapping[str, str]) -> HubConfig:
     ):
         if value := environ.get(name):
             changes[key] = value
+    mpesa_secrets = {
+        key: value
+        for name, key in (
+            ("ISPFLEET_HUB_MPESA_CONSUMER_SECRET", "consumer_secret"),
+            ("ISPFLEET_HUB_MPESA_PASSKEY", "passkey"),
+        )
+        if (value := environ.get(name))
+    }
+    if mpesa_secrets:
+        changes["mpesa"] = dataclasses.replace(config.mpesa, **mpesa_secrets)
     return dataclasses.replace(config, **changes)
 
 

@@ -1,9 +1,12 @@
 """``make demo``: the whole system on one machine, every part a real process.
 
-Starts a routersim fleet, sets up a tenant (API key, admin, customers with paid access) through
-the hub's own services, starts the hub, creates one agent per router and enrolls it through the
-real enrollment path (``ispfleet-agent enroll``), starts the agents, waits until every router
-reports, then prints the URLs, keys and ready-to-paste curl commands. Ctrl-C stops everything.
+Starts a routersim fleet (a Kenyan ISP: +2547 numbers) and the M-Pesa Daraja simulator, sets up
+a tenant (API key, admin, dashboard owner, plans, a voucher batch, customers with paid access)
+through the hub's own services, starts the hub, creates one agent per router and enrolls it
+through the real enrollment path (``ispfleet-agent enroll``), starts the agents (the first
+router with ``billing = true``: unpaid sessions are cut), waits until every router reports, then
+prints the URLs, keys and ready-to-paste curl commands, one of which pays by STK push for a
+walk-in customer who then comes online. Ctrl-C stops everything.
 
 State lives in ``var/demo``, started afresh each run; logs in ``var/demo/logs``.
 """
@@ -29,17 +32,38 @@ from pathlib import Path
 import aiohttp
 import librouteros
 
+from common import daraja
 from hub.config import HubConfig, public_url
 from hub.database import open_database
 from hub.services.access import AccessService
 from hub.services.agents import AgentService
 from hub.services.auth import AuthService
+from hub.services.plans import PlanService
 from hub.services.tenants import TenantService
+from hub.services.vouchers import VoucherService
+from routersim.daraja import CONSUMER_KEY, CONSUMER_SECRET
 
 log = logging.getLogger("ispfleet.demo")
 
 TENANT = "demo"
 ADMIN_EMAIL = "admin@demo.local"
+DASHBOARD_USER = "owner"
+PHONE_PREFIX = "+2547"  # Kenya: M-Pesa's Daraja API takes the payments
+PLANS = (  # name, speed, price (KES), duration
+    ("1 Hour Plan", "5M/2M", 50, 1, "HOURS"),
+    ("5 Minutes Test Plan", "2M/1M", 10, 5, "MINUTES"),
+    ("1 Day Plan", "10M/5M", 300, 1, "DAYS"),
+)
+
+
+@dataclass(slots=True)
+class WalkIn:
+    """A client online on the first router before the demo starts, who has not paid: billing
+    cuts them there, and the printed STK push pays for them."""
+
+    router: str
+    username: str
+    mac_address: str
 
 
 @dataclass(slots=True)
@@ -128,37 +152,72 @@ def parse_router_line(line: str) -> SimRouterAddress:
     return SimRouterAddress(name, host, int(port), user.removeprefix("user="), secret)
 
 
-async def hotspot_usernames(router: SimRouterAddress) -> list[str]:
+async def hotspot_usernames(router: SimRouterAddress) -> tuple[list[str], WalkIn | None]:
+    """The router's phone-number hotspot users, and one of them online by login (not by MAC)."""
     api = await librouteros.async_connect(
         host=router.host, username=router.username, password=router.password, port=router.port
     )
     try:
         rows = [row async for row in api("/ip/hotspot/user/print")]
+        active = [row async for row in api("/ip/hotspot/active/print")]
     finally:
         await api.close()
-    return [str(row["name"]) for row in rows if str(row.get("name", "")).startswith("+")]
+    walk_in = next(
+        (
+            WalkIn(router.name, str(row["user"]), str(row["mac-address"]))
+            for row in active
+            if str(row.get("user", "")).startswith("+") and row.get("login-by") != "mac"
+        ),
+        None,
+    )
+    return [str(row["name"]) for row in rows if str(row.get("name", "")).startswith("+")], walk_in
 
 
 async def set_up_tenant(
     config: HubConfig, routers: list[SimRouterAddress], rng: random.Random
 ) -> dict[str, object]:
-    """Tenant, API key, admin, agents (with enrollment tokens) and customers with access."""
+    """Tenant, API key, admin, dashboard owner, plans, vouchers, agents (with enrollment tokens)
+    and customers with access; the walk-in of the first router is left unpaid."""
     admin_password = secrets.token_urlsafe(12)
+    owner_password = secrets.token_urlsafe(12)
     async with open_database(config, max_size=2) as pool:
         tenants = TenantService(pool, config)
         auth = AuthService(pool, config)
         agents = AgentService(pool, config)
-        tenant = await tenants.create_tenant(TENANT, "Demo ISP", "TZ")
+        tenant = await tenants.create_tenant(TENANT, "Demo ISP", "KE")
         _, api_key = await auth.issue_api_key(TENANT, "demo")
         await auth.create_admin(ADMIN_EMAIL, admin_password)
+        await auth.create_user(TENANT, DASHBOARD_USER, owner_password, "owner")
+        plans = [
+            await PlanService(pool).create(
+                tenant,
+                name=name,
+                speed=speed,
+                price=price,
+                duration_value=value,
+                duration_unit=unit,
+                connection_type="hotspot",
+                actor="demo",
+            )
+            for name, speed, price, value, unit in PLANS
+        ]
+        batch = await VoucherService(pool, config).create_batch(
+            tenant, plan_id=plans[0].id, count=24, actor="demo"
+        )
         tokens = {}
         for router in routers:
             ticket = await agents.create_agent(TENANT, router.name, actor="demo")
             tokens[router.name] = ticket.token
         access = AccessService(pool, config)
         customers = paid = 0
-        for router in routers:
-            for username in await hotspot_usernames(router):
+        walk_in = None
+        for index, router in enumerate(routers):
+            usernames, online = await hotspot_usernames(router)
+            if index == 0:
+                walk_in = online
+            for username in usernames:
+                if walk_in is not None and username == walk_in.username:
+                    continue  # not a customer yet: the printed STK push makes them one
                 customers += 1
                 # Most customers have paid for 1-24 h; some exist with no access; the rest of the
                 # simulated clients are unknown to the database (the portal shows a note for them).
@@ -173,13 +232,20 @@ async def set_up_tenant(
     return {
         "api_key": api_key,
         "admin_password": admin_password,
+        "owner_password": owner_password,
         "tokens": tokens,
         "customers": customers,
         "paid": paid,
+        "plans": plans,
+        "batch_id": batch.summary.batch.id,
+        "walk_in": walk_in,
+        "billing_router": routers[0].name,
     }
 
 
-def agent_toml(router: SimRouterAddress, state_dir: Path, metrics_port: int) -> str:
+def agent_toml(
+    router: SimRouterAddress, state_dir: Path, metrics_port: int, *, billing: bool
+) -> str:
     return (
         "[agent]\n"
         f"site = {json.dumps(router.name)}\n"
@@ -194,6 +260,8 @@ def agent_toml(router: SimRouterAddress, state_dir: Path, metrics_port: int) -> 
         f"port = {router.port}\n"
         f"username = {json.dumps(router.username)}\n"
         f"password = {json.dumps(router.password)}\n"
+        # Unpaid hotspot sessions are cut on a billing router (the demo's first).
+        f"billing = {'true' if billing else 'false'}\n"
     )
 
 
@@ -219,65 +287,105 @@ async def wait_until_reporting(
     raise SystemExit(f"the agents did not report in {timeout:g} s ({last}); see the logs")
 
 
-async def first_known_user(url: str, api_key: str, router_id: int) -> str | None:
+async def known_user(
+    url: str, api_key: str, routers: list[dict], billing_router: str
+) -> tuple[int, str] | None:
+    """(router id, username) of a connected customer for the printed disconnect: a paid one
+    anywhere, else a known one on a router without billing (which would cut it meanwhile)."""
     headers = {"Authorization": f"Bearer {api_key}"}
-    async with (
-        aiohttp.ClientSession() as http,
-        http.get(f"{url}/api/portal/router/{router_id}/active-users/", headers=headers) as resp,
-    ):
-        body = await resp.json()
-    for user in body.get("active_users", []):
-        if user["database_info"].get("user_id") is not None:
-            return user["username"]
-    return None
+    fallback = None
+    async with aiohttp.ClientSession(headers=headers) as http:
+        for router in routers:
+            async with http.get(f"{url}/api/portal/router/{router['id']}/active-users/") as resp:
+                body = await resp.json()
+            for user in body.get("active_users", []):
+                info = user["database_info"]
+                if info.get("user_id") is None:
+                    continue
+                if info.get("has_active_access"):
+                    return router["id"], user["username"]
+                if fallback is None and router["name"] != billing_router:
+                    fallback = router["id"], user["username"]
+    return fallback
 
 
 def banner(
-    url: str, setup: dict, routers: list[dict], metrics: list[str], sample: str | None
+    url: str, setup: dict, routers: list[dict], metrics: list[str], sample: tuple[int, str] | None
 ) -> str:
     key = setup["api_key"]
     first = routers[0]["id"]
-    user = sample or "+255712345678"
+    sample_router, user = sample or (first, "+254712345678")
+    ids = {router["name"]: router["id"] for router in routers}
 
     def curl(path: str, *options: str) -> str:
         """A curl command line that pastes into any POSIX shell (every part quoted)."""
         auth = ["-H", f"Authorization: Bearer {key}"]
         return shlex.join(["curl", "-s", *auth, *options, f"{url}{path}"])
 
+    def post(path: str, body: dict[str, object]) -> str:
+        return curl(
+            path, "-X", "POST", "-H", "Content-Type: application/json", "-d", json.dumps(body)
+        )
+
     pretty = " | python3 -m json.tool"
-    body = json.dumps({"username": user})
+    plan = setup["plans"][0]
+    walk_in = setup["walk_in"]
+    login = {"username": DASHBOARD_USER, "password": setup["owner_password"]}
     lines = [
         "",
         "ispfleet demo is running",
         "",
         f"  Hub                {url}",
         f"  Tenant API key     {key}",
+        f"  Dashboard owner    {DASHBOARD_USER} / {setup['owner_password']}",
         f"  Platform admin     {ADMIN_EMAIL} / {setup['admin_password']}",
         f"  Customers          {setup['customers']} ({setup['paid']} with paid access)",
         "  Routers            "
         + ", ".join(f"id {r['id']} {r['name']} ({r['status']})" for r in routers),
+        f"  Billing            {setup['billing_router']} has billing = true: unpaid sessions"
+        " are cut",
         "  Agent metrics      " + "  ".join(metrics),
         f"  Hub metrics        {url}/metrics",
         "  Logs               var/demo/logs/",
         "",
-        "Try:",
+        "Try the portal (seeds 000-002):",
         "  " + curl(f"/api/portal/router/{first}/active-users/") + pretty,
         "  " + curl("/api/portal/router/health/") + pretty,
         "  " + curl(f"/api/portal/router/{first}/monitoring/") + pretty,
-        "  "
-        + curl(
-            f"/api/portal/router/{first}/disconnect-user/",
-            "-X",
-            "POST",
-            "-H",
-            "Content-Type: application/json",
-            "-d",
-            body,
-        ),
+        "  " + post(f"/api/portal/router/{sample_router}/disconnect-user/", {"username": user}),
         "",
-        "Ctrl-C stops everything.",
-        "",
-    ]
+        "Billing (seed 003; a dashboard login works as well as the API key):",
+        "  " + shlex.join(["curl", "-s", "-X", "POST", "-H", "Content-Type: application/json",
+                           "-d", json.dumps(login), f"{url}/api/auth/login"]),
+        "  " + curl("/api/plans") + pretty,
+        "  " + curl("/api/dashboard/overview") + pretty,
+        "  " + curl("/api/mpesa/transactions") + pretty,
+        "  " + curl(f"/api/routers/{first}/users") + pretty,
+        "  " + curl(f"/api/vouchers/batches/{setup['batch_id']}/sheet.pdf", "-o", "vouchers.pdf"),
+    ]  # fmt: skip
+    if walk_in is not None:
+        router_id = ids.get(walk_in.router, first)
+        lines += [
+            "",
+            f"A walk-in customer {walk_in.username} ({walk_in.mac_address}) on {walk_in.router}"
+            " has not paid, so billing cuts them. Pay by M-Pesa (the simulator answers paid"
+            " in 2 s):",
+            "  "
+            + post(
+                "/api/payments/mpesa/stk-push",
+                {
+                    "plan_id": plan.id,
+                    "phone": walk_in.username,
+                    "router_id": router_id,
+                    "mac_address": walk_in.mac_address,
+                },
+            ),
+            "and a few seconds later they are online:",
+            "  "
+            + curl(f"/api/portal/router/{router_id}/active-users/")
+            + f" | grep -c {shlex.quote(walk_in.username)}",
+        ]
+    lines += ["", "Ctrl-C stops everything.", ""]
     return "\n".join(lines)
 
 
@@ -294,9 +402,14 @@ async def run_demo(args: argparse.Namespace) -> None:
         loop.add_signal_handler(sig, stop.set)
 
     hub_toml = root / "hub.toml"
+    daraja_url = f"http://127.0.0.1:{args.daraja_port}"
     hub_toml.write_text(
         f'data_dir = "{root / "hub"}"\nlisten_host = "127.0.0.1"\nlisten_port = {args.port}\n'
-        "agent_heartbeat = 5.0\nagent_offline_after = 20.0\n"
+        "agent_heartbeat = 5.0\nagent_offline_after = 20.0\n\n"
+        "[mpesa]  # the Daraja simulator (routersim/daraja.py) with its sandbox credentials\n"
+        f'base_url = "{daraja_url}"\nconsumer_key = "{CONSUMER_KEY}"\n'
+        f'consumer_secret = "{CONSUMER_SECRET}"\nshortcode = "{daraja.SANDBOX_SHORTCODE}"\n'
+        f'passkey = "{daraja.SANDBOX_PASSKEY}"\n'
     )
     config = replace(HubConfig(), data_dir=str(root / "hub"), listen_port=args.port)
     url = public_url(config)
@@ -315,7 +428,11 @@ async def run_demo(args: argparse.Namespace) -> None:
             str(args.routersim_port),
             "--seed",
             str(args.seed),
+            "--phone-prefix",
+            PHONE_PREFIX,
         )
+        print(f"starting the M-Pesa Daraja simulator on {daraja_url} ...")
+        await processes.start("daraja", "-m", "routersim.daraja", "--port", str(args.daraja_port))
         lines = await wait_for_lines(
             root / "logs" / "routersim.log", args.routers, processes, timeout=30
         )
@@ -333,7 +450,9 @@ async def run_demo(args: argparse.Namespace) -> None:
             agent_dir.mkdir(exist_ok=True)
             config_path = agent_dir / "agent.toml"
             metrics_port = args.metrics_port + index
-            config_path.write_text(agent_toml(sim, agent_dir / "state", metrics_port))
+            config_path.write_text(
+                agent_toml(sim, agent_dir / "state", metrics_port, billing=index == 0)
+            )
             await wait_for_hub(url, processes)
             token = setup["tokens"][sim.name]
             print(f"enrolling the agent of {sim.name} ...")
@@ -350,7 +469,7 @@ async def run_demo(args: argparse.Namespace) -> None:
         routers = await wait_until_reporting(
             url, setup["api_key"], len(sims), processes, timeout=60
         )
-        sample = await first_known_user(url, setup["api_key"], routers[0]["id"])
+        sample = await known_user(url, setup["api_key"], routers, setup["billing_router"])
         print(banner(url, setup, routers, metrics, sample), flush=True)
 
         while not stop.is_set():
@@ -384,6 +503,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8080, help="hub HTTP port")
     parser.add_argument("--routersim-port", type=int, default=18728, help="first router's API port")
     parser.add_argument("--metrics-port", type=int, default=19617, help="first agent's /metrics")
+    parser.add_argument("--daraja-port", type=int, default=18090, help="M-Pesa simulator")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--data-dir", default="var/demo")
     args = parser.parse_args(argv)

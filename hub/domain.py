@@ -209,6 +209,33 @@ class ActiveSession:
 
 
 @dataclass(frozen=True, slots=True)
+class RouterHotspotUser:
+    """A hotspot user configured on a router (its agent's mirror), with its live session."""
+
+    router_id: int
+    name: str
+    user_id: str  # RouterOS .id
+    profile: str | None
+    disabled: bool
+    comment: str | None
+    limit_uptime_seconds: int | None  # None: no limit-uptime
+    mac_address: str | None
+    session: ActiveSession | None  # the user's latest hotspot login there, if online
+
+
+@dataclass(frozen=True, slots=True)
+class RouterUsers:
+    """GET /api/routers/{id}/users: a router and its configured hotspot users."""
+
+    router: Router
+    users: list[RouterHotspotUser]
+
+    @property
+    def active_sessions(self) -> int:
+        return sum(user.session is not None for user in self.users)
+
+
+@dataclass(frozen=True, slots=True)
 class Customer:
     id: int
     tenant_id: int
@@ -617,3 +644,37 @@ class VoucherSync:
     mac_address: str | None
     redeemed_at: datetime | None
     expires_at: datetime | None
+
+
+# --- billing ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Payment:
+    """Money for a plan: M-Pesa (pending until the provider says), cash or a voucher."""
+
+    id: int
+    tenant_id: int
+    customer_id: int
+    plan_id: int
+    router_id: int | None
+    method: str  # "mobile_money" | "cash" | "voucher"
+    provider: str | None  # "mpesa" for mobile money
+    status: str  # "pending" | "completed" | "failed" | "expired"
+    amount: Decimal
+    currency: str
+    phone: str | None  # E.164 digits without "+", as M-Pesa and seed 003 spell it
+    mac_address: str | None
+    reference: str | None
+    checkout_request_id: str | None
+    merchant_request_id: str | None
+    receipt: str | None
+    result_code: int | None
+    result_desc: str | None
+    entitlement_id: int | None
+    recorded_by: str
+    created_at: datetime
+    completed_at: datetime | None
+    updated_at: datetime
+    # The end of the access it bought (its entitlement), when read with it.
+    access_expires_at: datetime | None = None

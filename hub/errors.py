@@ -11,6 +11,8 @@ HubError
 ├── RateLimited         429  carries retry_after seconds
 ├── CommandFailed       500  the agent ran the command and steps failed (carries details)
 │   └── SessionNotFound 500  a disconnect found no session of the user: nothing was touched
+├── ProviderFailed      502  the payment provider refused or failed the request
+├── ProviderUnavailable 503  mobile money is not configured, or its provider is unreachable now
 ├── AgentUnavailable    503  the site's agent or router cannot be reached now
 │   └── CommandTimedOut 503  no result within the command's timeout
 └── DatabaseError       503  Postgres cannot be reached, started or migrated
@@ -92,6 +94,18 @@ class CommandFailed(HubError):
 
 class SessionNotFound(CommandFailed):
     """The router has no session of that user (seed 001's "Session not found")."""
+
+
+class ProviderFailed(HubError):
+    """The payment provider could not start the payment."""
+
+    status = 502
+
+
+class ProviderUnavailable(HubError):
+    """The payment provider cannot be reached right now; retry later."""
+
+    status = 503
 
 
 class AgentUnavailable(HubError):

@@ -36,6 +36,18 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION public.count_router_hotspot_users() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    UPDATE router_health h
+       SET hotspot_users = (SELECT count(*) FROM router_hotspot_users u
+                             WHERE u.router_id = h.router_id)
+     WHERE h.router_id IN (SELECT DISTINCT router_id FROM changed_rows);
+    RETURN NULL;
+END
+$$;
+
 CREATE FUNCTION public.enforce_tenant_limits() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -393,6 +405,18 @@ CREATE TABLE public.router_health (
     CONSTRAINT router_health_status_check CHECK ((status = ANY (ARRAY['online'::text, 'offline'::text])))
 );
 
+CREATE TABLE public.router_hotspot_users (
+    router_id bigint NOT NULL,
+    name text NOT NULL,
+    user_id text NOT NULL,
+    profile text,
+    disabled boolean DEFAULT false NOT NULL,
+    comment text,
+    limit_uptime_seconds bigint,
+    mac_address text,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
 CREATE TABLE public.router_read_versions (
     router_id bigint NOT NULL,
     version bigint NOT NULL
@@ -691,6 +715,9 @@ ALTER TABLE ONLY public.refresh_tokens
 ALTER TABLE ONLY public.router_health
     ADD CONSTRAINT router_health_pkey PRIMARY KEY (router_id);
 
+ALTER TABLE ONLY public.router_hotspot_users
+    ADD CONSTRAINT router_hotspot_users_pkey PRIMARY KEY (router_id, name);
+
 ALTER TABLE ONLY public.router_read_versions
     ADD CONSTRAINT router_read_versions_pkey PRIMARY KEY (router_id);
 
@@ -827,6 +854,10 @@ CREATE TRIGGER entitlements_read_version_upd AFTER UPDATE ON public.entitlements
 
 CREATE TRIGGER entitlements_version BEFORE INSERT OR UPDATE ON public.entitlements FOR EACH ROW EXECUTE FUNCTION public.entitlements_next_version();
 
+CREATE TRIGGER router_hotspot_users_count_del AFTER DELETE ON public.router_hotspot_users REFERENCING OLD TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION public.count_router_hotspot_users();
+
+CREATE TRIGGER router_hotspot_users_count_ins AFTER INSERT ON public.router_hotspot_users REFERENCING NEW TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION public.count_router_hotspot_users();
+
 CREATE TRIGGER routers_tenant_limit BEFORE INSERT ON public.routers FOR EACH ROW EXECUTE FUNCTION public.enforce_tenant_limits();
 
 CREATE TRIGGER vouchers_version BEFORE INSERT OR UPDATE ON public.vouchers FOR EACH ROW EXECUTE FUNCTION public.vouchers_next_version();
@@ -905,6 +936,9 @@ ALTER TABLE ONLY public.refresh_tokens
 
 ALTER TABLE ONLY public.router_health
     ADD CONSTRAINT router_health_router_id_fkey FOREIGN KEY (router_id) REFERENCES public.routers(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.router_hotspot_users
+    ADD CONSTRAINT router_hotspot_users_router_id_fkey FOREIGN KEY (router_id) REFERENCES public.routers(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.routers
     ADD CONSTRAINT routers_agent_id_fkey FOREIGN KEY (agent_id) REFERENCES public.agents(id) ON DELETE CASCADE;

@@ -12,6 +12,8 @@ from hub.config import HubConfig
 from hub.database import DatabaseHealth
 from hub.domain import ApiKeyPrincipal, Caller, User
 from hub.metrics import HubMetrics
+from hub.payments.provider import PaymentProvider
+from hub.payments.service import PaymentService
 from hub.ratelimit import LoginGuard, RateLimiter, SharedRateLimiter
 from hub.services.access import AccessService
 from hub.services.agents import AgentService
@@ -19,6 +21,7 @@ from hub.services.auth import AuthService
 from hub.services.plans import PlanService
 from hub.services.portal import PortalService
 from hub.services.reports import ReportService
+from hub.services.router_users import RouterUsersService
 from hub.services.tenants import TenantService
 from hub.services.users import UserService
 from hub.services.vouchers import VoucherService
@@ -40,12 +43,16 @@ class Services:
     tenants: TenantService
     users: UserService
     vouchers: VoucherService
+    router_users: RouterUsersService
+    payments: PaymentService
 
 
 CONFIG: web.AppKey[HubConfig] = web.AppKey("config", HubConfig)
 DB_POOL: web.AppKey[asyncpg.Pool] = web.AppKey("db_pool", asyncpg.Pool)
 METRICS: web.AppKey[HubMetrics] = web.AppKey("metrics", HubMetrics)
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
+# The configured mobile-money provider (None: not configured), opened and closed in a cleanup_ctx.
+PAYMENT_PROVIDER: web.AppKey[PaymentProvider | None] = web.AppKey("payment_provider")
 DB_HEALTH: web.AppKey[DatabaseHealth] = web.AppKey("db_health", DatabaseHealth)
 # Every background task of the hub runs under it (opened/closed in a cleanup context).
 SUPERVISOR: web.AppKey[Supervisor] = web.AppKey("supervisor", Supervisor)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import re
 import signal
 import sys
 
@@ -43,6 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--tick", type=float, default=1.0, help="seconds per world step; 0 freezes the world"
     )
+    parser.add_argument(
+        "--phone-prefix",
+        default="+2557",
+        help="start of the simulated users' phone numbers (default +2557, Tanzania; +2547 Kenya)",
+    )
     return parser
 
 
@@ -55,6 +61,8 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         parser.error(f"--port {args.port} with {args.routers} routers runs past port 65535")
     if args.tick < 0:
         parser.error("--tick must not be negative")
+    if not re.fullmatch(r"\+[1-9][0-9]{1,5}", args.phone_prefix):
+        parser.error("--phone-prefix must be + and 2-6 digits, like +2547")
 
 
 async def _run(args: argparse.Namespace) -> int:
@@ -67,6 +75,7 @@ async def _run(args: argparse.Namespace) -> int:
         username=args.username,
         password=args.password,
         empty_replies=not args.no_empty_replies,
+        phone_prefix=args.phone_prefix,
     )
     try:
         await fleet.start()

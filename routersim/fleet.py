@@ -27,6 +27,7 @@ class SimFleet:
         username: str = "admin",
         password: str = "",
         empty_replies: bool = True,
+        phone_prefix: str = "+2557",
     ) -> None:
         if routers < 1:
             raise ControlError("a fleet needs at least one router")
@@ -44,6 +45,7 @@ class SimFleet:
                 password=password,
                 seed=seed * 100_003 + i,
                 empty_replies=empty_replies,
+                phone_prefix=phone_prefix,
             )
             for i in range(routers)
         ]

@@ -31,6 +31,7 @@ class SimRouter:
         seed: int = 0,
         empty_replies: bool = True,
         version: str = "7.16.2 (stable)",
+        phone_prefix: str = "+2557",
     ) -> None:
         self.name = name
         self.username = username
@@ -45,7 +46,7 @@ class SimRouter:
         # (RouterOS drops it before login; the exact close is UNCONFIRMED). None: no limit.
         self.max_sessions: int | None = None
         self.state = RouterState()
-        self.world = World(self.state, name, seed, version)
+        self.world = World(self.state, name, seed, version, phone_prefix)
         self.host: str | None = None
         self.port: int | None = None
         self._server: asyncio.Server | None = None

@@ -157,8 +157,18 @@ class Session:
 class World:
     """Configuration, devices and sessions of one simulated router."""
 
-    def __init__(self, state: RouterState, identity: str, seed: int, version: str) -> None:
+    def __init__(
+        self,
+        state: RouterState,
+        identity: str,
+        seed: int,
+        version: str,
+        phone_prefix: str = "+2557",
+    ) -> None:
         self.state = state
+        # Simulated hotspot users are phone numbers: +2557XXXXXXXX (Tanzania) unless told, e.g.
+        # +2547 for Kenya, where M-Pesa's Daraja API takes the payments.
+        self.phone_prefix = phone_prefix
         self.rng = random.Random(seed)
         self.noise = random.Random(f"noise-{seed}")  # for values that must not shift the world
         self.clock = 0.0
@@ -797,7 +807,8 @@ class World:
 
     def _new_phone(self) -> str:
         while True:
-            phone = f"+2557{self.rng.randrange(10**8):08d}"
+            digits = 13 - len(self.phone_prefix)  # E.164: 12 digits after the "+"
+            phone = f"{self.phone_prefix}{self.rng.randrange(10**digits):0{digits}d}"
             if phone not in self._phones and not self.state.table(USER).named(phone):
                 self._phones.add(phone)
                 return phone

@@ -85,6 +85,7 @@ class Ingest:
         frame = wire.decode_as(data, wire.RAW_SNAPSHOT)
         rejected: list[wire.Rejected] = []
         prepared: dict[int, tuple[tuple | None, list[tuple]]] = {}
+        users: dict[int, tuple[list[tuple], bool]] = {}  # router id -> (rows, continued)
         for raw in frame.routers:
             try:
                 snap = wire.decode_as(raw, wire.RAW_ROUTER_SNAPSHOT)
@@ -113,6 +114,9 @@ class Ingest:
                     continue
                 sessions[s.session_id] = storage.session_row(s)
             prepared[router_id] = (health, list(sessions.values()))
+            if snap.hotspot_users is not None:
+                rows = self._snapshot_users(snap.router, snap.hotspot_users, rejected)
+                users[router_id] = (rows, snap.users_continued)
         async with self._pool.acquire() as conn, conn.transaction():
             repo = storage.IngestRepository(conn)
             await repo.lock_agent_seqs(self.agent_id)
@@ -124,6 +128,8 @@ class Ingest:
                 await repo.insert_sessions(router_id, sessions)
                 if health is not None:
                     await repo.upsert_health(router_id, health)
+            for router_id, (rows, continued) in users.items():  # after health: counted
+                await repo.replace_hotspot_users(router_id, rows, keep_others=continued)
             if frame.last:
                 await repo.set_snapshot_seq(self.agent_id, frame.as_of_seq)
         log.info(
@@ -145,6 +151,21 @@ class Ingest:
                 item.reason,
             )
         return frame.as_of_seq, rejected
+
+    @staticmethod
+    def _snapshot_users(
+        router: str, raw_users: list[wire.Raw], rejected: list[wire.Rejected]
+    ) -> list[tuple]:
+        """A snapshot's hotspot users as rows, one per name (the last wins); bad ones refused."""
+        rows: dict[str, tuple] = {}
+        for raw in raw_users:
+            try:
+                user = wire.decode_as(raw, wire.HOTSPOT_USER)
+            except WireError as exc:
+                rejected.append(wire.Rejected(reason=f"hotspot user: {exc}", router=router))
+                continue
+            rows[user.name] = storage.hotspot_user_row(user)
+        return list(rows.values())
 
     async def events(self, data: bytes) -> EventsOutcome:
         """Store new events (duplicates skipped, bad ones refused) and say what to acknowledge.
@@ -242,6 +263,19 @@ class Ingest:
                     writes.sessions[(router_id, session[0])] = None
             elif not history_only:
                 writes.sessions[(router_id, session[0])] = session
+            return None
+        if kind in wire.HOTSPOT_USER_EVENT_KINDS:
+            if router_id is None:
+                raise WireError(f"hotspot user event for unknown router {event.router!r}")
+            if kind == wire.HOTSPOT_USER_PUT:
+                user = wire.decode_as(event.data, wire.HOTSPOT_USER)
+                row: tuple | None = storage.hotspot_user_row(user)
+                name = user.name
+            else:
+                name = wire.decode_as(event.data, wire.HOTSPOT_USER_REMOVED_DATA).name
+                row = None
+            if not history_only:
+                writes.hotspot_users[(router_id, name)] = row
             return None
         if kind == wire.ROUTER_HEALTH:
             if router_id is None:

@@ -104,16 +104,13 @@ async def push_batch(pool: asyncpg.Pool, *, tenant_id: int, batch_id: int) -> in
     async with pool.acquire() as conn:
         repo = RedemptionRepository(conn)
         commands = CommandRepository(conn)
+        version = await repo.batch_version(batch_id)
         for target in await repo.batch_targets(tenant_id, batch_id):
             router_ids = list(target.routers.values())
-            base = await repo.version_before(tenant_id, router_ids, batch_id)
-            vouchers = [
-                v
-                for v in await repo.changed_since(tenant_id, router_ids, base, upto=batch_id)
-                if v.batch_id == batch_id
-            ]
+            base = await repo.version_before(tenant_id, router_ids, version)
+            vouchers = await repo.changed_since(tenant_id, router_ids, base, upto=version)
             for command in sync_commands(
-                target.agent_id, vouchers, target.routers, version=batch_id, base=base
+                target.agent_id, vouchers, target.routers, version=version, base=base
             ):
                 try:
                     await commands.insert_command(

@@ -4,6 +4,10 @@ The entitlement is stored first: agents receive every unexpired entitlement of t
 when they connect (the link reads the entitlements table), so a grant made while a site is
 offline, or from the CLI with no hub running, still arrives. With a dispatcher (inside the
 running hub) each affected router's agent also gets a ``grant_access`` command at once.
+
+A grant by hand (hours) and a paid plan (hub.services.payments) go through the same ``store``
+and ``deliver``; a payment calls ``store`` inside its own transaction so that the credit and the
+payment's completion commit together.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import asyncpg
 from common import wire
 from common.timeutil import to_iso, utcnow
 from hub.config import HubConfig
-from hub.domain import Customer, Entitlement, Router, Tenant
+from hub.domain import Customer, Entitlement, Plan, Router, Tenant
 from hub.errors import HubError, InvalidInput, NotFound
 from hub.services.audit import AuditEntry, audited, write_audit
 from hub.services.dispatch import Dispatcher, run_on_router
@@ -38,6 +42,27 @@ class Delivery:
     router: Router
     status: str
     error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AccessTerms:
+    """What a grant gives: for how long, and how the router treats the user during and after."""
+
+    duration: timedelta
+    profile: str | None = None  # hotspot user profile while entitled
+    rate_limit: str | None = None  # the router's "rx/tx"
+    on_expiry: str = "cut"  # "cut" | "throttle"
+    plan_id: int | None = None
+
+    @classmethod
+    def of_plan(cls, plan: Plan) -> AccessTerms:
+        return cls(
+            duration=plan.duration,
+            profile=plan.router_profile,
+            rate_limit=plan.rate_limit,
+            on_expiry=plan.on_expiry,
+            plan_id=plan.id,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +123,9 @@ class AccessService:
             else:
                 targets = await routers.find(tenant.id)
             async with self._pool.acquire() as conn, conn.transaction():
-                customer, entitlement = await self._store(
-                    conn, tenant, username, mac, router_id, profile, hours
+                terms = AccessTerms(duration=timedelta(hours=hours), profile=profile)
+                customer, entitlement = await self.store(
+                    conn, tenant, username, mac=mac, router_id=router_id, terms=terms
                 )
                 # The audit row commits with the entitlement or not at all. Delivery outcomes
                 # are in the commands table (one row per router, requested_by = the actor).
@@ -111,21 +137,21 @@ class AccessService:
                 await write_audit(conn, entry)
             entry.recorded = True
             deliveries = await asyncio.gather(
-                *(self._deliver(router, customer, entitlement, actor) for router in targets)
+                *(self.deliver(router, customer, entitlement, actor) for router in targets)
             )
             return Grant(customer, entitlement, list(deliveries))
 
-    async def _store(
+    async def store(
         self,
         conn: asyncpg.Connection,
         tenant: Tenant,
         username: str,
+        *,
         mac: str | None,
         router_id: int | None,
-        profile: str | None,
-        hours: float,
+        terms: AccessTerms,
     ) -> tuple[Customer, Entitlement]:
-        """Extend the customer's access, inside the caller's transaction.
+        """Extend the customer's access by ``terms``, inside the caller's transaction.
 
         The customer's row is locked (SELECT ... FOR UPDATE) before the latest expiry is read,
         so concurrent grants for one customer queue up and each extends the one before it.
@@ -145,15 +171,20 @@ class AccessService:
             customer_id=customer.id,
             router_id=router_id,
             mac_address=mac,
-            profile=profile,
+            profile=terms.profile,
             starts_at=now,
-            expires_at=start + timedelta(hours=hours),
+            expires_at=start + terms.duration,
+            rate_limit=terms.rate_limit,
+            on_expiry=terms.on_expiry,
+            plan_id=terms.plan_id,
         )
         return customer, entitlement
 
-    async def _deliver(
+    async def deliver(
         self, router: Router, customer: Customer, entitlement: Entitlement, actor: str
     ) -> Delivery:
+        """Send the stored entitlement to the router's agent now, or leave it for the sync
+        of its next connect (an offline router is "pending", never an error)."""
         if self._dispatcher is None or not router.online:
             return Delivery(router, "pending")
         args = wire.as_dict(
@@ -162,6 +193,7 @@ class AccessService:
                 mac_address=entitlement.mac_address,
                 expires_at=to_iso(entitlement.expires_at),
                 profile=entitlement.profile,
+                rate_limit=entitlement.rate_limit,
                 on_expiry=entitlement.on_expiry,
             )
         )

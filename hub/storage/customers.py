@@ -65,6 +65,28 @@ class CustomerRepository:
         )
         return {row["username"]: Customer(**dict(row)) for row in rows}
 
+    async def record_purchase(
+        self,
+        customer_id: int,
+        *,
+        phone: str | None,
+        mac_address: str | None,
+        router_id: int | None,
+        plan_id: int,
+    ) -> None:
+        """What the dashboard shows of a buyer: phone, device, where and what they last bought
+        (a blank phone or MAC keeps the one known)."""
+        await self._db.execute(
+            "UPDATE customers SET phone = COALESCE($2, phone),"
+            " mac_address = COALESCE($3, mac_address), router_id = COALESCE($4, router_id),"
+            " plan_id = $5 WHERE id = $1",
+            customer_id,
+            phone,
+            mac_address,
+            router_id,
+            plan_id,
+        )
+
 
 class EntitlementRepository:
     def __init__(self, db: Executor) -> None:

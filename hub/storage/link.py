@@ -47,6 +47,16 @@ def session_row(session: wire.Session) -> tuple[Any, ...]:
     return astuple(session)
 
 
+HOTSPOT_USER_COLUMNS = (
+    "name, user_id, profile, disabled, comment, limit_uptime_seconds, mac_address"
+)
+
+
+def hotspot_user_row(user: wire.HotspotUser) -> tuple[Any, ...]:
+    """A hotspot user in HOTSPOT_USER_COLUMNS order (wire.HotspotUser's field order)."""
+    return astuple(user)
+
+
 HEALTH_COLUMNS = (
     "status, since, error, identity, version, board_name, cpu_load, free_memory, total_memory,"
     " uptime_seconds, hotspot_active, ppp_active, hotspot_users"
@@ -173,13 +183,16 @@ class PresenceRepository:
 
 @dataclass(slots=True)
 class FrameWrites:
-    """What one events frame changes, folded in seq order: each session's last state (None:
-    ended), each router's last health (or only its status), history rows and site events.
+    """What one events frame changes, folded in seq order: each session's and each hotspot
+    user's last state (None: ended, removed), each router's last health (or only its
+    status), history rows and site events.
 
     IngestRepository.write_frame writes it in one statement, whatever the number of events.
     """
 
     sessions: dict[tuple[int, str], tuple[Any, ...] | None] = field(default_factory=dict)
+    # (router id, name) -> the user's last state in HOTSPOT_USER_COLUMNS order; None: removed
+    hotspot_users: dict[tuple[int, str], tuple[Any, ...] | None] = field(default_factory=dict)
     history: list[tuple[int, tuple[Any, ...], datetime]] = field(default_factory=list)
     health: dict[int, tuple[Any, ...]] = field(default_factory=dict)  # HEALTH_COLUMNS order
     status: dict[int, tuple[str, datetime, str | None]] = field(default_factory=dict)
@@ -216,6 +229,12 @@ def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
         return [[] for _ in range(width)]
     return [list(column) for column in zip(*rows, strict=True)]
 
+
+_USER_UPDATES = (
+    "user_id = EXCLUDED.user_id, profile = EXCLUDED.profile, disabled = EXCLUDED.disabled,"
+    " comment = EXCLUDED.comment, limit_uptime_seconds = EXCLUDED.limit_uptime_seconds,"
+    " mac_address = EXCLUDED.mac_address, updated_at = now()"
+)
 
 _WRITE_FRAME = f"""
 WITH s AS (
@@ -278,11 +297,32 @@ WITH s AS (
     UPDATE agents SET last_seq = greatest(last_seq, $49), last_seen_at = now()
      WHERE id = $43 AND $49::bigint IS NOT NULL
     RETURNING 1
+), users_upserted AS (
+    INSERT INTO router_hotspot_users (router_id, {HOTSPOT_USER_COLUMNS})
+    SELECT * FROM unnest($50::bigint[], $51::text[], $52::text[], $53::text[], $54::bool[],
+                         $55::text[], $56::bigint[], $57::text[])
+    ON CONFLICT (router_id, name) DO UPDATE
+       SET {_USER_UPDATES}
+    RETURNING 1
+), users_deleted AS (
+    DELETE FROM router_hotspot_users u
+     USING unnest($58::bigint[], $59::text[]) AS d(router_id, name)
+     WHERE u.router_id = d.router_id AND u.name = d.name
+    RETURNING 1
 )
 SELECT (SELECT count(*) FROM upserted) + (SELECT count(*) FROM deleted)
        + (SELECT count(*) FROM history) + (SELECT count(*) FROM health)
        + (SELECT count(*) FROM status) + (SELECT count(*) FROM events)
-       + (SELECT count(*) FROM seq)
+       + (SELECT count(*) FROM seq) + (SELECT count(*) FROM users_upserted)
+       + (SELECT count(*) FROM users_deleted)
+"""
+
+_UPSERT_HOTSPOT_USERS = f"""
+INSERT INTO router_hotspot_users (router_id, {HOTSPOT_USER_COLUMNS})
+SELECT $1, u.* FROM unnest($2::text[], $3::text[], $4::text[], $5::bool[], $6::text[],
+                           $7::bigint[], $8::text[]) AS u
+ON CONFLICT (router_id, name) DO UPDATE
+   SET {_USER_UPDATES}
 """
 
 
@@ -361,6 +401,12 @@ class IngestRepository:
         ]
         health = [(router_id, *row) for router_id, row in writes.health.items()]
         status = [(router_id, *row) for router_id, row in writes.status.items()]
+        user_upserts, user_deletes = [], []
+        for (router_id, name), row in writes.hotspot_users.items():
+            if row is None:
+                user_deletes.append((router_id, name))
+            else:
+                user_upserts.append((router_id, *row))
         await self._db.fetchval(
             _WRITE_FRAME,
             *_columns(upserts, 12),
@@ -371,6 +417,8 @@ class IngestRepository:
             agent_id,
             *_columns(writes.events, 5),
             writes.last_seq,
+            *_columns(user_upserts, 8),
+            *_columns(user_deletes, 2),
         )
 
     async def tenant_routers_elsewhere(self, tenant_id: int, agent_id: int) -> int:
@@ -403,6 +451,22 @@ class IngestRepository:
         await self._db.execute(
             "DELETE FROM current_sessions WHERE router_id = ANY($1::bigint[])", list(router_ids)
         )
+
+    async def replace_hotspot_users(
+        self, router_id: int, users: Sequence[tuple[Any, ...]], *, keep_others: bool = False
+    ) -> None:
+        """A router's hotspot users (HOTSPOT_USER_COLUMNS order, one row per name) as a
+        snapshot reports them: the others are deleted, unless ``keep_others`` (a snapshot part
+        that continues the list)."""
+        if not keep_others:
+            await self._db.execute(
+                "DELETE FROM router_hotspot_users WHERE router_id = $1"
+                " AND NOT (name = ANY($2::text[]))",
+                router_id,
+                [row[0] for row in users],
+            )
+        if users:
+            await self._db.execute(_UPSERT_HOTSPOT_USERS, router_id, *_columns(users, 7))
 
     async def delete_sessions_of(self, router_id: int, session_ids: Sequence[str]) -> None:
         """Make room for sessions about to be inserted (a snapshot part repeating one)."""

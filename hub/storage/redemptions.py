@@ -1,9 +1,10 @@
 """Vouchers on their way to the agents, and back as redemptions (issue 15).
 
-Delivery by version, like entitlements: an agent's hello says the version of the vouchers it
-holds, and it is sent the unused vouchers of its routers (a batch's router, or NULL: every
-router of the tenant) above it. Until ``vouchers.version`` (migration 0016) lands, a voucher's
-version is its batch id: batches are only ever added, and a batch's vouchers are added with it.
+Delivery by version, like entitlements: every voucher row carries its tenant's voucher version
+at its last insert or update (migration 0016, under the tenant row lock, so versions commit in
+order). An agent's hello says the version it holds; it is sent the vouchers of its routers (a
+batch's router, or NULL: every router of the tenant) changed above it, whatever their status
+(one redeemed on another router is retired here), or, holding nothing, the unused ones.
 
 A redemption (the agent's ``voucher_redeemed``) is written in the caller's transaction (the
 ingest's frame): voucher -> active, the customer (username = code), the entitlement the agent
@@ -20,8 +21,7 @@ from datetime import datetime, timedelta
 from hub.domain import DeliverableVoucher, Redemption, VoucherTarget
 from hub.storage import Executor as Db
 
-# Seconds a redemption may be reported after valid_until (the agent's clock, a report in
-# flight when the hub marked the voucher expired).
+# How long after valid_until a first login may be reported as inside it (the agent's clock).
 LATE_SLACK = timedelta(minutes=5)
 
 # The plan's duration in seconds, in one place for every query here.
@@ -46,7 +46,10 @@ class RedemptionRepository:
     async def vouchers_version(self, tenant_id: int, router_ids: Sequence[int]) -> int:
         """The newest voucher version in an agent's scope; 0 when there is none."""
         value = await self._db.fetchval(
-            f"SELECT max(b.id) FROM voucher_batches b WHERE {_SCOPE}", tenant_id, list(router_ids)
+            f"SELECT max(v.version) FROM vouchers v JOIN voucher_batches b ON b.id = v.batch_id"
+            f" WHERE {_SCOPE}",
+            tenant_id,
+            list(router_ids),
         )
         return int(value or 0)
 
@@ -58,20 +61,22 @@ class RedemptionRepository:
         *,
         upto: int | None = None,
     ) -> list[DeliverableVoucher]:
-        """Unused, still valid vouchers of the scope above ``version`` (None: all), at most
-        ``upto``, in version order."""
+        """The scope's vouchers changed above ``version``, whatever their status; with None, the
+        unused and still valid ones. At most version ``upto``, in version order."""
         rows = await self._db.fetch(
             f"""
             SELECT v.code, v.batch_id, b.router_id, b.valid_until,
                    ({_DURATION})::integer AS duration_seconds, p.router_profile AS profile,
                    p.upload_speed || '/' || p.download_speed AS rate_limit, p.on_expiry,
-                   b.id AS version
+                   v.version, v.status
               FROM voucher_batches b
               JOIN vouchers v ON v.batch_id = b.id
               JOIN plans p ON p.id = b.plan_id
-             WHERE {_SCOPE} AND v.status = 'unused' AND b.valid_until > now()
-               AND ($3::bigint IS NULL OR b.id > $3) AND ($4::bigint IS NULL OR b.id <= $4)
-             ORDER BY b.id, v.id
+             WHERE {_SCOPE}
+               AND ($3::bigint IS NOT NULL OR (v.status = 'unused' AND b.valid_until > now()))
+               AND ($3::bigint IS NULL OR v.version > $3)
+               AND ($4::bigint IS NULL OR v.version <= $4)
+             ORDER BY v.version, v.id
             """,
             tenant_id,
             list(router_ids),
@@ -82,14 +87,24 @@ class RedemptionRepository:
 
     async def version_before(self, tenant_id: int, router_ids: Sequence[int], version: int) -> int:
         """The scope's version just below ``version`` (what an agent holds that has all but
-        that batch); 0 when there is none."""
+        that change); 0 when there is none."""
         value = await self._db.fetchval(
-            f"SELECT max(b.id) FROM voucher_batches b WHERE {_SCOPE} AND b.id < $3",
+            f"SELECT max(v.version) FROM vouchers v JOIN voucher_batches b ON b.id = v.batch_id"
+            f" WHERE {_SCOPE} AND v.version < $3",
             tenant_id,
             list(router_ids),
             version,
         )
         return int(value or 0)
+
+    async def batch_version(self, batch_id: int) -> int:
+        """The version a batch's vouchers were written at (one per transaction)."""
+        return int(
+            await self._db.fetchval(
+                "SELECT max(version) FROM vouchers WHERE batch_id = $1", batch_id
+            )
+            or 0
+        )
 
     async def batch_targets(self, tenant_id: int, batch_id: int) -> list[VoucherTarget]:
         """The agents with a router in the batch's scope, each with all its routers."""

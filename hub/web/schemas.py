@@ -578,3 +578,47 @@ class VoucherListQuery(VoucherPageQuery):
         "batch_id": f"batch_id must be between 1 and {MAX_BIGINT}",
         "status": "status must be one of unused, active, expired",
     }
+
+
+MAX_PHONE = 64  # a phone number however typed ("+255 (0)712-345-678"), or a username for cash
+_PAYMENT_TYPES = {
+    "plan_id": "plan_id must be an integer",
+    "phone": "phone must be a string",
+    "router_id": "router_id must be an integer",
+    "mac_address": _MAC_TYPE,
+    "user_id": "user_id must be an integer",
+}
+_PAYMENT_BOUNDS = {
+    "plan_id": f"plan_id must be between 1 and {MAX_BIGINT}",
+    "phone": f"phone must be at most {MAX_PHONE} characters",
+    "router_id": f"router_id must be between 1 and {MAX_BIGINT}",
+    "mac_address": _MAC_TOO_LONG,
+    "user_id": f"user_id must be between 1 and {MAX_BIGINT}",
+}
+
+
+class PaymentBody(Body):
+    """POST /api/payments/mpesa/stk-push and /api/payments/cash: a plan bought for a customer
+    (by phone; cash also by username) on a router. ``user_id``: the tenant, for platform admins."""
+
+    plan_id: RowId | None = None
+    phone: Annotated[str, msgspec.Meta(max_length=MAX_PHONE)] | None = None
+    router_id: RowId | None = None
+    mac_address: MacText | None = None
+    user_id: RowId | None = None
+
+    type_errors: ClassVar[dict[str, str]] = _PAYMENT_TYPES
+    bound_errors: ClassVar[dict[str, str]] = _PAYMENT_BOUNDS
+
+    def check(self) -> None:
+        for name in ("plan_id", "phone", "router_id"):
+            if getattr(self, name) is None:
+                raise InvalidInput(f"{name} is required")
+
+
+class StkPushBody(PaymentBody):
+    action: ClassVar[str | None] = "payment_stk_push"
+
+
+class CashBody(PaymentBody):
+    action: ClassVar[str | None] = "payment_cash"

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import aiohttp
 
+from tests.helpers import wait_for
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -37,12 +39,13 @@ def free_ports(count: int) -> list[int]:
 
 
 async def test_demo_runs_serves_the_printed_commands_and_stops_cleanly(tmp_path: Path) -> None:
-    hub_port, sim_port, _, _, metrics_port, _, _ = free_ports(7)
+    hub_port, sim_port, _, _, metrics_port, _, daraja_port = free_ports(7)
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     demo = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "hub.demo", "--routers", "2", "--clients", "8",
         "--port", str(hub_port), "--routersim-port", str(sim_port),
-        "--metrics-port", str(metrics_port), "--data-dir", str(tmp_path / "demo"),
+        "--metrics-port", str(metrics_port), "--daraja-port", str(daraja_port),
+        "--data-dir", str(tmp_path / "demo"),
         cwd=REPO, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     assert demo.stdout is not None
@@ -70,6 +73,18 @@ async def test_demo_runs_serves_the_printed_commands_and_stops_cleanly(tmp_path:
             async with http.get(f"{base}/api/portal/router/health/") as resp:
                 assert resp.status == 200
                 assert {r["status"] for r in (await resp.json())["routers"]} == {"online"}
+            # The router's hotspot users, as its agent mirrors them (seed 003).
+            users = re.search(r"(\S+/api/routers/\d+/users)", output)
+            assert users, output
+
+            async def router_users() -> dict | None:
+                async with http.get(users.group(1)) as resp:
+                    assert resp.status == 200, await resp.text()
+                    body = await resp.json()
+                return body if body["total_users"] else None
+
+            body = await wait_for(router_users, timeout=30)
+            assert body["active_sessions"] == sum(u["active"] for u in body["users"])
             async with http.get(f"http://127.0.0.1:{metrics_port}/metrics") as resp:
                 assert 'ispfleet_router_up{address="127.0.0.1:' in await resp.text()
             # The printed disconnect command names a known, connected customer.
@@ -78,6 +93,20 @@ async def test_demo_runs_serves_the_printed_commands_and_stops_cleanly(tmp_path:
             async with http.post(command.group(2), data=command.group(1)) as resp:
                 assert resp.status == 200, await resp.text()
                 assert (await resp.json())["details"]["session_removed"] is True
+            # The printed STK push pays for the walk-in (the Daraja simulator answers paid),
+            # whom billing kept off the first router: online seconds later.
+            pay = re.search(r"-d '(\{.*\})' (\S+/api/payments/mpesa/stk-push)", output)
+            watch = re.search(r"(\S+/active-users/) \| grep -c '?([+0-9]+)", output)
+            assert pay and watch, output
+            async with http.post(pay.group(2), data=pay.group(1)) as resp:
+                assert resp.status == 202, await resp.text()
+
+            async def walk_in_online() -> bool:
+                async with http.get(watch.group(1)) as resp:
+                    users = (await resp.json())["active_users"]
+                return any(user["username"] == watch.group(2) for user in users)
+
+            await wait_for(walk_in_online, timeout=30)
     finally:
         if demo.returncode is None:
             demo.send_signal(signal.SIGINT)

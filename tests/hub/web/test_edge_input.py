@@ -108,9 +108,13 @@ async def test_every_post_route_refuses_every_malformed_body(client, seed, pool,
 
 
 def _error_text(body: dict) -> str:
-    """The message of a 4xx in its face's shape: seed 003's ``detail``, else ``error``."""
+    """The message of a 4xx in its face's shape: seed 003's ``detail``, a payment callback's
+    Daraja acknowledgement (``ResultDesc``), else ``error``."""
     if "detail" in body:
         return body["detail"]
+    if "ResultDesc" in body:
+        assert body["ResultCode"] != 0
+        return body["ResultDesc"]
     assert body["success"] is False
     return body["error"]
 
