@@ -454,3 +454,28 @@ async def test_a_platform_admin_picks_the_tenant_with_user_id(client, seed, ledg
     # Even the platform admin's filter stays inside the tenant it picked.
     await get(client, f"/api/mpesa/transactions?user_id={acme_id}&router_id={theirs}", headers, 404)
     await get(client, "/api/customers?user_id=999999", headers, 404)
+
+
+async def test_a_cash_sale_by_the_payment_service_shows_in_every_report(client, seed, ledger):
+    """The real write path (POST /api/payments/cash): the reports read what it stores."""
+    acme = await seed.tenant("acme", country="KE")
+    router = await seed.router(acme, "Guest Hotspot Router", site="guest", host="192.168.1.1")
+    plan = await ledger.plan(acme.tenant.id, "1 Hour Plan", 50)
+    sale = {"plan_id": plan, "phone": "0795635364", "router_id": router}
+    resp = await client.post("/api/payments/cash", json=sale, headers=acme.headers)
+    assert resp.status == 201, await resp.text()
+
+    h = acme.headers
+    overview = await get(client, "/api/dashboard/overview", h)
+    assert overview["revenue"]["all_time"] == 50.0
+    assert overview["customers"] == {"total": 1, "active": 1, "inactive": 0}
+    assert overview["revenue_by_router"][0]["router_id"] == router
+    [recent] = overview["recent_transactions"]
+    assert (recent["payment_method"], recent["customer_name"]) == ("cash", "Guest 5364")
+    [customer] = await get(client, "/api/customers/active", h)
+    assert customer["plan"] == {"id": plan, "name": "1 Hour Plan", "price": 50}
+    assert customer["router"] == {"id": router, "name": "Guest Hotspot Router"}
+    assert 0.9 < customer["hours_remaining"] <= 1.0
+    [performance] = (await get(client, "/api/plans/performance", h))["plans"]
+    assert (performance["total_sales"], performance["active_customers"]) == (1, 1)
+    assert await get(client, "/api/mpesa/transactions", h) == []  # cash is not M-Pesa
