@@ -22,6 +22,7 @@ from hub.services.auth import AuthService
 from hub.services.dispatch import Dispatcher
 from hub.services.plans import PlanService
 from hub.services.portal import PortalService
+from hub.services.reports import ReportService
 from hub.services.router_users import RouterUsersService
 from hub.services.tenants import TenantService
 from hub.services.users import UserService
@@ -118,6 +119,7 @@ def _services(
             access=access,
             agents=AgentService(pool, config),
             plans=PlanService(pool),
+            reports=ReportService(pool, config),
             router_users=RouterUsersService(pool, config),
             tenants=TenantService(pool, config),
             users=UserService(pool),

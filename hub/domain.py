@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -277,6 +277,147 @@ class CustomerAccess:
 
     def has_access(self, now: datetime) -> bool:
         return self.access_expires_at is not None and self.access_expires_at > now
+
+
+# --- billing reports (seed 003's read API) -----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PlanRef:
+    """A plan as a report names it (deleted plans too: their sales stay counted)."""
+
+    id: int
+    name: str
+    price: Decimal
+    duration_value: int
+    duration_unit: str
+
+
+@dataclass(frozen=True, slots=True)
+class RouterRef:
+    """A router as a report names it: ``host`` is seed 003's ``ip_address``."""
+
+    id: int
+    name: str
+    host: str
+
+
+@dataclass(frozen=True, slots=True)
+class BillingCustomer:
+    """A customer with the status their entitlements give them (seed 003's customers).
+
+    ``status``: "active" (a live entitlement now), "expired" (had one, none live) or
+    "inactive" (never had one, or switched off: ``customers.is_active`` false).
+    ``expiry``: when their latest access ends or ended (None: never had any).
+    """
+
+    id: int
+    username: str
+    full_name: str | None
+    phone: str | None
+    mac_address: str | None
+    status: str
+    expiry: datetime | None
+    plan: PlanRef | None
+    router: RouterRef | None
+
+    @property
+    def display_name(self) -> str:
+        """The full name, else "Guest NNNN" (the phone's last 4 digits), else the username."""
+        return guest_name(self.full_name, self.phone, self.username)
+
+
+def guest_name(full_name: str | None, phone: str | None, username: str) -> str:
+    """Seed 003's customer ``name``: a customer who paid by phone is "Guest 5364"."""
+    if full_name and full_name.strip():
+        return full_name.strip()
+    digits = "".join(ch for ch in phone or "" if ch.isdigit())
+    return f"Guest {digits[-4:]}" if len(digits) >= 4 else username
+
+
+@dataclass(frozen=True, slots=True)
+class Revenue:
+    """Completed payments' total, by the tenant's local calendar (week starts Monday)."""
+
+    today: Decimal
+    this_week: Decimal
+    this_month: Decimal
+    all_time: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class RouterRevenue:
+    router: RouterRef
+    count: int
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class PlanRevenue:
+    plan: PlanRef
+    sales_count: int
+    revenue: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class RecentPayment:
+    """A completed payment as the overview lists it (``completed_at``: the money arrived)."""
+
+    id: int
+    amount: Decimal
+    method: str
+    completed_at: datetime
+    customer_name: str
+    customer_phone: str | None
+    plan_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlanPerformance:
+    """A plan's completed sales over a period, and its customers with live access now."""
+
+    plan: PlanRef
+    total_customers: int
+    total_sales: int
+    total_revenue: Decimal
+    average_revenue_per_sale: Decimal
+    active_customers: int
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    """A mobile-money payment with its customer, router and plan (seed 003's transactions)."""
+
+    id: int
+    checkout_request_id: str | None
+    merchant_request_id: str | None
+    phone: str | None
+    amount: Decimal
+    reference: str | None
+    status: str
+    receipt: str | None
+    completed_at: datetime | None
+    created_at: datetime
+    customer: BillingCustomer
+    router: RouterRef | None
+    plan: PlanRef
+
+
+@dataclass(frozen=True, slots=True)
+class StatusTotal:
+    count: int
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionTotals:
+    """Counts and sums of the transactions a filter selects, overall, by status, by router."""
+
+    count: int
+    amount: Decimal
+    by_status: dict[str, StatusTotal]
+    by_router: list[RouterRevenue]
+    first_date: date | None  # the tenant's local date of the earliest one (None: none)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from hub.services.agents import AgentService
 from hub.services.auth import AuthService
 from hub.services.plans import PlanService
 from hub.services.portal import PortalService
+from hub.services.reports import ReportService
 from hub.services.router_users import RouterUsersService
 from hub.services.tenants import TenantService
 from hub.services.users import UserService
@@ -38,6 +39,7 @@ class Services:
     access: AccessService
     agents: AgentService
     plans: PlanService
+    reports: ReportService
     tenants: TenantService
     users: UserService
     vouchers: VoucherService

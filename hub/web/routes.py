@@ -12,7 +12,7 @@ from hub.config import HubConfig
 from hub.errors import Forbidden, RateLimited, Unauthorized
 from hub.metrics import HubMetrics
 from hub.typedefs import CLIENT_LIMITER, CONFIG
-from hub.web import admin, auth, payments, plans, portal, router_users, vouchers
+from hub.web import admin, auth, billing, payments, plans, portal, router_users, vouchers
 from hub.web.handlers import client_address
 from hub.web.v1 import auth as v1_auth
 from hub.web.v1 import tenants as v1_tenants
@@ -32,6 +32,7 @@ def setup_routes(app: web.Application, metrics: HubMetrics) -> None:
     app.add_routes(vouchers.routes)
     app.add_routes(router_users.routes)
     app.add_routes(v1_auth.routes)
+    app.add_routes(billing.routes)
     app.add_routes(v1_tenants.routes)
     app.add_routes(v1_users.routes)
     app.add_routes(payments.routes)

@@ -9,8 +9,9 @@ required" answer itself (and audits it); unknown fields are ignored, as clients 
 
 from __future__ import annotations
 
+import datetime
 from decimal import Decimal
-from typing import Annotated, ClassVar
+from typing import Annotated, ClassVar, Literal
 
 import msgspec
 
@@ -237,6 +238,74 @@ class TenantQuery(Body):
 
 class PlanListQuery(TenantQuery):
     connection_type: ShortText | None = None
+
+
+# --- the billing face's reports (seed 003) -----------------------------------------------------
+
+PAYMENT_STATUS_ERROR = "status must be one of pending, completed, failed, expired"
+MAX_PAGE = 1000  # transactions per page
+MAX_CUSTOMERS_PAGE = 10_000
+_OFFSET_ERROR = f"offset must be an integer between 0 and {MAX_BIGINT}"
+_PERIOD_ERRORS = {
+    name: f"{name} must be a date as YYYY-MM-DD" for name in ("start_date", "end_date")
+}
+_CUSTOMERS_ERRORS = {
+    "limit": f"limit must be an integer between 1 and {MAX_CUSTOMERS_PAGE}",
+    "offset": _OFFSET_ERROR,
+}
+_SUMMARY_ERRORS = {
+    **_PERIOD_ERRORS,
+    "router_id": f"router_id must be an integer between 1 and {MAX_BIGINT}",
+}
+_TRANSACTIONS_ERRORS = {
+    **_SUMMARY_ERRORS,
+    "status": PAYMENT_STATUS_ERROR,
+    "limit": f"limit must be an integer between 1 and {MAX_PAGE}",
+    "offset": _OFFSET_ERROR,
+}
+
+
+class CustomersQuery(TenantQuery):
+    """GET /api/customers(/active): by id, a page at a time."""
+
+    limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_CUSTOMERS_PAGE)] = MAX_CUSTOMERS_PAGE
+    offset: Annotated[int, msgspec.Meta(ge=0, le=MAX_BIGINT)] = 0
+
+    type_errors: ClassVar[dict[str, str]] = {**TenantQuery.type_errors, **_CUSTOMERS_ERRORS}
+    bound_errors: ClassVar[dict[str, str]] = {**TenantQuery.bound_errors, **_CUSTOMERS_ERRORS}
+
+
+class PeriodQuery(TenantQuery):
+    """Local dates of the tenant's time zone, both included (GET /api/plans/performance)."""
+
+    start_date: datetime.date | None = None
+    end_date: datetime.date | None = None
+
+    type_errors: ClassVar[dict[str, str]] = {**TenantQuery.type_errors, **_PERIOD_ERRORS}
+    bound_errors: ClassVar[dict[str, str]] = {**TenantQuery.bound_errors, **_PERIOD_ERRORS}
+
+
+class TransactionSummaryQuery(PeriodQuery):
+    """GET /api/mpesa/transactions/summary: the period is of the transactions' created_at."""
+
+    router_id: RowId | None = None
+
+    type_errors: ClassVar[dict[str, str]] = {**TenantQuery.type_errors, **_SUMMARY_ERRORS}
+    bound_errors: ClassVar[dict[str, str]] = {**TenantQuery.bound_errors, **_SUMMARY_ERRORS}
+
+
+class TransactionsQuery(TransactionSummaryQuery):
+    """GET /api/mpesa/transactions: newest first, ``limit`` (at most 1000) from ``offset``."""
+
+    status: Literal["pending", "completed", "failed", "expired"] | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_PAGE)] = 100
+    offset: Annotated[int, msgspec.Meta(ge=0, le=MAX_BIGINT)] = 0
+
+    type_errors: ClassVar[dict[str, str]] = {**TenantQuery.type_errors, **_TRANSACTIONS_ERRORS}
+    bound_errors: ClassVar[dict[str, str]] = {
+        **TenantQuery.bound_errors,
+        **_TRANSACTIONS_ERRORS,
+    }
 
 
 # --- /v1 (seed 004) ------------------------------------------------------------------------------
