@@ -107,6 +107,16 @@ async def test_demo_runs_serves_the_printed_commands_and_stops_cleanly(tmp_path:
                 return any(user["username"] == watch.group(2) for user in users)
 
             await wait_for(walk_in_online, timeout=30)
+            # ... and the sale is in the printed billing reads (seed 003).
+            transactions = re.search(r"(\S+/api/mpesa/transactions)\b", output)
+            overview = re.search(r"(\S+/api/dashboard/overview)\b", output)
+            assert transactions and overview, output
+            async with http.get(transactions.group(1)) as resp:
+                sales = await resp.json()
+            assert [t["status"] for t in sales] == ["completed"]
+            assert sales[0]["phone_number"] == watch.group(2).lstrip("+")
+            async with http.get(overview.group(1)) as resp:
+                assert (await resp.json())["revenue"]["all_time"] == sales[0]["amount"]
     finally:
         if demo.returncode is None:
             demo.send_signal(signal.SIGINT)

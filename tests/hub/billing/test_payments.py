@@ -94,6 +94,14 @@ class Stack:
 
         return await wait_for(done, WAIT, 0.05)
 
+    async def customer_status(self, username: str) -> str:
+        """The customer's status as the dashboard shows it (GET /api/customers, seed 003)."""
+        async with self.http.get(f"{self.url}/api/customers") as response:
+            assert response.status == 200, await response.text()
+            customers = await response.json()
+        (customer,) = [c for c in customers if c["phone"] == username.lstrip("+")]
+        return customer["status"]
+
     async def hotspot_user(self, name: str) -> dict[str, Any] | None:
         users = {row["name"]: row for row in await router_rows(self.router, "/ip/hotspot/user")}
         return users.get(name)
@@ -211,6 +219,7 @@ async def test_paid_customer_goes_online_and_is_cut_at_expiry(stack: Stack):
 
     user = await wait_for(lambda: stack.hotspot_user(USERNAME), WAIT)
     assert user["disabled"] is False
+    assert await stack.customer_status(USERNAME) == "active"
     session = stack.router.hotspot_login(USERNAME, mac_address=MAC)  # the client logs in
     active = await router_rows(stack.router, "/ip/hotspot/active")
     assert session in {str(row[".id"]) for row in active}
@@ -235,6 +244,7 @@ async def test_paid_customer_goes_online_and_is_cut_at_expiry(stack: Stack):
     await wait_for(enforced_reported, WAIT)
     with pytest.raises(LoginRefused):  # the router refuses the disabled user
         stack.router.hotspot_login(USERNAME, mac_address=MAC)
+    assert await stack.customer_status(USERNAME) == "expired"  # and the dashboard says so
 
 
 async def test_duplicate_and_replayed_callbacks_never_credit_twice(stack: Stack):
