@@ -463,15 +463,17 @@ async def test_one_change_sends_one_command_with_only_that_change(linked: Agent,
         await site.entitle(f"+25570000020{n}")
     await site.relink()
     await wait_for(lambda: _same(linked, site))
-    first = wire.parse_entitlements_sync(site.syncs[0].args)
-    assert len(first.entitlements) == 5
+    first = wire.parse_entitlements_sync(site.syncs[-1].args)
+    # (On a loaded box the link may also have dropped and come back between the grants: the
+    # syncs then add up to the set instead of being one; what matters is the agent holds it.)
     assert all(e.routers is None for e in first.entitlements)  # tenant-wide: once, no list
+    before = len(site.syncs)
 
     await site.entitle("+255700000299")
     await site.relink()
     await wait_for(lambda: _same(linked, site))
-    assert len(site.syncs) == 2
-    change = wire.parse_entitlements_sync(site.syncs[1].args)
+    assert len(site.syncs) == before + 1
+    change = wire.parse_entitlements_sync(site.syncs[-1].args)
     assert change.base == first.digest and change.digest != first.digest
     assert [e.username for e in change.entitlements] == ["+255700000299"]
     assert change.revoked == []
