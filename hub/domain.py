@@ -559,6 +559,7 @@ class Redemption:
     recorded before (a replayed report changes nothing)."""
 
     voucher_id: int
+    batch_id: int
     customer_id: int
     entitlement_id: int | None
     payment_id: int | None

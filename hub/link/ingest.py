@@ -34,6 +34,8 @@ class EventsOutcome:
     acked_seq: int  # highest seq dealt with (stored or refused) for the agent after this frame
     results: list[wire.CommandResult] = field(default_factory=list)  # newly recorded results
     rejected: list[wire.Rejected] = field(default_factory=list)
+    # Batches with a voucher redeemed in this frame: the tenant's other agents retire it.
+    redeemed_batches: set[int] = field(default_factory=set)
 
 
 class Ingest:
@@ -196,6 +198,7 @@ class Ingest:
                 continue
             good.setdefault(event.seq, event)
         seqs = sorted(good.keys() | refused.keys()) if refused else sorted(good)
+        self._redeemed_batches: set[int] = set()
         async with self._pool.acquire() as conn, conn.transaction():
             repo = storage.IngestRepository(conn)
             last_seq, snapshot_seq = await repo.lock_agent_seqs(self.agent_id)
@@ -221,6 +224,7 @@ class Ingest:
                 writes.last_seq = fresh[-1]
                 await repo.write_frame(self.agent_id, writes)
             outcome.acked_seq = max(last_seq, fresh[-1] if fresh else 0)
+        outcome.redeemed_batches = self._redeemed_batches  # committed now
         if len(fresh) < len(seqs):
             log.info(
                 "duplicate events ignored agent=%s count=%s",
@@ -341,11 +345,12 @@ class Ingest:
         except (RedemptionError, Conflict) as exc:  # Conflict: the tenant's max_network_users
             raise WireError(str(exc)) from None
         if redemption.recorded:
-            log.info(
-                "voucher redeemed agent=%s router=%s code=%s payment=%s",
+            self._redeemed_batches.add(redemption.batch_id)
+            log.info(  # codes are cash: not logged
+                "voucher redeemed agent=%s router=%s voucher=%s payment=%s",
                 self.agent_id,
                 report.router,
-                report.code,
+                redemption.voucher_id,
                 redemption.payment_id,
             )
 

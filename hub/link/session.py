@@ -26,7 +26,7 @@ from hub.domain import Agent, WantedEntitlement, WantedRevocation
 from hub.link.dispatcher import CommandDispatcher
 from hub.link.ingest import Ingest
 from hub.link.registry import AgentConnection, LinkRegistry
-from hub.link.vouchers import connect_commands
+from hub.link.vouchers import connect_commands, push_batch
 from hub.metrics import HubMetrics
 from hub.storage import link as storage
 
@@ -226,6 +226,14 @@ class LinkSession:
                 pending,
             )
 
+    async def _retire_elsewhere(self, batch_id: int) -> None:
+        """A voucher of this batch was just redeemed here: the batch's other agents hear of
+        it now (their copy is retired), not at their next connect."""
+        try:
+            await push_batch(self._pool, tenant_id=self._ingest.tenant_id, batch_id=batch_id)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            log.warning("voucher redemption not pushed batch=%s error=%r", batch_id, exc)
+
     async def _handle(self, conn: AgentConnection, data: bytes) -> None:
         kind = wire.frame_type(data)
         if kind == "events":
@@ -233,6 +241,8 @@ class LinkSession:
             for result in outcome.results:
                 self._dispatcher.resolve(result)
             await conn.send_frame(wire.Ack(seq=outcome.acked_seq, rejected=outcome.rejected))
+            for batch_id in outcome.redeemed_batches:
+                await self._retire_elsewhere(batch_id)
         elif kind == "snapshot":
             as_of_seq, rejected = await self._ingest.snapshot(data)
             if rejected:

@@ -227,6 +227,7 @@ class AuthService:
         user = await self._verify_login(login, password)
         if user is None:
             raise Unauthorized("Incorrect username or password")
+        await self._tenant_active(user)
         async with self._pool.acquire() as conn, conn.transaction():
             families = TokenFamilyRepository(conn)
             if refresh:
@@ -238,6 +239,13 @@ class AuthService:
                 token = expires_at = None
         access, access_expires_at = self.tokens.issue(user, family_id)
         return SignedIn(user, access, access_expires_at, token, expires_at)
+
+    async def _tenant_active(self, user: User) -> None:
+        """403 for a user of a deactivated tenant (at login and refresh, as on every request)."""
+        if user.tenant_id is not None:
+            tenant = await TenantRepository(self._pool).get(user.tenant_id)
+            if tenant is not None and not tenant.is_active:
+                raise Forbidden(TENANT_DEACTIVATED)
 
     async def _new_refresh(
         self, families: TokenFamilyRepository, family_id: uuid.UUID, expires_at: datetime
@@ -267,6 +275,7 @@ class AuthService:
                 user = await UserRepository(conn).signed_in(state.user_id, state.family_id)
                 if user is None:
                     raise Unauthorized(INVALID_REFRESH)
+                await self._tenant_active(user)
                 await families.mark_rotated(token_hash)
                 token, expires_at = await self._new_refresh(
                     families, state.family_id, state.expires_at

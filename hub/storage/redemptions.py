@@ -147,7 +147,8 @@ class RedemptionRepository:
             raise RedemptionError("expires_at is not after redeemed_at")
         voucher = await self._db.fetchrow(
             f"""
-            SELECT v.id, v.status, v.router_id, v.mac_address, v.redeemed_at, v.customer_id,
+            SELECT v.id, v.batch_id, v.status, v.router_id, v.mac_address, v.redeemed_at,
+                   v.customer_id,
                    b.router_id AS batch_router, b.valid_until, b.price, b.plan_id,
                    p.router_profile, p.upload_speed || '/' || p.download_speed AS rate_limit,
                    p.on_expiry, ({_DURATION})::integer AS duration_seconds, t.currency
@@ -172,7 +173,9 @@ class RedemptionRepository:
             payment = await self._db.fetchval(  # reported before: kept as is
                 "SELECT id FROM payments WHERE voucher_id = $1", voucher["id"]
             )
-            return Redemption(voucher["id"], voucher["customer_id"], None, payment, False)
+            return Redemption(
+                voucher["id"], voucher["batch_id"], voucher["customer_id"], None, payment, False
+            )
         if redeemed_at > voucher["valid_until"] + LATE_SLACK:
             raise RedemptionError(f"voucher {code!r} was redeemed after its valid_until")
         if expires_at > redeemed_at + timedelta(seconds=voucher["duration_seconds"]) + LATE_SLACK:
@@ -245,4 +248,6 @@ class RedemptionRepository:
             recorded_by,
             redeemed_at,
         )
-        return Redemption(voucher["id"], customer_id, entitlement_id, payment_id, True)
+        return Redemption(
+            voucher["id"], voucher["batch_id"], customer_id, entitlement_id, payment_id, True
+        )

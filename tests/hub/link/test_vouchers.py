@@ -243,3 +243,26 @@ async def test_redemptions_the_hub_does_not_believe_are_refused(
     assert [r["seq"] for r in ack["rejected"]] == [4]
     assert "max_network_users" in ack["rejected"][0]["reason"]
     assert await pool.fetchval("SELECT count(*) FROM payments") == 1
+
+
+async def test_a_redemption_reaches_the_tenants_other_agents_at_once(
+    agent: FakeAgent,
+    pool: asyncpg.Pool,
+    tenant_id: int,
+    http: aiohttp.ClientSession,
+    hub: TestServer,
+):
+    _, credential = await enrolled_agent(http, hub, tenant_id, site="site-b")
+    other = FakeAgent(http, hub, credential)
+    await make_batch(pool, tenant_id, ["SHARED"])  # every router of the tenant
+    await agent.connect()
+    await other.connect(routers=[wire.RouterInfo(name="rb", host="10.0.0.8", port=8728)])
+    held = wire.parse_vouchers_sync((await other.command()).args)
+    assert [v.code for v in held.vouchers] == ["SHARED"]
+    await agent.command()  # its own copy
+
+    assert await agent.send_events(redeemed(1, "SHARED")) == 1
+    retired = wire.parse_vouchers_sync((await other.command()).args)
+    assert retired.base is not None and retired.base <= held.version < retired.version
+    assert [(v.code, v.status) for v in retired.vouchers] == [("SHARED", "active")]
+    await other.close()

@@ -186,3 +186,5 @@ async def test_a_deactivated_tenant_is_refused(client, root, seed):
         response = await client.get("/api/plans", headers=headers)
         assert response.status == 403
         assert await response.json() == {"detail": "This tenant is deactivated"}
+    login = await client.post("/v1/auth/login", json={"username": "alice", "password": PASSWORD})
+    assert login.status == 403
