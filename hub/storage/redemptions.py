@@ -25,11 +25,13 @@ from hub.storage import limited_by_tenant
 # How long after valid_until a first login may be reported as inside it (the agent's clock).
 LATE_SLACK = timedelta(minutes=5)
 
-# The plan's duration in seconds, in one place for every query here.
+# The plan's terms as the agent applies them, in one place for every query here: its duration
+# in seconds and the router's rate-limit (upload/download, as hub.domain.Plan.rate_limit).
 _DURATION = """
     p.duration_value * CASE p.duration_unit WHEN 'minutes' THEN 60 WHEN 'hours' THEN 3600
                                             ELSE 86400 END
 """
+_RATE_LIMIT = "p.upload_speed || '/' || p.download_speed"
 # An agent's scope: batches for one of its routers, or for every router of the tenant.
 _SCOPE = "b.tenant_id = $1 AND (b.router_id IS NULL OR b.router_id = ANY($2::bigint[]))"
 
@@ -68,7 +70,7 @@ class RedemptionRepository:
             f"""
             SELECT v.code, v.batch_id, b.router_id, b.valid_until,
                    ({_DURATION})::integer AS duration_seconds, p.router_profile AS profile,
-                   p.upload_speed || '/' || p.download_speed AS rate_limit, p.on_expiry,
+                   {_RATE_LIMIT} AS rate_limit, p.on_expiry,
                    v.version, v.status
               FROM voucher_batches b
               JOIN vouchers v ON v.batch_id = b.id
@@ -127,10 +129,6 @@ class RedemptionRepository:
             for row in rows
         ]
 
-    async def _fetch_limited(self, query: str, *args: object) -> object:
-        with limited_by_tenant():  # a new customer counts against max_network_users
-            return await self._db.fetchval(query, *args)
-
     async def redeem(
         self,
         *,
@@ -150,7 +148,7 @@ class RedemptionRepository:
             SELECT v.id, v.batch_id, v.status, v.router_id, v.mac_address, v.redeemed_at,
                    v.customer_id,
                    b.router_id AS batch_router, b.valid_until, b.price, b.plan_id,
-                   p.router_profile, p.upload_speed || '/' || p.download_speed AS rate_limit,
+                   p.router_profile, {_RATE_LIMIT} AS rate_limit,
                    p.on_expiry, ({_DURATION})::integer AS duration_seconds, t.currency
               FROM vouchers v
               JOIN voucher_batches b ON b.id = v.batch_id
@@ -180,21 +178,22 @@ class RedemptionRepository:
             raise RedemptionError(f"voucher {code!r} was redeemed after its valid_until")
         if expires_at > redeemed_at + timedelta(seconds=voucher["duration_seconds"]) + LATE_SLACK:
             raise RedemptionError(f"voucher {code!r} reported to run past its plan's duration")
-        customer_id = await self._fetch_limited(
-            """
-            INSERT INTO customers (tenant_id, username, mac_address, router_id, plan_id)
-            VALUES ($1, $2, $3, $4, $5)
-            ON CONFLICT (tenant_id, username) DO UPDATE
-               SET mac_address = EXCLUDED.mac_address, router_id = EXCLUDED.router_id,
-                   plan_id = EXCLUDED.plan_id
-            RETURNING id
-            """,
-            tenant_id,
-            code,
-            mac_address,
-            router_id,
-            voucher["plan_id"],
-        )
+        with limited_by_tenant():  # a new customer counts against max_network_users
+            customer_id = await self._db.fetchval(
+                """
+                INSERT INTO customers (tenant_id, username, mac_address, router_id, plan_id)
+                VALUES ($1, $2, $3, $4, $5)
+                ON CONFLICT (tenant_id, username) DO UPDATE
+                   SET mac_address = EXCLUDED.mac_address, router_id = EXCLUDED.router_id,
+                       plan_id = EXCLUDED.plan_id
+                RETURNING id
+                """,
+                tenant_id,
+                code,
+                mac_address,
+                router_id,
+                voucher["plan_id"],
+            )
         # No MAC on the entitlement: the router's user carries it (as the agent holds it).
         entitlement_id = await self._db.fetchval(
             """

@@ -48,6 +48,14 @@ class Body(msgspec.Struct, kw_only=True):
     def check(self) -> None:
         """Raise InvalidInput for what Meta cannot say; called once after decoding."""
 
+    def given(self) -> dict[str, object]:
+        """The fields the client sent (a partial update's defaults are ``msgspec.UNSET``)."""
+        return {
+            name: getattr(self, name)
+            for name in self.__struct_fields__
+            if getattr(self, name) is not msgspec.UNSET
+        }
+
 
 class DisconnectBody(Body):
     """POST .../disconnect-user/ (seed 001)."""
@@ -412,21 +420,17 @@ class TenantBody(Body):
     }
 
     def values(self) -> dict[str, object]:
-        """The fields given, under their column names."""
-        given = {
-            name: getattr(self, name)
-            for name in self.__struct_fields__
-            if getattr(self, name) is not msgspec.UNSET and name != "subdomain"
-        }
+        """The fields given but the subdomain (it is the slug), under their column names."""
+        given = self.given()
+        given.pop("subdomain", None)
         if "country" in given:
             given["default_country"] = given.pop("country")
         return given
 
 
-class TenantListQuery(Body):
-    status: Annotated[str, msgspec.Meta(max_length=16)] | None = None  # active | inactive
-    is_active: bool | None = None
-    search: Annotated[str, msgspec.Meta(max_length=100)] | None = None
+class V1Page(Body):
+    """``limit`` / ``offset`` of a /v1 list (metadata echoes them)."""
+
     limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 50
     offset: Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)] = 0
 
@@ -434,6 +438,12 @@ class TenantListQuery(Body):
         "limit": "limit must be from 1 to 1000",
         "offset": "offset must be from 0 to 1000000000",
     }
+
+
+class TenantListQuery(V1Page):
+    status: Annotated[str, msgspec.Meta(max_length=16)] | None = None  # active | inactive
+    is_active: bool | None = None
+    search: Annotated[str, msgspec.Meta(max_length=100)] | None = None
 
     def check(self) -> None:
         if self.status not in (None, "active", "inactive"):
@@ -457,13 +467,6 @@ class UserBody(Body):
         "fullname": "fullname must be at most 100 characters",
         "phone": "phone must be at most 32 characters",
     }
-
-    def values(self) -> dict[str, object]:
-        return {
-            name: getattr(self, name)
-            for name in self.__struct_fields__
-            if getattr(self, name) is not msgspec.UNSET
-        }
 
 
 class AssignRoleBody(Body):
@@ -490,14 +493,11 @@ class AssignTenantBody(Body):
             raise InvalidInput("tenant_id is required")
 
 
-class PageQuery(Body):
-    limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 50
-    offset: Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)] = 0
+class PageQuery(V1Page):
     tenant_id: RowId | None = None  # super admins only: one tenant's users
 
     bound_errors: ClassVar[dict[str, str]] = {
-        "limit": "limit must be from 1 to 1000",
-        "offset": "offset must be from 0 to 1000000000",
+        **V1Page.bound_errors,
         "tenant_id": "tenant_id must be a tenant id",
     }
 

@@ -26,7 +26,7 @@ async def _scope_id(request: web.Request) -> int | None:
 async def create_user(request: web.Request) -> web.Response:
     body = await read_body(request, UserBody)
     tenant = await v1_scope(request)
-    user = await request.app[SERVICES].users.create(request[CALLER], tenant, body.values())
+    user = await request.app[SERVICES].users.create(request[CALLER], tenant, body.given())
     return ok(user_body(user), status=201)
 
 
@@ -57,7 +57,7 @@ async def update_user(request: web.Request) -> web.Response:
     user_id = path_id(request, "user_id", USER_NOT_FOUND)
     body = await read_body(request, UserBody)
     user = await request.app[SERVICES].users.update(
-        request[CALLER], await _scope_id(request), user_id, body.values()
+        request[CALLER], await _scope_id(request), user_id, body.given()
     )
     return ok(user_body(user))
 
