@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -27,16 +26,14 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 
-from agent.enroll import enroll
 from bench.portal_latency import (
-    ROOT,
     Child,
     bench_database,
     free_port,
     hub_env,
     ms,
+    start_linked_agent,
     wait_until,
-    write_agent_config,
 )
 from hub.config import HubConfig
 from hub.database import open_database
@@ -141,17 +138,7 @@ async def run(payments: int) -> None:
                     aiohttp.ClientSession(headers=headers) as http,
                     asyncpg.create_pool(dsn, min_size=1, max_size=2) as db,
                 ):
-
-                    async def healthy() -> bool:
-                        async with http.get(f"{hub_url}/healthz") as response:
-                            return response.status == 200
-
-                    await wait_until(healthy, "the hub answering /healthz", [hub])
-                    config = work / "agent.toml"
-                    write_agent_config(config, sim)
-                    await enroll(hub_url, token, str(config))
-                    agent_env = {**os.environ, "PYTHONPATH": str(ROOT)}
-                    await agent.start("-m", "agent", "run", "--config", str(config), env=agent_env)
+                    await start_linked_agent(http, hub_url, token, sim, work, hub, agent)
 
                     async def router_online() -> int | None:
                         return await db.fetchval(

@@ -228,6 +228,29 @@ def hub_env(dsn: str, work: Path, port: int) -> dict[str, str]:
     return env
 
 
+async def start_linked_agent(
+    http: aiohttp.ClientSession,
+    hub_url: str,
+    token: str,
+    sim: SimRouter,
+    work: Path,
+    hub: Child,
+    agent: Child,
+) -> None:
+    """Once the hub answers: the site's agent enrolled with ``token`` and running."""
+
+    async def healthy() -> bool:
+        async with http.get(f"{hub_url}/healthz") as response:
+            return response.status == 200
+
+    await wait_until(healthy, "the hub answering /healthz", [hub])
+    config = work / "agent.toml"
+    write_agent_config(config, sim)
+    await enroll(hub_url, token, str(config))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    await agent.start("-m", "agent", "run", "--config", str(config), env=env)
+
+
 def write_agent_config(path: Path, sim: SimRouter) -> None:
     """Production intervals (counters every 5 s, reconcile every 30 s); [hub] comes from enroll."""
     path.write_text(
@@ -480,17 +503,7 @@ async def run(sessions: int, requests: int, disconnects: int, fleet: int) -> Non
                     aiohttp.ClientSession(headers=headers) as http,
                     asyncpg.create_pool(dsn, min_size=1, max_size=2) as db,
                 ):
-
-                    async def healthy() -> bool:
-                        async with http.get(f"{hub_url}/healthz") as response:
-                            return response.status == 200
-
-                    await wait_until(healthy, "the hub answering /healthz", [hub])
-                    config = work / "agent.toml"
-                    write_agent_config(config, sim)
-                    await enroll(hub_url, token, str(config))
-                    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-                    await agent.start("-m", "agent", "run", "--config", str(config), env=env)
+                    await start_linked_agent(http, hub_url, token, sim, work, hub, agent)
                     router_id = await wait_until(
                         lambda: db.fetchval("SELECT id FROM routers WHERE name = $1", ROUTER),
                         "the agent's hello",
