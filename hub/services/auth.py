@@ -272,10 +272,12 @@ class AuthService:
                 await families.revoke(state.family_id, "reuse")
                 reused = (state.family_id, state.user_id)
             else:
-                user = await UserRepository(conn).signed_in(state.user_id, state.family_id)
-                if user is None:
+                found = await UserRepository(conn).signed_in(state.user_id, state.family_id)
+                if found is None:
                     raise Unauthorized(INVALID_REFRESH)
-                await self._tenant_active(user)
+                user, tenant = found
+                if tenant is not None and not tenant.is_active:
+                    raise Forbidden(TENANT_DEACTIVATED)
                 await families.mark_rotated(token_hash)
                 token, expires_at = await self._new_refresh(
                     families, state.family_id, state.expires_at
@@ -306,16 +308,12 @@ class AuthService:
             principal = await self.authenticate_api_key(authorization)
             return Caller(principal.tenant, "admin", principal.actor)
         claims = self.tokens.verify(token)
-        user = await UserRepository(self._pool).signed_in(claims.user_id, claims.family_id)
-        if user is None or user.tenant_id != claims.tenant_id:
+        found = await UserRepository(self._pool).signed_in(claims.user_id, claims.family_id)
+        if found is None or found[0].tenant_id != claims.tenant_id:
             raise Unauthorized("Invalid token")
-        tenant = None
-        if user.tenant_id is not None:
-            tenant = await TenantRepository(self._pool).get(user.tenant_id)
-            if tenant is None:
-                raise Unauthorized("Invalid token")
-            if not tenant.is_active:
-                raise Forbidden(TENANT_DEACTIVATED)
+        user, tenant = found
+        if tenant is not None and not tenant.is_active:
+            raise Forbidden(TENANT_DEACTIVATED)
         return Caller(tenant, user.role, user.actor, user.id, user)
 
     async def admin_login(self, email: str, password: str) -> tuple[str, datetime]:

@@ -6,11 +6,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from hub.domain import User
+from hub.domain import Tenant, User
 from hub.storage import Executor, conflict_on_duplicate
+from hub.storage.tenants import TENANT_COLUMNS_T, tenant_from_row
 
-_USER_COLUMNS = "u.id, u.tenant_id, u.email, u.role, u.username, u.fullname, u.phone"
-_RETURNING_USER = "RETURNING id, tenant_id, email, role, username, fullname, phone"
+_USER_FIELDS = ("id", "tenant_id", "email", "role", "username", "fullname", "phone")  # User's
+_USER_COLUMNS = ", ".join(f"u.{name}" for name in _USER_FIELDS)
+_RETURNING_USER = "RETURNING " + ", ".join(_USER_FIELDS)
 
 
 class UserRepository:
@@ -101,16 +103,24 @@ class UserRepository:
     async def delete(self, user_id: int) -> None:
         await self._db.execute("DELETE FROM users WHERE id = $1", user_id)
 
-    async def signed_in(self, user_id: int, family_id: uuid.UUID) -> User | None:
-        """The enabled user whose login (token family) is neither revoked nor expired."""
+    async def signed_in(
+        self, user_id: int, family_id: uuid.UUID
+    ) -> tuple[User, Tenant | None] | None:
+        """The enabled user whose login (token family) is neither revoked nor expired, with
+        their tenant (None for one of no tenant): one round trip per authenticated request."""
         row = await self._db.fetchrow(
-            f"SELECT {_USER_COLUMNS} FROM users u JOIN token_families f ON f.user_id = u.id"
+            f"SELECT {_USER_COLUMNS}, {TENANT_COLUMNS_T}"
+            " FROM users u JOIN token_families f ON f.user_id = u.id"
+            " LEFT JOIN tenants t ON t.id = u.tenant_id"
             " WHERE u.id = $1 AND f.id = $2 AND u.disabled_at IS NULL"
             " AND f.revoked_at IS NULL AND f.expires_at > now()",
             user_id,
             family_id,
         )
-        return User(**dict(row)) if row else None
+        if row is None:
+            return None
+        user = User(**{name: row[name] for name in _USER_FIELDS})
+        return user, tenant_from_row(row, "t_") if row["t_id"] is not None else None
 
 
 @dataclass(frozen=True, slots=True)
