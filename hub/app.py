@@ -23,6 +23,7 @@ from hub.services.dispatch import Dispatcher
 from hub.services.plans import PlanService
 from hub.services.portal import PortalService
 from hub.services.reports import ReportService
+from hub.services.router_menu import RouterMenu
 from hub.services.router_users import RouterUsersService
 from hub.services.tenants import TenantService
 from hub.services.users import UserService
@@ -121,6 +122,7 @@ def _services(
             plans=PlanService(pool),
             reports=ReportService(pool, config),
             router_users=RouterUsersService(pool, config),
+            router_menu=RouterMenu(dispatcher, config),
             tenants=TenantService(pool, config),
             users=UserService(pool),
             # A new batch goes to the connected agents of its scope at once (through the link).

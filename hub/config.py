@@ -11,6 +11,7 @@ see deploy/hub.example.toml. Environment variables win over the file:
     ISPFLEET_HUB_INSTANCE     instance_name
     ISPFLEET_HUB_METRICS_TOKEN  metrics_token
     ISPFLEET_HUB_JWT_SECRET   jwt_secret
+    ISPFLEET_HUB_SECRETS_KEY  secrets_key
     ISPFLEET_HUB_MPESA_CONSUMER_SECRET, ISPFLEET_HUB_MPESA_PASSKEY  mpesa secrets
 """
 
@@ -94,6 +95,9 @@ class HubConfig:
     # Dashboard access tokens (JWT, HS256): signed with jwt_secret; unset, a key generated into
     # data_dir/jwt.key on first start. Hub processes on several hosts must share one: set it.
     jwt_secret: str | None = field(default=None, repr=False)
+    # Router API and customer PPP passwords are sealed (AES-256-GCM) with this key: base64 of
+    # 32 bytes; unset, one generated into data_dir/secrets.key. Several hosts must share one.
+    secrets_key: str | None = field(default=None, repr=False)
     access_token_minutes: float = 15.0
     refresh_token_days: float = 30.0  # a /v1 login lasts this long, its refresh token rotating
     # POST /v1/auth/register: off unless enabled; a registered user is a viewer of no tenant.
@@ -141,6 +145,7 @@ def load_hub_config(path: str | None, environ: Mapping[str, str]) -> HubConfig:
     for name, key in (
         ("ISPFLEET_HUB_DATA_DIR", "data_dir"),
         ("ISPFLEET_HUB_JWT_SECRET", "jwt_secret"),
+        ("ISPFLEET_HUB_SECRETS_KEY", "secrets_key"),
         ("ISPFLEET_HUB_PUBLIC_URL", "public_url"),
         ("ISPFLEET_HUB_INSTANCE", "instance_name"),
         ("ISPFLEET_HUB_METRICS_TOKEN", "metrics_token"),

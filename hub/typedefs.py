@@ -21,6 +21,7 @@ from hub.services.auth import AuthService
 from hub.services.plans import PlanService
 from hub.services.portal import PortalService
 from hub.services.reports import ReportService
+from hub.services.router_menu import RouterMenu
 from hub.services.router_users import RouterUsersService
 from hub.services.tenants import TenantService
 from hub.services.users import UserService
@@ -44,6 +45,7 @@ class Services:
     users: UserService
     vouchers: VoucherService
     router_users: RouterUsersService
+    router_menu: RouterMenu
     payments: PaymentService
 
 

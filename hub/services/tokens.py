@@ -8,12 +8,10 @@ role in the token is only what it was at login.
 
 from __future__ import annotations
 
-import os
 import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import jwt
 
@@ -21,6 +19,7 @@ from common.timeutil import utcnow
 from hub.config import HubConfig
 from hub.domain import User
 from hub.errors import Unauthorized
+from hub.keyfile import local_key
 
 ALGORITHM = "HS256"
 ISSUER = "ispfleet"
@@ -40,17 +39,7 @@ def signing_key(config: HubConfig) -> bytes:
     """config.jwt_secret, else the key in data_dir/jwt.key, made (mode 0600) on first start."""
     if config.jwt_secret:
         return config.jwt_secret.encode()
-    path = Path(config.data_dir) / KEY_FILE
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another process of this data dir made it first: use theirs
-        else:
-            with os.fdopen(fd, "w") as out:
-                out.write(secrets.token_urlsafe(48))
-    return path.read_text().strip().encode()
+    return local_key(config, KEY_FILE, lambda: secrets.token_urlsafe(48)).encode()
 
 
 class TokenService:

@@ -11,9 +11,9 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from hub.domain import Tenant
-from hub.errors import Forbidden, InvalidInput
-from hub.typedefs import CALLER
+from hub.domain import Router, Tenant
+from hub.errors import Forbidden, InvalidInput, NotFound
+from hub.typedefs import CALLER, SERVICES
 from hub.web.handlers import acting_tenant
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -79,3 +79,28 @@ async def v1_tenant(request: web.Request) -> Tenant:
     ``X-Tenant-ID`` (ignored for everyone else, so it can never widen a tenant user's scope)."""
     named = _tenant_header(request) if request[CALLER].tenant is None else None
     return await acting_tenant(request, named, "X-Tenant-ID")
+
+
+MAX_DEVICE_ID = MAX_TENANT_HEADER
+
+
+async def v1_router(request: web.Request) -> Router:
+    """The router a /v1 router call acts on (seed 004 sections 6, 7, 10).
+
+    ``?device_id=`` when given; else the tenant's only router. (Devices: the caller's activated
+    device, ``PATCH /v1/internal/mikrotik/:id/activate``, comes before the only-router rule.)
+    A router of another tenant is a 404, as if it did not exist.
+    """
+    tenant = await v1_tenant(request)
+    portal = request.app[SERVICES].portal
+    text = request.query.get("device_id", "").strip()
+    if text:
+        if not (text.isascii() and text.isdigit()) or len(text) > MAX_DEVICE_ID:
+            raise InvalidInput("device_id must be a device id")
+        return await portal.router(int(text), tenant.id)
+    routers = await portal.routers(tenant.id)
+    if len(routers) == 1:
+        return routers[0]
+    if not routers:
+        raise NotFound("This tenant has no router yet: add one with POST /v1/internal/mikrotik")
+    raise InvalidInput("device_id is required: this tenant has several routers")
