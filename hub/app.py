@@ -16,6 +16,7 @@ from hub.payments.daraja import DarajaProvider, DarajaSettings
 from hub.payments.service import PaymentService
 from hub.ratelimit import LoginGuard, RateLimiter, SharedRateLimiter
 from hub.retention import RetentionService
+from hub.secrets import SecretBox
 from hub.services.access import AccessService
 from hub.services.agents import AgentService
 from hub.services.auth import AuthService
@@ -123,6 +124,7 @@ def _services(
             reports=ReportService(pool, config),
             router_users=RouterUsersService(pool, config),
             router_menu=RouterMenu(dispatcher, config),
+            secrets=SecretBox.from_config(config),
             tenants=TenantService(pool, config),
             users=UserService(pool),
             # A new batch goes to the connected agents of its scope at once (through the link).

@@ -15,6 +15,7 @@ from hub.metrics import HubMetrics
 from hub.payments.provider import PaymentProvider
 from hub.payments.service import PaymentService
 from hub.ratelimit import LoginGuard, RateLimiter, SharedRateLimiter
+from hub.secrets import SecretBox
 from hub.services.access import AccessService
 from hub.services.agents import AgentService
 from hub.services.auth import AuthService
@@ -46,6 +47,7 @@ class Services:
     vouchers: VoucherService
     router_users: RouterUsersService
     router_menu: RouterMenu
+    secrets: SecretBox  # seals router API and customer passwords (hub/secrets.py)
     payments: PaymentService
 
 
