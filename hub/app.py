@@ -11,6 +11,7 @@ from aiohttp import web
 from hub.config import HubConfig
 from hub.database import DatabaseHealth, open_database
 from hub.link.vouchers import push_batch
+from hub.live import LiveFeed
 from hub.metrics import HubMetrics
 from hub.payments.daraja import DarajaProvider, DarajaSettings
 from hub.payments.service import PaymentService
@@ -35,6 +36,7 @@ from hub.typedefs import (
     CONFIG,
     DB_HEALTH,
     DB_POOL,
+    LIVE_FEED,
     LOGIN_GUARD,
     METRICS,
     PAYMENT_PROVIDER,
@@ -71,6 +73,7 @@ def create_app(
     metrics = HubMetrics()
     app[CONFIG] = config
     app[METRICS] = metrics
+    app[LIVE_FEED] = LiveFeed()
     app[TRUSTED_PROXIES] = trusted_networks(config.trusted_proxies)
     app[CLIENT_LIMITER] = RateLimiter(config.auth_failures_per_minute, config.auth_failure_burst)
     app[LOGIN_GUARD] = LoginGuard(

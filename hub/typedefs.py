@@ -11,6 +11,7 @@ from aiohttp import web
 from hub.config import HubConfig
 from hub.database import DatabaseHealth
 from hub.domain import ApiKeyPrincipal, Caller, User
+from hub.live import LiveFeed
 from hub.metrics import HubMetrics
 from hub.payments.provider import PaymentProvider
 from hub.payments.service import PaymentService
@@ -57,6 +58,8 @@ METRICS: web.AppKey[HubMetrics] = web.AppKey("metrics", HubMetrics)
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
 # The configured mobile-money provider (None: not configured), opened and closed in a cleanup_ctx.
 PAYMENT_PROVIDER: web.AppKey[PaymentProvider | None] = web.AppKey("payment_provider")
+# Wakes live pages and streams when an agent's routers change (any hub process, hub/live.py).
+LIVE_FEED: web.AppKey[LiveFeed] = web.AppKey("live_feed", LiveFeed)
 DB_HEALTH: web.AppKey[DatabaseHealth] = web.AppKey("db_health", DatabaseHealth)
 # Every background task of the hub runs under it (opened/closed in a cleanup context).
 SUPERVISOR: web.AppKey[Supervisor] = web.AppKey("supervisor", Supervisor)

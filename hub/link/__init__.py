@@ -36,7 +36,7 @@ from hub.link.views import enroll, link
 from hub.services.agents import AgentService
 from hub.storage import link as storage
 from hub.storage.agents import CREDENTIAL_CHANNEL
-from hub.typedefs import CONFIG, DB_POOL, METRICS, SUPERVISOR
+from hub.typedefs import CONFIG, DB_POOL, LIVE_FEED, METRICS, SUPERVISOR
 
 __all__ = ["DISPATCHER", "LINK_REGISTRY", "CommandDispatcher", "LinkRegistry", "setup_link"]
 
@@ -72,6 +72,7 @@ async def _link_context(app: web.Application) -> AsyncIterator[None]:
             storage.COMMAND_CHANNEL: dispatcher.on_command_notice,
             storage.RESULT_CHANNEL: dispatcher.on_result_notice,
             CREDENTIAL_CHANNEL: watch.on_notice,
+            storage.LIVE_CHANNEL: app[LIVE_FEED].on_notice,
         },
         supervisor,
     )

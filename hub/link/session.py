@@ -102,6 +102,7 @@ class LinkSession:
                 acked_seq,
                 len(conn.routers),
             )
+            await storage.announce_change(self._pool, self._ingest.tenant_id, self.agent_id)
             await self._push_state(conn, hello.entitlements_digest, hello.vouchers_version)
             async for message in self._ws:
                 if message.type == aiohttp.WSMsgType.TEXT:
@@ -155,6 +156,7 @@ class LinkSession:
             await self._dispatcher.agent_gone(self.agent_id, reason)
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             log.warning("agent commands not marked lost agent=%s error=%r", self.agent_id, exc)
+        await storage.announce_change(self._pool, self._ingest.tenant_id, self.agent_id)
         log.info(
             "agent disconnected agent=%s site=%s close_code=%s silent=%s",
             self.agent_id,
@@ -241,10 +243,12 @@ class LinkSession:
             for result in outcome.results:
                 self._dispatcher.resolve(result)
             await conn.send_frame(wire.Ack(seq=outcome.acked_seq, rejected=outcome.rejected))
+            await storage.announce_change(self._pool, self._ingest.tenant_id, self.agent_id)
             for batch_id in outcome.redeemed_batches:
                 await self._retire_elsewhere(batch_id)
         elif kind == "snapshot":
             as_of_seq, rejected = await self._ingest.snapshot(data)
+            await storage.announce_change(self._pool, self._ingest.tenant_id, self.agent_id)
             if rejected:
                 await conn.send_frame(wire.SnapshotRejected(as_of_seq=as_of_seq, rejected=rejected))
         else:

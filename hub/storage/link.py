@@ -9,11 +9,13 @@ see hub.database). Enrollment and credentials live in hub.storage.agents.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 import msgspec
 from msgspec.structs import astuple
 
@@ -27,6 +29,8 @@ from hub.domain import (
 )
 from hub.storage import Executor as Db
 from hub.storage import limited_by_tenant
+
+log = logging.getLogger(__name__)
 
 COMMAND_CHANNEL = "ispfleet_command"
 RESULT_CHANNEL = "ispfleet_command_result"
@@ -853,3 +857,15 @@ _JOIN_CHANGED = """
     JOIN changed k ON k.customer_id = e.customer_id
                   AND k.mac_address IS NOT DISTINCT FROM e.mac_address
 """
+
+
+LIVE_CHANNEL = "ispfleet_fleet"  # '<tenant_id>:<agent_id>': that agent's routers changed (hub.live)
+
+
+async def announce_change(pool: asyncpg.Pool, tenant_id: int, agent_id: int) -> None:
+    """Tell every hub process that the agent's routers changed (a stored frame, a hello, a
+    departure). Best effort: a failure is logged, the frame stays stored."""
+    try:
+        await pool.execute("SELECT pg_notify($1, $2)", LIVE_CHANNEL, f"{tenant_id}:{agent_id}")
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        log.warning("live change not announced agent=%s error=%r", agent_id, exc)
