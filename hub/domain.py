@@ -26,6 +26,7 @@ class Tenant:
     default_country: str
     currency: str = "KES"
     timezone: str = "Africa/Nairobi"
+    language: str = "en"  # of its dashboard and captive portal (hub/web/i18n.py)
     is_active: bool = True  # a deactivated tenant's users and keys are refused (403)
 
 

@@ -517,7 +517,9 @@ CREATE TABLE public.tenants (
     features jsonb DEFAULT '{}'::jsonb NOT NULL,
     is_active boolean DEFAULT true NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    language text DEFAULT 'en'::text NOT NULL,
     CONSTRAINT tenants_currency_check CHECK ((currency ~ '^[A-Z]{3}$'::text)),
+    CONSTRAINT tenants_language_check CHECK ((language = ANY (ARRAY['en'::text, 'sw'::text]))),
     CONSTRAINT tenants_max_mikrotiks_check CHECK ((max_mikrotiks >= 0)),
     CONSTRAINT tenants_max_network_users_check CHECK ((max_network_users >= 0)),
     CONSTRAINT tenants_slug_check CHECK ((slug ~ '^[a-z0-9][a-z0-9-]{1,62}$'::text))

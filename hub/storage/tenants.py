@@ -18,6 +18,7 @@ TENANT_UPDATABLE = (
     "phone",
     "timezone",
     "currency",
+    "language",
     "default_country",
     "max_mikrotiks",
     "max_network_users",
@@ -28,7 +29,8 @@ TENANT_UPDATABLE = (
 # A tenant's columns beside another table's, read back with tenant_from_row(row, "t_").
 TENANT_COLUMNS_T = (
     "t.id AS t_id, t.slug AS t_slug, t.name AS t_name, t.default_country AS t_default_country,"
-    " t.currency AS t_currency, t.timezone AS t_timezone, t.is_active AS t_is_active"
+    " t.currency AS t_currency, t.timezone AS t_timezone, t.is_active AS t_is_active,"
+    " t.language AS t_language"
 )
 
 
@@ -40,6 +42,7 @@ def tenant_from_row(row: asyncpg.Record, prefix: str = "") -> Tenant:
         default_country=row[f"{prefix}default_country"],
         currency=row[f"{prefix}currency"],
         timezone=row[f"{prefix}timezone"],
+        language=row[f"{prefix}language"],
         is_active=row[f"{prefix}is_active"],
     )
 

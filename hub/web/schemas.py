@@ -407,6 +407,7 @@ class TenantBody(Body):
     phone: Annotated[str, msgspec.Meta(max_length=32)] | msgspec.UnsetType | None = msgspec.UNSET
     timezone: ShortText | msgspec.UnsetType = msgspec.UNSET
     currency: Annotated[str, msgspec.Meta(max_length=3)] | msgspec.UnsetType = msgspec.UNSET
+    language: Literal["en", "sw"] | msgspec.UnsetType = msgspec.UNSET
     country: Annotated[str, msgspec.Meta(max_length=2)] | msgspec.UnsetType = msgspec.UNSET
     max_mikrotiks: Limit | msgspec.UnsetType | None = msgspec.UNSET
     max_network_users: Limit | msgspec.UnsetType | None = msgspec.UNSET

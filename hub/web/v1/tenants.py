@@ -29,6 +29,7 @@ def tenant_body(details: TenantDetails) -> dict[str, object]:
         "phone": details.phone,
         "timezone": tenant.timezone,
         "currency": tenant.currency,
+        "language": tenant.language,
         "country": tenant.default_country,
         "max_mikrotiks": details.max_mikrotiks,
         "max_network_users": details.max_network_users,

@@ -52,14 +52,15 @@ async def test_create_get_update_as_the_seed_shows(client, root):
     assert (await got.json())["data"] == tenant
     changed = await client.put(
         f"/v1/internal/tenant/{tenant['id']}",
-        json={"max_mikrotiks": None, "is_active": False},
+        json={"max_mikrotiks": None, "is_active": False, "language": "sw"},
         headers=root,
     )
     after = (await changed.json())["data"]
-    assert (after["max_mikrotiks"], after["status"], after["name"]) == (
+    assert (after["max_mikrotiks"], after["status"], after["name"], after["language"]) == (
         None,
         "inactive",
         "ISP Bandung",
+        "sw",
     )
 
 
@@ -75,6 +76,7 @@ async def test_create_get_update_as_the_seed_shows(client, root):
         ({"features": {f"f{i}": True for i in range(65)}}, "features may have at most 64 entries"),
         ({"features": {"x": {"nested": 1}}}, "features"),
         ({"currency": "K1"}, "currency must be an ISO 4217 code like KES"),
+        ({"language": "fr"}, "language"),
     ],
 )
 async def test_bad_tenants_are_400(client, root, pool, change, error):
