@@ -1,11 +1,12 @@
 #!/bin/sh
 # Debian packages the test suite needs, installed only when missing.
 #   prometheus: promtool, which tests/hub/test_metrics.py runs to check both /metrics faces.
+#   chromium: the headless browser the page tests drive through Playwright (tests/browser.py).
 # Run as root (make install calls it; it does nothing when everything is already there).
 set -eu
 
 # command the test suite runs -> Debian package that ships it
-PACKAGES="promtool:prometheus"
+PACKAGES="promtool:prometheus chromium:chromium"
 
 missing=""
 for pair in $PACKAGES; do

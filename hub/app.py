@@ -53,6 +53,7 @@ from hub.web.middlewares import (
     error_middleware,
     metrics_middleware,
 )
+from hub.web.pages import setup_pages
 from hub.web.routes import setup_routes
 from hub.web.slashes import add_slash_aliases
 
@@ -92,6 +93,7 @@ def create_app(
     app.cleanup_ctx.append(_payment_settler)
     app.cleanup_ctx.append(_metrics_refresher)
     app.cleanup_ctx.append(_retention)
+    setup_pages(app)
     setup_routes(app, metrics)
     # Last, at startup: every route any module added by then answers both slash spellings.
     app.on_startup.append(add_slash_aliases)
