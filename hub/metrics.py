@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import asyncpg
-from prometheus_client import CollectorRegistry, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -149,6 +149,18 @@ class HubMetrics:
             "ispfleet_hub_command_round_trip_seconds",
             "Seconds from sending a command to an agent until its result arrives",
             ["command"],
+            registry=self.registry,
+        )
+        self.ingest_frame_seconds = Histogram(
+            "ispfleet_hub_ingest_frame_seconds",
+            "Seconds to store one agent frame (events or snapshot part), decode to commit",
+            ["frame"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+            registry=self.registry,
+        )
+        self.ingested_events = Counter(
+            "ispfleet_hub_ingested_events",
+            "Agent events stored (duplicates of already acknowledged events not counted)",
             registry=self.registry,
         )
         self.agents_connected = Gauge(

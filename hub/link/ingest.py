@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 @dataclass(slots=True)
 class EventsOutcome:
     acked_seq: int  # highest seq dealt with (stored or refused) for the agent after this frame
+    stored: int = 0  # events of this frame not seen before (stored, or refused and recorded)
     results: list[wire.CommandResult] = field(default_factory=list)  # newly recorded results
     rejected: list[wire.Rejected] = field(default_factory=list)
     # Batches with a voucher redeemed in this frame: the tenant's other agents retire it.
@@ -224,6 +225,7 @@ class Ingest:
                 writes.last_seq = fresh[-1]
                 await repo.write_frame(self.agent_id, writes)
             outcome.acked_seq = max(last_seq, fresh[-1] if fresh else 0)
+            outcome.stored = len(fresh)
         outcome.redeemed_batches = self._redeemed_batches  # committed now
         if len(fresh) < len(seqs):
             log.info(

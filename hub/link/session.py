@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 import uuid
 
 import aiohttp
@@ -238,8 +239,13 @@ class LinkSession:
 
     async def _handle(self, conn: AgentConnection, data: bytes) -> None:
         kind = wire.frame_type(data)
+        started = time.perf_counter()
         if kind == "events":
             outcome = await self._ingest.events(data)
+            self._metrics.ingest_frame_seconds.labels("events").observe(
+                time.perf_counter() - started
+            )
+            self._metrics.ingested_events.inc(outcome.stored)
             for result in outcome.results:
                 self._dispatcher.resolve(result)
             await conn.send_frame(wire.Ack(seq=outcome.acked_seq, rejected=outcome.rejected))
@@ -248,6 +254,9 @@ class LinkSession:
                 await self._retire_elsewhere(batch_id)
         elif kind == "snapshot":
             as_of_seq, rejected = await self._ingest.snapshot(data)
+            self._metrics.ingest_frame_seconds.labels("snapshot").observe(
+                time.perf_counter() - started
+            )
             await storage.announce_change(self._pool, self._ingest.tenant_id, self.agent_id)
             if rejected:
                 await conn.send_frame(wire.SnapshotRejected(as_of_seq=as_of_seq, rejected=rejected))
