@@ -2,6 +2,7 @@
 
     ispfleet-agent run    [--config PATH]
     ispfleet-agent check  [--config PATH]     exit 1 and say what is wrong with a router
+    ispfleet-agent doctor [--config PATH]     config, state, hub, clock, WireGuard, routers
     ispfleet-agent enroll --hub URL --token T [--config PATH] [--allow-insecure-http]
 
 The config defaults to $ISPFLEET_AGENT_CONFIG, else /etc/ispfleet/agent.toml. A bad
@@ -15,10 +16,14 @@ import asyncio
 import logging
 import signal
 import sys
+import time
 from collections.abc import Sequence
+from pathlib import Path
 
+import aiohttp
 from aiohttp import web
 
+from common import wire
 from common.config import ConfigError
 from common.units import format_bytes
 
@@ -47,6 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, text in (
         ("run", "run the agent"),
         ("check", "connect to each router and report its health and any problem"),
+        ("doctor", "check config, state, hub, clock, WireGuard and routers: one line each"),
     ):
         sub = commands.add_parser(name, help=text)
         sub.add_argument("--config", default=None, help="config file (TOML)")
@@ -73,6 +79,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check":
         setup_logging("ERROR")  # the findings are the output
         return asyncio.run(check(config))
+    if args.command == "doctor":
+        setup_logging("ERROR")
+        return asyncio.run(doctor(config, config_path))
     setup_logging(config.agent.log_level)
     return asyncio.run(run(config))
 
@@ -160,6 +169,97 @@ async def check(config: AgentConfig) -> int:
     if failed:
         print(f"{failed} of {len(config.routers)} router(s) have problems", file=sys.stderr)
     return EXIT_PROBLEM if failed else EXIT_OK
+
+
+async def doctor(config: AgentConfig, config_path: str) -> int:
+    """Every check of this box's setup, one line each; exit 1 when one failed."""
+    from common import doctor as dr
+
+    from .enroll import WIREGUARD_CONFIG
+    from .outbox import Outbox
+    from .store import Store
+
+    settings, hub = config.agent, config.hub
+
+    async def config_check() -> dr.Finding:
+        detail = f"{config_path}: site={settings.site} routers={len(config.routers)}"
+        return dr.Finding("config", dr.OK, detail)
+
+    async def state() -> dr.Finding:
+        store = await Store.open(settings.db_path)
+        try:
+            outbox = await Outbox.open(store, settings.outbox_max_rows)
+            rows, age = await outbox.depth()
+        finally:
+            await store.close()
+        detail = f"{settings.db_path}: outbox {rows} event(s) waiting"
+        if age is not None:
+            detail += f", oldest {age:.0f} s"
+        if rows >= settings.outbox_max_rows:
+            return dr.Finding("state", dr.FAIL, detail + ": over outbox_max_rows (hub link down?)")
+        return dr.Finding("state", dr.WARN if age and age > 300 else dr.OK, detail)
+
+    async def hub_checks() -> list[dr.Finding]:
+        if not (hub.url and hub.credential):
+            return [dr.Finding("hub", dr.WARN, "no hub configured (run `ispfleet-agent enroll`)")]
+        url = hub.url.rstrip("/")
+        timeout = aiohttp.ClientTimeout(total=10)
+        async with aiohttp.ClientSession(timeout=timeout) as http:
+            started = time.perf_counter()
+            try:
+                async with http.get(f"{url}/healthz") as answer:
+                    date = dr.http_date(answer.headers.get("Date"))
+                    status = answer.status
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                return [
+                    dr.Finding("hub", dr.FAIL, f"{url} unreachable: {exc or type(exc).__name__}")
+                ]
+            took = (time.perf_counter() - started) * 1000
+            findings = [
+                dr.Finding(
+                    "hub",
+                    dr.OK if status == 200 else dr.FAIL,
+                    f"{url} answered {status} in {took:.0f} ms",
+                )
+            ]
+            if date is not None:
+                findings.append(dr.clock_skew("the hub", date))
+            # Without an upgrade, the link answers 400 to a good credential and 401 to a bad one.
+            headers = {"Authorization": f"Bearer {hub.credential}"}
+            async with http.get(f"{url}{wire.LINK_PATH}", headers=headers) as answer:
+                if answer.status == 400:
+                    findings.append(dr.Finding("credential", dr.OK, "accepted by the hub"))
+                elif answer.status == 401:
+                    reason = "refused by the hub (revoked?): enroll again with a new token"
+                    findings.append(dr.Finding("credential", dr.FAIL, reason))
+                else:
+                    findings.append(
+                        dr.Finding("credential", dr.WARN, f"hub answered {answer.status}")
+                    )
+        return findings
+
+    async def tunnel() -> dr.Finding:
+        if not (Path(config_path).parent / WIREGUARD_CONFIG).exists():
+            return dr.Finding("wireguard", dr.OK, "not used by this box (no wg-ispfleet.conf)")
+        return await asyncio.to_thread(dr.wireguard, Path(WIREGUARD_CONFIG).stem)
+
+    async def routers() -> list[dr.Finding]:
+        results = await asyncio.gather(*(check_router(r) for r in config.routers))
+        return [
+            dr.Finding(f"router {r.name} ({r.address})", dr.OK if ok else dr.FAIL, line)
+            for r, (ok, line) in zip(config.routers, results, strict=True)
+        ]
+
+    return await dr.run_checks(
+        [
+            ("config", config_check),
+            ("state", state),
+            ("hub", hub_checks),
+            ("wireguard", tunnel),
+            ("routers", routers),
+        ],
+        timeout=max(30.0, 3 * max((r.connect_timeout for r in config.routers), default=10.0)),
+    )
 
 
 def _enroll(hub_url: str, token: str, config_path: str, allow_insecure_http: bool) -> int:

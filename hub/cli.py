@@ -1,6 +1,9 @@
 """``ispfleet-hub``: run the hub and administer it.
 
     ispfleet-hub [serve]                          run the HTTP server (the default)
+    ispfleet-hub doctor                           check the setup, one line per finding
+    ispfleet-hub backup --output FILE             the database as one pg_dump file
+    ispfleet-hub restore --input FILE [--force]   replace the database with a backup
     ispfleet-hub migrate                          apply database migrations
     ispfleet-hub create-tenant --slug S --name N [--country TZ]
     ispfleet-hub create-api-key --tenant S [--name N]          prints the key once
@@ -148,6 +151,27 @@ def _admin_password(args: argparse.Namespace) -> str:
     return password
 
 
+async def _backup_or_restore(args: argparse.Namespace, config: HubConfig) -> None:
+    from pathlib import Path
+
+    from hub import backup
+
+    if args.command == "restore":
+        await backup.restore(config, Path(args.input), force=args.force)
+        print(f"database restored from {args.input}; start the hub processes again")
+        return
+    size = await backup.backup(config, Path(args.output))
+    print(f"backup written: {args.output} ({size} bytes)")
+    keys = [
+        name
+        for name, set_ in (("jwt.key", config.jwt_secret), ("secrets.key", config.secrets_key))
+        if not set_
+    ]
+    if keys:
+        where = ", ".join(f"{config.data_dir}/{name}" for name in keys)
+        print(f"keep {where} with it: sealed router and customer passwords need secrets.key")
+
+
 # --- serve -------------------------------------------------------------------------------
 
 
@@ -187,6 +211,12 @@ def _parser() -> argparse.ArgumentParser:
 
     command("serve", "run the hub (default)")
     command("migrate", "apply database migrations")
+    command("doctor", "check config, database, keys, clock, fleet, WireGuard (changes nothing)")
+    p = command("backup", "dump the hub's database to a file (pg_dump custom format)")
+    p.add_argument("--output", required=True, metavar="FILE")
+    p = command("restore", "replace the hub's database with a backup (hub processes stopped)")
+    p.add_argument("--input", required=True, metavar="FILE")
+    p.add_argument("--force", action="store_true", help="even while hub processes run")
     p = command("create-tenant", "create a tenant")
     p.add_argument("--slug", required=True)
     p.add_argument("--name", required=True)
@@ -259,6 +289,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args.command == "serve":
             _serve(config)
             return
+        if args.command in ("backup", "restore"):
+            asyncio.run(_backup_or_restore(args, config))
+            return
+        if args.command == "doctor":
+            from hub.doctor import doctor
+
+            source = getattr(args, "config", None) or os.environ.get("ISPFLEET_HUB_CONFIG")
+            raise SystemExit(asyncio.run(doctor(config, source)))
         asyncio.run(_run(_COMMANDS[args.command], args, config))
     except (ConfigError, UsageError) as exc:
         _fail(str(exc), 2)
