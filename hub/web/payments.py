@@ -145,7 +145,7 @@ async def payment_status(request: web.Request) -> web.Response:
 @operation(
     "A payment provider's callback",
     response=out.CallbackAck,
-    responses={status: out.CallbackAck for status in (400, 401, 404, 409, 413, 415)},
+    responses={status: out.CallbackAck for status in (400, 403, 413, 415, 503)},
 )
 async def callback(request: web.Request) -> web.Response:
     """The provider's outcome of a payment (public: the path's tenant secret is checked)."""

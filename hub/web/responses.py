@@ -654,7 +654,7 @@ class StkPushStarted(Answer, kw_only=True):
 
 class V1User(Answer, kw_only=True):
     id: int
-    username: str
+    username: str | None  # None for a platform admin made by ``create-admin`` (email only)
     email: str | None
     fullname: str | None
     phone: str | None
@@ -683,7 +683,7 @@ class V1Profile(Answer, kw_only=True):
     person behind it). One type: msgspec's schemas cannot union untagged Structs."""
 
     id: int | UnsetType = UNSET
-    username: str | UnsetType = UNSET
+    username: str | UnsetType | None = UNSET
     email: str | UnsetType | None = UNSET
     fullname: str | UnsetType | None = UNSET
     phone: str | UnsetType | None = UNSET

@@ -82,7 +82,7 @@ async def refresh(request: web.Request) -> web.Response:
     "Log out (the refresh token's login)",
     body=RefreshBody,
     response=out.MessageData,
-    errors=(400,),
+    errors=(400, 401),
     envelope=True,
 )
 async def logout(request: web.Request) -> web.Response:
