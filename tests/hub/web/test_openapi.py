@@ -340,3 +340,37 @@ async def test_reading_an_undeclared_body_is_a_programming_error(
     assert "reads its body as DisconnectBody but declares @operation(body=GrantBody)" in str(
         logged[-1]
     )
+
+
+async def test_docs_page_renders_every_operation_in_a_browser(hub_config, aiohttp_server):
+    """Headless Chromium: every operation of the document is listed, and the page asks
+    nothing of any other origin."""
+    from playwright.async_api import async_playwright
+
+    server = await aiohttp_server(create_app(hub_config))
+    base_url = str(server.make_url("")).rstrip("/")
+    document = build_document(server.app)
+    count = sum(len(item) for item in document["paths"].values())
+    requested: list[str] = []
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=["--no-sandbox"]
+        )
+        try:
+            page = await browser.new_page()
+            page.on("request", lambda request: requested.append(request.url))
+            await page.goto(f"{base_url}/docs")
+            await page.wait_for_function(
+                f"document.querySelectorAll('details.op').length === {count}"
+            )
+            await page.fill("#filter", "grant-access")
+            visible = await page.locator("details.op:visible").count()
+            assert visible == 1
+            await page.locator("details.op:visible summary").click()
+            shown = await page.locator("details.op:visible").inner_text()
+            # The body's schema with its $refs inlined, bounds included; the credentials.
+            assert '"title": "GrantBody"' in shown and '"maxLength": 256' in shown
+            assert "Credentials: tenantApiKey" in shown and "Granted" in shown
+        finally:
+            await browser.close()
+    assert requested and all(url.startswith(base_url) for url in requested), requested
