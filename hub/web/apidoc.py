@@ -26,7 +26,7 @@ from typing import Any
 
 import msgspec
 from aiohttp import web
-from aiohttp.web_urldispatcher import AbstractResource, DynamicResource
+from aiohttp.web_urldispatcher import AbstractResource, DynamicResource, StaticResource
 
 from hub.typedefs import API_DOCUMENT
 from hub.web import responses
@@ -134,9 +134,10 @@ def _public(path: str) -> bool:
 
 
 def routes_of(app: web.Application) -> Iterator[tuple[AbstractResource, web.AbstractRoute]]:
-    """Every (resource, route) a client can call: no slash alias, HEAD or OPTIONS."""
+    """Every (resource, route) a client can call: no slash alias, HEAD or OPTIONS, and no
+    static files (``add_static``: assets, not operations)."""
     for resource in app.router.resources():
-        if isinstance(resource, SlashAlias):
+        if isinstance(resource, SlashAlias | StaticResource):
             continue
         for route in resource:
             if route.method not in SKIPPED_METHODS:

@@ -700,6 +700,7 @@ class V1Tenant(Answer, kw_only=True):
     phone: str | None
     timezone: str
     currency: str
+    language: str | UnsetType = UNSET  # en | sw, once tenants have a language (migration 0022)
     country: str
     max_mikrotiks: int | None
     max_network_users: int | None
