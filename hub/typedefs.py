@@ -29,6 +29,7 @@ from hub.services.tenants import TenantService
 from hub.services.users import UserService
 from hub.services.vouchers import VoucherService
 from hub.supervisor import Supervisor
+from hub.web.openapi import ApiDocument
 
 IPNetwork = IPv4Network | IPv6Network
 
@@ -69,6 +70,7 @@ RATE_LIMITER: web.AppKey[SharedRateLimiter] = web.AppKey("rate_limiter", SharedR
 CLIENT_LIMITER: web.AppKey[RateLimiter] = web.AppKey("client_limiter", RateLimiter)
 LOGIN_GUARD: web.AppKey[LoginGuard] = web.AppKey("login_guard", LoginGuard)
 # The networks of trusted reverse proxies (HubConfig.trusted_proxies, parsed once).
+API_DOCUMENT: web.AppKey[ApiDocument] = web.AppKey("api_document", ApiDocument)
 TRUSTED_PROXIES: web.AppKey[tuple[IPNetwork, ...]] = web.AppKey("trusted_proxies", tuple)
 
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)

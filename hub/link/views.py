@@ -16,7 +16,9 @@ from hub.link.keys import CREDENTIAL_WATCH, DISPATCHER, INSTANCE, LINK_REGISTRY
 from hub.link.session import LinkSession
 from hub.services.agents import CREDENTIAL_REJECTED
 from hub.typedefs import CONFIG, DB_POOL, METRICS, SERVICES
+from hub.web import responses as out
 from hub.web.handlers import read_body
+from hub.web.openapi import operation
 from hub.web.schemas import EnrollBody
 
 log = logging.getLogger(__name__)
@@ -26,6 +28,12 @@ def _error(exc: HubError) -> web.Response:
     return web.json_response({"success": False, "error": exc.message}, status=exc.status)
 
 
+@operation(
+    "Trade a one-time enrollment token for the agent's credential",
+    body=EnrollBody,
+    response=out.Enrolled,
+    errors=(400, 401, 409),
+)
 async def enroll(request: web.Request) -> web.Response:
     """``POST /agent/v1/enroll``: a one-time token for the agent's long-lived credential."""
     try:
@@ -37,6 +45,12 @@ async def enroll(request: web.Request) -> web.Response:
     return web.json_response(enrollment.enrollment_reply(enrolled))
 
 
+@operation(
+    "The agent's WebSocket (upgrade; frames in common/wire.py)",
+    status=101,
+    errors=(400, 401),
+    security=("agentCredential",),
+)
 async def link(request: web.Request) -> web.StreamResponse:
     """``GET /agent/v1/link``: the agent's WebSocket (Bearer credential)."""
     app = request.app

@@ -21,8 +21,10 @@ from hub.domain import BillingCustomer, PlanRef, Router, RouterRef, Transaction
 from hub.services.reports import Overview, PlanReport, TransactionSummary
 from hub.storage.reports import TransactionFilter
 from hub.typedefs import SERVICES
+from hub.web import responses as out
 from hub.web.bodies import money
 from hub.web.handlers import caller_tenant, fast_json, read_query, require_role
+from hub.web.openapi import operation
 from hub.web.schemas import (
     CustomersQuery,
     PeriodQuery,
@@ -32,6 +34,7 @@ from hub.web.schemas import (
 )
 
 routes = web.RouteTableDef()
+_READ_ERRORS = (403, 404)  # a viewer or better; a platform admin's unknown tenant
 CENTS = Decimal("0.01")
 
 
@@ -41,6 +44,12 @@ async def _tenant_id(request: web.Request, query: TenantQuery) -> int:
 
 
 @routes.get("/api/dashboard/overview")
+@operation(
+    "Revenue, customers and sales at a glance",
+    query=TenantQuery,
+    response=out.Overview,
+    errors=_READ_ERRORS,
+)
 async def overview(request: web.Request) -> web.Response:
     query = read_query(request, TenantQuery)
     tenant_id = await _tenant_id(request, query)
@@ -48,11 +57,23 @@ async def overview(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/customers")
+@operation(
+    "Customers, a page at a time",
+    query=CustomersQuery,
+    response=list[out.BillingCustomer],
+    errors=_READ_ERRORS,
+)
 async def customers(request: web.Request) -> web.Response:
     return await _customers(request, active_only=False)
 
 
 @routes.get("/api/customers/active")
+@operation(
+    "Customers with live access",
+    query=CustomersQuery,
+    response=list[out.ActiveCustomer],
+    errors=_READ_ERRORS,
+)
 async def active_customers(request: web.Request) -> web.Response:
     return await _customers(request, active_only=True)
 
@@ -70,6 +91,12 @@ async def _customers(request: web.Request, *, active_only: bool) -> web.Response
 
 
 @routes.get("/api/plans/performance")
+@operation(
+    "Sales and revenue per plan over a period",
+    query=PeriodQuery,
+    response=out.PlanPerformance,
+    errors=_READ_ERRORS,
+)
 async def plan_performance(request: web.Request) -> web.Response:
     query = read_query(request, PeriodQuery)
     tenant_id = await _tenant_id(request, query)
@@ -80,6 +107,12 @@ async def plan_performance(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/mpesa/transactions")
+@operation(
+    "M-Pesa transactions, newest first",
+    query=TransactionsQuery,
+    response=list[out.TransactionItem],
+    errors=_READ_ERRORS,
+)
 async def transactions(request: web.Request) -> web.Response:
     query = read_query(request, TransactionsQuery)
     tenant_id = await _tenant_id(request, query)
@@ -93,6 +126,12 @@ async def transactions(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/mpesa/transactions/summary")
+@operation(
+    "M-Pesa transactions summed by status and router",
+    query=TransactionSummaryQuery,
+    response=out.TransactionSummary,
+    errors=_READ_ERRORS,
+)
 async def transaction_summary(request: web.Request) -> web.Response:
     query = read_query(request, TransactionSummaryQuery)
     tenant_id = await _tenant_id(request, query)
@@ -103,6 +142,9 @@ async def transaction_summary(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/routers")
+@operation(
+    "The tenant's routers", query=TenantQuery, response=list[out.BillingRouter], errors=_READ_ERRORS
+)
 async def routers(request: web.Request) -> web.Response:
     query = read_query(request, TenantQuery)
     tenant_id = await _tenant_id(request, query)

@@ -39,6 +39,7 @@ from hub.typedefs import (
     TRUSTED_PROXIES,
     IPNetwork,
 )
+from hub.web.openapi import declared
 from hub.web.schemas import MAX_BIGINT, Body
 
 B = TypeVar("B", bound=Body)
@@ -50,6 +51,26 @@ AUDITED_BODY_BYTES = 512  # kept of a refused body in its audit row
 _CONTENT_ENCODINGS = frozenset({"", "identity", "gzip", "x-gzip", "deflate"})
 _UTF8 = codecs.lookup("utf-8").name
 _AT_FIELD = re.compile(r" - at `\$\.([A-Za-z_][A-Za-z0-9_]*)`")
+
+
+class UndeclaredSchema(TypeError):
+    """A handler read a body or query with a type its ``@operation`` does not declare: the
+    OpenAPI document would not say what the code accepts (a bug: 500, fails every test)."""
+
+
+def _check_declared(request: web.Request, kind: str, schema: type) -> None:
+    """The matched route's handler declares ``schema`` as its ``kind`` (an identity check)."""
+    handler = request.match_info.handler
+    op = declared(handler)
+    named = getattr(op, kind) if op is not None else None
+    if named is not schema:
+        where = f"{getattr(handler, '__module__', '?')}.{getattr(handler, '__qualname__', handler)}"
+        said = (
+            "no @operation"
+            if op is None
+            else f"@operation({kind}={getattr(named, '__name__', named)})"
+        )
+        raise UndeclaredSchema(f"{where} reads its {kind} as {schema.__name__} but declares {said}")
 
 
 def path_id(request: web.Request, name: str, not_found: str) -> int:
@@ -116,6 +137,7 @@ async def read_body(request: web.Request, schema: type[B], limit: int = MAX_BODY
     A refused body of an audited action (``schema.action``) is audited as "invalid", with what
     could be read of it, so probing shows in the audit log as it did before the edge checked.
     """
+    _check_declared(request, "body", schema)
     raw = b""
     try:
         raw = await read_bytes(request, limit)
@@ -164,6 +186,7 @@ def read_query(request: web.Request, schema: type[Q]) -> Q:
 
     A repeated parameter counts once (its first value); unknown parameters are ignored.
     """
+    _check_declared(request, "query", schema)
     values: dict[str, Any] = {}
     for key, value in request.query.items():
         values.setdefault(key, value)

@@ -10,12 +10,19 @@ document cannot drift from what the code accepts and answers.
     @operation("Create a user", body=UserBody, response=UserOut, status=201,
                errors=(400, 401, 403, 409), envelope=True)
     async def create_user(request): ...
+
+The document builder (hub.web.apidoc) adds what every operation of a face can answer, so a
+declaration names only what is its own: 500/503 everywhere; 401 and 429 where the face
+authenticates; 400/413/415 with a body; 400 with a query; 404 with a path parameter; 304 with
+``etag=True``. Error bodies are the face's (hub.web.responses ErrorBody, DetailError, V1Error)
+unless ``responses`` gives a status its own type. ``security`` names the schemes when they are
+not the face's (hub.web.apidoc SECURITY_SCHEMES; ``()``: public).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -36,6 +43,9 @@ class Operation:
     content_type: str = "application/json"  # of the success answer (text/html, application/pdf)
     tags: tuple[str, ...] = ()
     description: str | None = None  # defaults to the handler's docstring
+    responses: Mapping[int, Any] | None = None  # statuses whose body is not the face's error
+    etag: bool = False  # answers If-None-Match with 304 (hub.web.handlers.json_bytes)
+    security: tuple[str, ...] | None = None  # scheme names; None: the face's, (): public
 
 
 def operation(summary: str, **fields: Any) -> Callable[[Handler], Handler]:
@@ -52,3 +62,15 @@ def operation(summary: str, **fields: Any) -> Callable[[Handler], Handler]:
 def declared(handler: Any) -> Operation | None:
     """The operation declared on a handler (through any functools.wraps wrapper)."""
     return getattr(handler, ATTRIBUTE, None)
+
+
+@dataclass(slots=True)
+class ApiDocument:
+    """The encoded OpenAPI document (filled once at startup) and the /docs page."""
+
+    page: bytes
+    body: bytes = field(default=b"", repr=False)
+    etag: str = ""
+
+    def set(self, body: bytes, etag: str) -> None:
+        self.body, self.etag = body, etag

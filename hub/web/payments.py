@@ -17,6 +17,7 @@ from hub.domain import Payment
 from hub.errors import HubError
 from hub.payments.service import PAYMENT_NOT_FOUND, Paid
 from hub.typedefs import CALLER, SERVICES
+from hub.web import responses as out
 from hub.web.handlers import (
     caller_tenant,
     path_id,
@@ -25,6 +26,7 @@ from hub.web.handlers import (
     read_query,
     require_role,
 )
+from hub.web.openapi import operation
 from hub.web.schemas import CashBody, StkPushBody, TenantQuery
 
 routes = web.RouteTableDef()
@@ -73,6 +75,13 @@ def paid_body(paid: Paid) -> dict[str, Any]:
 
 
 @routes.post("/api/payments/mpesa/stk-push")
+@operation(
+    "Start an M-Pesa STK push for a plan",
+    body=StkPushBody,
+    response=out.StkPushStarted,
+    status=202,
+    errors=(403, 404, 409, 502),
+)
 async def stk_push(request: web.Request) -> web.Response:
     body = await read_body(request, StkPushBody)
     tenant = await caller_tenant(request, body.user_id)
@@ -98,6 +107,13 @@ async def stk_push(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/payments/cash")
+@operation(
+    "Record a cash sale of a plan",
+    body=CashBody,
+    response=out.CashPaid,
+    status=201,
+    errors=(403, 404, 409),
+)
 async def cash(request: web.Request) -> web.Response:
     body = await read_body(request, CashBody)
     tenant = await caller_tenant(request, body.user_id)
@@ -115,6 +131,7 @@ async def cash(request: web.Request) -> web.Response:
 
 
 @routes.get(r"/api/payments/{payment_id:\d+}")
+@operation("A payment's status", query=TenantQuery, response=out.PaymentStatus, errors=(403, 404))
 async def payment_status(request: web.Request) -> web.Response:
     payment_id = path_id(request, "payment_id", PAYMENT_NOT_FOUND)
     query = read_query(request, TenantQuery)
@@ -125,6 +142,11 @@ async def payment_status(request: web.Request) -> web.Response:
 
 
 @routes.post(CALLBACK_ROUTE)
+@operation(
+    "A payment provider's callback",
+    response=out.CallbackAck,
+    responses={status: out.CallbackAck for status in (400, 403, 413, 415, 503)},
+)
 async def callback(request: web.Request) -> web.Response:
     """The provider's outcome of a payment (public: the path's tenant secret is checked)."""
     try:

@@ -8,6 +8,7 @@ from common.timeutil import to_iso
 from hub.domain import Plan
 from hub.services.plans import PLAN_NOT_FOUND
 from hub.typedefs import CALLER, SERVICES
+from hub.web import responses as out
 from hub.web.bodies import money
 from hub.web.handlers import (
     caller_tenant,
@@ -17,6 +18,7 @@ from hub.web.handlers import (
     read_query,
     require_role,
 )
+from hub.web.openapi import operation
 from hub.web.schemas import PlanCreateBody, PlanListQuery, TenantQuery
 
 routes = web.RouteTableDef()
@@ -39,6 +41,9 @@ def plan_item(plan: Plan) -> dict[str, object]:
 
 
 @routes.get("/api/plans")
+@operation(
+    "The tenant's plans", query=PlanListQuery, response=list[out.PlanItem], errors=(403, 404)
+)
 async def list_plans(request: web.Request) -> web.Response:
     query = read_query(request, PlanListQuery)
     tenant = await caller_tenant(request, query.user_id)
@@ -47,6 +52,7 @@ async def list_plans(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/plans/create")
+@operation("Create a plan", body=PlanCreateBody, response=out.PlanCreated, errors=(403, 404, 409))
 async def create_plan(request: web.Request) -> web.Response:
     require_role(request, "operator")
     body = await read_body(request, PlanCreateBody)
@@ -82,6 +88,7 @@ async def create_plan(request: web.Request) -> web.Response:
 
 
 @routes.delete(r"/api/plans/{plan_id:\d+}")
+@operation("Delete a plan", query=TenantQuery, response=out.Message, errors=(403, 404, 409))
 async def delete_plan(request: web.Request) -> web.Response:
     require_role(request, "admin")
     plan_id = path_id(request, "plan_id", PLAN_NOT_FOUND)

@@ -9,13 +9,16 @@ from common.timeutil import utcnow
 from hub.services.portal import ROUTER_NOT_FOUND, USER_NOT_FOUND
 from hub.typedefs import METRICS, SERVICES, TENANT_KEY
 from hub.web import bodies
+from hub.web import responses as out
 from hub.web.handlers import json_bytes, path_id, read_body
+from hub.web.openapi import operation
 from hub.web.schemas import DisconnectBody, GrantBody
 
 routes = web.RouteTableDef()
 
 
 @routes.get(r"/api/portal/router/{router_id:\d+}/active-users/")
+@operation("Active users of a router (seed 000)", response=out.ActiveUsers, etag=True)
 async def active_users(request: web.Request) -> web.Response:
     tenant = request[TENANT_KEY].tenant
     router_id = path_id(request, "router_id", ROUTER_NOT_FOUND)
@@ -28,6 +31,12 @@ async def active_users(request: web.Request) -> web.Response:
 
 
 @routes.post(r"/api/portal/router/{router_id:\d+}/disconnect-user/")
+@operation(
+    "Disconnect a user from a router (seed 001)",
+    body=DisconnectBody,
+    response=out.Disconnected,
+    errors=(400, 404),
+)
 async def disconnect_user(request: web.Request) -> web.Response:
     principal = request[TENANT_KEY]
     router_id = path_id(request, "router_id", ROUTER_NOT_FOUND)
@@ -43,6 +52,7 @@ async def disconnect_user(request: web.Request) -> web.Response:
 
 
 @routes.get(r"/api/portal/router/{router_id:\d+}/monitoring/")
+@operation("A router's health", response=out.Monitoring)
 async def monitoring(request: web.Request) -> web.Response:
     tenant = request[TENANT_KEY].tenant
     router_id = path_id(request, "router_id", ROUTER_NOT_FOUND)
@@ -51,6 +61,7 @@ async def monitoring(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/portal/router/health/")
+@operation("Health of every router of the tenant", response=out.FleetHealth, etag=True)
 async def fleet_health(request: web.Request) -> web.Response:
     tenant = request[TENANT_KEY].tenant
     snapshot = await request.app[SERVICES].portal.fleet_health(tenant.id)
@@ -58,6 +69,7 @@ async def fleet_health(request: web.Request) -> web.Response:
 
 
 @routes.get(r"/api/portal/users/{user_id:\d+}/")
+@operation("A customer, their access and live sessions", response=out.Customer)
 async def user_details(request: web.Request) -> web.Response:
     tenant = request[TENANT_KEY].tenant
     user_id = path_id(request, "user_id", USER_NOT_FOUND)
@@ -66,6 +78,7 @@ async def user_details(request: web.Request) -> web.Response:
 
 
 @routes.post(r"/api/portal/users/{user_id:\d+}/disconnect/")
+@operation("Disconnect a customer from every router", response=out.DisconnectedEverywhere)
 async def disconnect_everywhere(request: web.Request) -> web.Response:
     principal = request[TENANT_KEY]
     user_id = path_id(request, "user_id", USER_NOT_FOUND)
@@ -76,6 +89,9 @@ async def disconnect_everywhere(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/portal/users/grant-access/")
+@operation(
+    "Grant a user access for some hours", body=GrantBody, response=out.Granted, errors=(404, 409)
+)
 async def grant_access(request: web.Request) -> web.Response:
     principal = request[TENANT_KEY]
     body = await read_body(request, GrantBody)
@@ -91,6 +107,7 @@ async def grant_access(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/hotspot/stats")
+@operation("Per-location hotspot stats (seed 002)", response=out.HotspotStats)
 async def hotspot_stats(request: web.Request) -> web.Response:
     """Seed 002: per-location stats of the caller's tenant, from what its agents reported."""
     tenant = request[TENANT_KEY].tenant
@@ -99,6 +116,7 @@ async def hotspot_stats(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/portal/metrics")
+@operation("The tenant's own Prometheus metrics", content_type="text/plain")
 async def tenant_metrics(request: web.Request) -> web.Response:
     """The tenant's own Prometheus scrape target: only its routers' series."""
     tenant = request[TENANT_KEY].tenant

@@ -13,14 +13,22 @@ from common.timeutil import to_iso, utcnow
 from hub.domain import RouterHotspotUser, RouterUsers
 from hub.services.portal import ROUTER_NOT_FOUND
 from hub.typedefs import SERVICES
+from hub.web import responses as out
 from hub.web.bodies import user_bytes
 from hub.web.handlers import caller_tenant, fast_json, path_id, read_query, require_role
+from hub.web.openapi import operation
 from hub.web.schemas import TenantQuery
 
 routes = web.RouteTableDef()
 
 
 @routes.get(r"/api/routers/{router_id:\d+}/users")
+@operation(
+    "A router's hotspot users and their sessions (seed 003)",
+    query=TenantQuery,
+    response=out.RouterUsers,
+    errors=(403, 404),
+)
 async def router_users(request: web.Request) -> web.Response:
     require_role(request, "viewer")
     query = read_query(request, TenantQuery)

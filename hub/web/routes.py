@@ -13,7 +13,10 @@ from hub.errors import Forbidden, RateLimited, Unauthorized
 from hub.metrics import HubMetrics
 from hub.typedefs import CLIENT_LIMITER, CONFIG
 from hub.web import admin, auth, billing, payments, plans, portal, router_users, vouchers
+from hub.web import responses as out
+from hub.web.apidoc import setup_apidoc
 from hub.web.handlers import client_address
+from hub.web.openapi import operation
 from hub.web.v1 import auth as v1_auth
 from hub.web.v1 import tenants as v1_tenants
 from hub.web.v1 import users as v1_users
@@ -38,6 +41,12 @@ def setup_routes(app: web.Application, metrics: HubMetrics) -> None:
     app.add_routes(payments.routes)
     serve = make_aiohttp_handler(metrics.registry)
 
+    @operation(
+        "Every tenant's Prometheus metrics (the platform's scrape)",
+        content_type="text/plain",
+        errors=(401, 403, 429),
+        security=("metricsToken",),
+    )
     async def platform_metrics(request: web.Request) -> web.Response:
         """Every tenant's series: for the platform's Prometheus only (see check_scrape).
 
@@ -55,6 +64,7 @@ def setup_routes(app: web.Application, metrics: HubMetrics) -> None:
 
     app.router.add_get("/metrics", platform_metrics)
     app.router.add_get("/healthz", healthz)
+    setup_apidoc(app)
 
 
 def _loopback(host: str | None) -> bool:
@@ -85,6 +95,7 @@ def check_scrape(request: web.Request, config: HubConfig) -> None:
         raise Forbidden(NO_METRICS_TOKEN)
 
 
+@operation("Liveness: the process serves requests", response=out.HealthStatus)
 async def healthz(request: web.Request) -> web.Response:
     """Liveness for load balancers and systemd: the process serves requests."""
     return web.json_response({"success": True, "status": "ok"})

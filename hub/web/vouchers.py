@@ -17,8 +17,10 @@ from common.timeutil import to_iso
 from hub.domain import Voucher, VoucherBatchSummary
 from hub.services.vouchers import BATCH_NOT_FOUND
 from hub.typedefs import CALLER, SERVICES
+from hub.web import responses as out
 from hub.web.bodies import money
 from hub.web.handlers import caller_tenant, fast_json, path_id, read_body, read_query, require_role
+from hub.web.openapi import operation
 from hub.web.schemas import TenantQuery, VoucherBatchBody, VoucherListQuery, VoucherPageQuery
 from hub.web.voucher_sheets import render_html, render_pdf
 
@@ -72,6 +74,13 @@ def voucher_json(voucher: Voucher) -> dict[str, Any]:
 
 
 @routes.post("/api/vouchers/batches")
+@operation(
+    "Create a batch of vouchers",
+    body=VoucherBatchBody,
+    response=out.VoucherBatchCreated,
+    status=201,
+    errors=(403, 404, 409),
+)
 async def create_batch(request: web.Request) -> web.Response:
     require_role(request, "operator")
     body = await read_body(request, VoucherBatchBody)
@@ -96,6 +105,12 @@ async def create_batch(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/vouchers/batches")
+@operation(
+    "Voucher batches, a page at a time",
+    query=VoucherPageQuery,
+    response=out.VoucherBatchPage,
+    errors=(403, 404),
+)
 async def list_batches(request: web.Request) -> web.Response:
     query = read_query(request, VoucherPageQuery)
     tenant = await caller_tenant(request, query.user_id)
@@ -113,6 +128,12 @@ async def list_batches(request: web.Request) -> web.Response:
 
 
 @routes.get(r"/api/vouchers/batches/{batch_id:\d+}")
+@operation(
+    "A voucher batch and its counts",
+    query=TenantQuery,
+    response=out.VoucherBatch,
+    errors=(403, 404),
+)
 async def batch_details(request: web.Request) -> web.Response:
     query = read_query(request, TenantQuery)
     tenant = await caller_tenant(request, query.user_id)
@@ -122,6 +143,12 @@ async def batch_details(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/vouchers")
+@operation(
+    "Vouchers, a page at a time",
+    query=VoucherListQuery,
+    response=out.VoucherPage,
+    errors=(403, 404),
+)
 async def list_vouchers(request: web.Request) -> web.Response:
     require_role(request, "operator")  # the codes are cash: not for viewers
     query = read_query(request, VoucherListQuery)
@@ -144,6 +171,12 @@ async def list_vouchers(request: web.Request) -> web.Response:
 
 
 @routes.get(r"/api/vouchers/batches/{batch_id:\d+}/sheet.html")
+@operation(
+    "A batch's printable sheet (HTML)",
+    query=TenantQuery,
+    content_type="text/html",
+    errors=(403, 404),
+)
 async def sheet_html(request: web.Request) -> web.Response:
     require_role(request, "operator")  # the codes are cash: not for viewers
     query = read_query(request, TenantQuery)
@@ -155,6 +188,12 @@ async def sheet_html(request: web.Request) -> web.Response:
 
 
 @routes.get(r"/api/vouchers/batches/{batch_id:\d+}/sheet.pdf")
+@operation(
+    "A batch's printable sheet (PDF)",
+    query=TenantQuery,
+    content_type="application/pdf",
+    errors=(403, 404),
+)
 async def sheet_pdf(request: web.Request) -> web.Response:
     require_role(request, "operator")  # the codes are cash: not for viewers
     query = read_query(request, TenantQuery)

@@ -11,8 +11,10 @@ from common.timeutil import utcnow
 from hub.domain import User
 from hub.services.auth import SignedIn
 from hub.typedefs import CALLER, SERVICES
+from hub.web import responses as out
 from hub.web.envelope import ok
 from hub.web.handlers import login_attempt, read_body
+from hub.web.openapi import operation
 from hub.web.schemas import RefreshBody, RegisterBody, V1LoginBody
 from hub.web.v1.access import requires
 
@@ -46,6 +48,13 @@ def _tokens(request: web.Request, signed_in: SignedIn) -> dict[str, object]:
 
 
 @routes.post("/v1/auth/login")
+@operation(
+    "Log in (email or username)",
+    body=V1LoginBody,
+    response=out.V1SignedIn,
+    errors=(400, 401, 403),
+    envelope=True,
+)
 async def login(request: web.Request) -> web.Response:
     body = await read_body(request, V1LoginBody)
     login_name = body.email or body.username or ""
@@ -55,6 +64,13 @@ async def login(request: web.Request) -> web.Response:
 
 
 @routes.post("/v1/auth/refresh")
+@operation(
+    "A new access token for a refresh token (rotated)",
+    body=RefreshBody,
+    response=out.V1Refreshed,
+    errors=(400, 401, 403),
+    envelope=True,
+)
 async def refresh(request: web.Request) -> web.Response:
     body = await read_body(request, RefreshBody)
     signed_in = await request.app[SERVICES].auth.refresh(body.refresh_token)
@@ -62,6 +78,13 @@ async def refresh(request: web.Request) -> web.Response:
 
 
 @routes.post("/v1/auth/logout")
+@operation(
+    "Log out (the refresh token's login)",
+    body=RefreshBody,
+    response=out.MessageData,
+    errors=(400, 401),
+    envelope=True,
+)
 async def logout(request: web.Request) -> web.Response:
     body = await read_body(request, RefreshBody)
     await request.app[SERVICES].auth.logout(body.refresh_token)
@@ -70,6 +93,7 @@ async def logout(request: web.Request) -> web.Response:
 
 @routes.get("/v1/auth/profile")
 @requires("profile.read")
+@operation("The caller's profile", response=out.V1Profile, errors=(403,), envelope=True)
 async def profile(request: web.Request) -> web.Response:
     caller = request[CALLER]
     if caller.user is None:  # a tenant API key: no person behind it
@@ -79,6 +103,14 @@ async def profile(request: web.Request) -> web.Response:
 
 
 @routes.post("/v1/auth/register")
+@operation(
+    "Register a user (when the hub allows it)",
+    body=RegisterBody,
+    response=out.V1User,
+    status=201,
+    errors=(400, 403, 404, 409),
+    envelope=True,
+)
 async def register(request: web.Request) -> web.Response:
     body = await read_body(request, RegisterBody)
     user = await request.app[SERVICES].auth.register(

@@ -9,9 +9,11 @@ from hub.domain import TenantDetails
 from hub.errors import InvalidInput
 from hub.services.tenants import TENANT_NOT_FOUND
 from hub.typedefs import CALLER, SERVICES
+from hub.web import responses as out
 from hub.web.bodies import money
 from hub.web.envelope import ok
 from hub.web.handlers import path_id, read_body, read_query
+from hub.web.openapi import operation
 from hub.web.schemas import TenantBody, TenantListQuery
 from hub.web.v1.access import requires
 
@@ -43,6 +45,14 @@ def tenant_body(details: TenantDetails) -> dict[str, object]:
 
 @routes.post("/v1/internal/tenant")
 @requires("tenants.manage")
+@operation(
+    "Create a tenant",
+    body=TenantBody,
+    response=out.V1Tenant,
+    status=201,
+    errors=(403, 409),
+    envelope=True,
+)
 async def create_tenant(request: web.Request) -> web.Response:
     body = await read_body(request, TenantBody)
     if not isinstance(body.subdomain, str):
@@ -55,6 +65,13 @@ async def create_tenant(request: web.Request) -> web.Response:
 
 @routes.get("/v1/internal/tenant/list")
 @requires("tenants.manage")
+@operation(
+    "Tenants, a page at a time",
+    query=TenantListQuery,
+    response=list[out.V1Tenant],
+    errors=(403,),
+    envelope=True,
+)
 async def list_tenants(request: web.Request) -> web.Response:
     query = read_query(request, TenantListQuery)
     is_active = query.is_active
@@ -73,6 +90,7 @@ async def list_tenants(request: web.Request) -> web.Response:
 
 @routes.get(f"/v1/internal/tenant/{_TENANT_ID}")
 @requires("tenants.manage")
+@operation("A tenant", response=out.V1Tenant, errors=(403,), envelope=True)
 async def get_tenant(request: web.Request) -> web.Response:
     tenant_id = path_id(request, "tenant_id", TENANT_NOT_FOUND)
     return ok(tenant_body(await request.app[SERVICES].tenants.details(tenant_id)))
@@ -80,6 +98,13 @@ async def get_tenant(request: web.Request) -> web.Response:
 
 @routes.put(f"/v1/internal/tenant/{_TENANT_ID}")
 @requires("tenants.manage")
+@operation(
+    "Change a tenant",
+    body=TenantBody,
+    response=out.V1Tenant,
+    errors=(403, 409),
+    envelope=True,
+)
 async def update_tenant(request: web.Request) -> web.Response:
     tenant_id = path_id(request, "tenant_id", TENANT_NOT_FOUND)
     body = await read_body(request, TenantBody)
@@ -91,6 +116,7 @@ async def update_tenant(request: web.Request) -> web.Response:
 
 @routes.delete(f"/v1/internal/tenant/{_TENANT_ID}")
 @requires("tenants.manage")
+@operation("Delete a tenant", response=out.MessageData, errors=(403, 409), envelope=True)
 async def delete_tenant(request: web.Request) -> web.Response:
     tenant_id = path_id(request, "tenant_id", TENANT_NOT_FOUND)
     await request.app[SERVICES].tenants.delete_managed(tenant_id, request[CALLER].actor)
@@ -99,6 +125,7 @@ async def delete_tenant(request: web.Request) -> web.Response:
 
 @routes.get(f"/v1/internal/tenant/{_TENANT_ID}/stats")
 @requires("tenants.manage")
+@operation("A tenant's counts", response=out.V1TenantStats, errors=(403,), envelope=True)
 async def tenant_stats(request: web.Request) -> web.Response:
     tenant_id = path_id(request, "tenant_id", TENANT_NOT_FOUND)
     stats = await request.app[SERVICES].tenants.stats(tenant_id)

@@ -11,6 +11,7 @@ from aiohttp import web
 from hub.app import create_app
 from hub.typedefs import DB_POOL, TENANT_KEY
 from hub.web.handlers import read_query
+from hub.web.openapi import operation
 from tests.hub.conftest import Seeder
 
 
@@ -19,6 +20,7 @@ class Page(msgspec.Struct):
     since: Annotated[str, msgspec.Meta(max_length=40)] | None = None
 
 
+@operation("A probe of the query edge", query=Page)
 async def probe(request: web.Request) -> web.Response:
     page = read_query(request, Page)
     tenant = request[TENANT_KEY].tenant
