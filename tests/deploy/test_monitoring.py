@@ -186,9 +186,11 @@ async def prometheus(monitored: dict, tmp_path: Path) -> AsyncIterator[str]:
 async def api(http: aiohttp.ClientSession, url: str, **params: str) -> Any:
     try:
         async with http.get(url, params=params) as answer:
+            if answer.status == 503:
+                return None  # still starting ("Service Unavailable" until the TSDB is open)
             body = await answer.json()
     except aiohttp.ClientConnectionError:
-        return None  # still starting
+        return None  # not listening yet
     assert body["status"] == "success", body
     return body["data"]
 
