@@ -27,6 +27,10 @@ paced at a frame every ``--interval`` (5) s, one more holding a router of ``--bi
 sessions, and ``--clients`` (20) concurrent dashboards reading that router's active-users and the
 health of its tenant's ``--fleet`` (200) routers in turn for ``--seconds``: p50/p99 of each,
 the ingest meanwhile, and the hub's and Postgres's CPU.
+
+``--scale 100,300,1000`` runs that portal-load measurement at each fleet size in turn and prints
+the cost growth as one table: events/s, ack p99, hub and Postgres CPU µs per event, hub CPU and
+RSS and the portal p99s. (hub CPU per event includes serving the portal clients.)
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from typing import Any
 import aiohttp
 import msgspec
 
+from bench.agent_cycle import rss_bytes
 from bench.portal_latency import Child, free_port, wait_until
 from common import wire
 from common.timeutil import to_iso, utcnow
@@ -500,6 +505,11 @@ class LoadRun:
     health_p99: float
     hub_cpu: float
     errors: int
+    events_per_s: float = 0.0
+    ack_p99: float = 0.0
+    hub_us: float = 0.0  # hub CPU per stored event
+    pg_us: float = float("nan")  # Postgres CPU per stored event
+    hub_rss_mb: float = 0.0
 
 
 async def portal_load(args: argparse.Namespace) -> None:
@@ -635,6 +645,7 @@ async def portal_load_tree(tree: Path, args: argparse.Namespace, srv: str, work:
                         sys1 = (proc_times(hub.pid) or (0.0, 0.0))[1]
                         hub.window(signal.SIGUSR2)
                         pg1 = [proc_cpu(p) for p in pids]
+                        rss = rss_bytes(hub.pid)
                         events = sum(n for a in agents for _, _, n in a.acks)
                         acks = [(b - a) * 1000 for g in agents for a, b, _ in g.acks]
                         await asyncio.gather(*reporting)
@@ -650,9 +661,10 @@ async def portal_load_tree(tree: Path, args: argparse.Namespace, srv: str, work:
                 if " WARNING " in line or " ERROR " in line
             ]
     wall = t1 - t0
-    pg = "n/a"
+    pg, pg_cpu = "n/a", float("nan")
     if pids and all(v is not None for v in pg0 + pg1):
-        pg = f"{sum(b - a for a, b in zip(pg0, pg1, strict=True)) / wall:.0%}"
+        pg_cpu = sum(b - a for a, b in zip(pg0, pg1, strict=True))
+        pg = f"{pg_cpu / wall:.0%}"
     print(f"\n  {'read':<28}{'N':>7}{'p50 ms':>9}{'p99 ms':>9}")
     for name, label in (("active", f"active-users ({args.big} sessions)"), ("health", "health")):
         values = reads.samples[name]
@@ -678,6 +690,7 @@ async def portal_load_tree(tree: Path, args: argparse.Namespace, srv: str, work:
             reads.lapses[:3] + (["..."] if len(reads.lapses) > 6 else []) + reads.lapses[-3:]
         ):
             print(f"    {line}")
+    print(f"  hub RSS {rss / 2**20:.0f} MB")
     return LoadRun(
         pct(reads.samples["active"], 50),
         pct(reads.samples["active"], 99),
@@ -685,7 +698,38 @@ async def portal_load_tree(tree: Path, args: argparse.Namespace, srv: str, work:
         pct(reads.samples["health"], 99),
         (cpu1 - cpu0) / wall,
         sum(reads.errors.values()),
+        events_per_s=events / wall,
+        ack_p99=pct(acks, 99),
+        hub_us=(cpu1 - cpu0) / max(events, 1) * 1e6,
+        pg_us=pg_cpu / max(events, 1) * 1e6,
+        hub_rss_mb=rss / 2**20,
     )
+
+
+async def scale(args: argparse.Namespace) -> None:
+    """``--scale 100,300,1000``: the portal-load run at each fleet size, as one table."""
+    levels = sorted(int(n) for n in args.scale.split(","))
+    results: dict[int, LoadRun] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp, throwaway_server() as srv:
+        for sites in levels:
+            args.portal_load = sites
+            args.fleet = min(args.fleet, sites)
+            print(f"\n== {sites} sites", flush=True)
+            results[sites] = await portal_load_tree(ROOT, args, srv, Path(tmp))
+    print(
+        f"\ncost growth: {args.sessions} sessions per site, a frame every {args.interval:g} s,"
+        f" {args.clients} portal clients (ms; CPU as a share of one core; one run each)"
+    )
+    print(
+        f"  {'sites':>6}{'events/s':>10}{'ack p99':>9}{'hub µs/ev':>11}{'pg µs/ev':>10}"
+        f"{'hub CPU':>9}{'RSS MB':>8}{'active p99':>12}{'health p99':>12}"
+    )
+    for sites, r in results.items():
+        print(
+            f"  {sites:>6}{r.events_per_s:>10.0f}{r.ack_p99:>9.0f}{r.hub_us:>11.1f}"
+            f"{r.pg_us:>10.1f}{r.hub_cpu:>9.0%}{r.hub_rss_mb:>8.0f}{r.active_p99:>12.1f}"
+            f"{r.health_p99:>12.1f}"
+        )
 
 
 async def main() -> None:
@@ -709,7 +753,14 @@ async def main() -> None:
     parser.add_argument("--fleet", type=int, default=200, help="--portal-load: health routers")
     parser.add_argument("--clients", type=int, default=20, help="--portal-load: readers")
     parser.add_argument("--repeat", type=int, default=1, help="--portal-load: runs per tree")
+    parser.add_argument(
+        "--scale", default="", metavar="SITES,...",
+        help="instead: the portal-load run at each fleet size (e.g. 100,300,1000), one table",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.scale:
+        await scale(args)
+        return
     if args.portal_load:
         await portal_load(args)
         return
