@@ -672,6 +672,8 @@ class DashboardTransactionsQuery(Body):
     bound_errors: ClassVar[dict[str, str]] = {
         "router_id": f"router_id must be between 1 and {MAX_BIGINT}",
         "status": "status must be completed, pending, failed or expired",
+        "start_date": "start_date must be a date (YYYY-MM-DD)",
+        "end_date": "end_date must be a date (YYYY-MM-DD)",
         "offset": "offset must be between 0 and 1000000",
     }
 

@@ -65,7 +65,13 @@ def _login_page(request: web.Request, *, error: str = "", status: int = 200, nxt
     return render(
         request,
         "dashboard/login.html",
-        {"error": error, "next": session.safe_next(nxt or request.query.get("next"))},
+        {
+            "caller": None,
+            "tenant": None,
+            "path": request.path,
+            "error": error,
+            "next": session.safe_next(nxt or request.query.get("next")),
+        },
         language=page_language(request),
         status=status,
     )

@@ -125,10 +125,17 @@ def _require(request: web.Request, role: str) -> None:
 
 
 def error_page(request: web.Request, exc: HubError) -> web.Response:
+    caller = request.get(CALLER)
     return render(
         request,
         "dashboard/error.html",
-        {"status": exc.status, "message": exc.message, "caller": request.get(CALLER)},
+        {
+            "status": exc.status,
+            "message": exc.message,
+            "caller": caller,
+            "tenant": caller.tenant if caller is not None else None,
+            "path": request.path,
+        },
         language=language_of(request),
         status=exc.status,
     )
@@ -148,7 +155,7 @@ def page(role: str = "viewer", *, changes: bool = False) -> Callable[[Handler], 
                     await session_caller(request)
                 except Unauthorized:
                     back = request.path_qs if request.method == "GET" else HOME_PATH
-                    raise web.HTTPSeeOther(f"{LOGIN_PATH}?next={quote(back)}") from None
+                    raise web.HTTPSeeOther(f"{LOGIN_PATH}?next={quote(back, safe='')}") from None
                 _require(request, role)
                 return await handler(request)
             except HubError as exc:
