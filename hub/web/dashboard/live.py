@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from hub.database import CONNECTION_ERRORS
 from hub.domain import Router, Tenant
 from hub.errors import AgentUnavailable, HubError
 from hub.services.portal import ROUTER_NOT_FOUND
@@ -144,6 +145,10 @@ async def _stream(
                 await subscription.changed(IDLE_REFRESH)
         except _STREAM_GONE:
             log.debug("live stream closed by the browser path=%s", request.path)
+        except (HubError, *CONNECTION_ERRORS) as exc:
+            # Headers are sent: no error answer is possible. End the stream; the browser's
+            # EventSource comes back after RECONNECT_MS and gets a proper answer then.
+            log.warning("live stream ended path=%s error=%r", request.path, exc)
     return response
 
 
