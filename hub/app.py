@@ -75,6 +75,7 @@ def create_app(
     app[CONFIG] = config
     app[METRICS] = metrics
     app[LIVE_FEED] = LiveFeed()
+    app.on_shutdown.append(_close_live_feed)
     app[TRUSTED_PROXIES] = trusted_networks(config.trusted_proxies)
     app[CLIENT_LIMITER] = RateLimiter(config.auth_failures_per_minute, config.auth_failure_burst)
     app[LOGIN_GUARD] = LoginGuard(
@@ -98,6 +99,11 @@ def create_app(
     # Last, at startup: every route any module added by then answers both slash spellings.
     app.on_startup.append(add_slash_aliases)
     return app
+
+
+async def _close_live_feed(app: web.Application) -> None:
+    """Live streams (the dashboard's server-sent events) end before the server waits for them."""
+    app[LIVE_FEED].close()
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:

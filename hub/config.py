@@ -100,6 +100,8 @@ class HubConfig:
     secrets_key: str | None = field(default=None, repr=False)
     access_token_minutes: float = 15.0
     refresh_token_days: float = 30.0  # a /v1 login lasts this long, its refresh token rotating
+    # A dashboard sign-in (its HttpOnly session cookie, one login family) lasts this long.
+    dashboard_session_hours: float = 12.0
     # POST /v1/auth/register: off unless enabled; a registered user is a viewer of no tenant.
     registration_enabled: bool = False
     metrics_refresh_interval: float = 5.0  # seconds between /metrics snapshots of router state

@@ -337,7 +337,8 @@ def banner(
         "",
         f"  Hub                {url}",
         f"  Tenant API key     {key}",
-        f"  Dashboard owner    {DASHBOARD_USER} / {setup['owner_password']}",
+        f"  Dashboard          {url}/dashboard/  (sign in as {DASHBOARD_USER} /"
+        f" {setup['owner_password']})",
         f"  Platform admin     {ADMIN_EMAIL} / {setup['admin_password']}",
         f"  Customers          {setup['customers']} ({setup['paid']} with paid access)",
         "  Routers            "

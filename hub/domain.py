@@ -347,6 +347,26 @@ class Revenue:
 
 
 @dataclass(frozen=True, slots=True)
+class DayRevenue:
+    """Completed payments of one local day of the tenant (zero on a day without any)."""
+
+    day: date
+    amount: Decimal
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class DayUsage:
+    """Sessions of a router that ended on one local day, and their traffic (router's side:
+    ``bytes_in`` received from the users, their upload)."""
+
+    day: date
+    sessions: int
+    bytes_in: int
+    bytes_out: int
+
+
+@dataclass(frozen=True, slots=True)
 class RouterRevenue:
     router: RouterRef
     count: int

@@ -26,6 +26,11 @@ class Subscription:
         self._feed = feed
         self._agents: set[int] = set()
         self._wake = asyncio.Event()
+        self.closed = False  # the hub is shutting down: a live stream ends
+
+    def _close(self) -> None:
+        self.closed = True
+        self._wake.set()
 
     def _notify(self, agent_id: int) -> None:
         self._agents.add(agent_id)
@@ -55,10 +60,21 @@ class LiveFeed:
 
     def __init__(self) -> None:
         self._subscribers: dict[int, set[Subscription]] = defaultdict(set)
+        self.closed = False
+
+    def close(self) -> None:
+        """At shutdown: wake every subscriber for the last time (``Subscription.closed``), so
+        open streams end instead of holding the shutdown up; later subscriptions start closed."""
+        self.closed = True
+        for viewers in list(self._subscribers.values()):
+            for subscription in list(viewers):
+                subscription._close()
 
     def subscribe(self, tenant_id: int) -> Subscription:
         subscription = Subscription(self, tenant_id)
         self._subscribers[tenant_id].add(subscription)
+        if self.closed:
+            subscription._close()
         return subscription
 
     def _unsubscribe(self, subscription: Subscription) -> None:

@@ -26,7 +26,7 @@ from hub.config import HubConfig
 from hub.domain import ROLES, ApiKey, ApiKeyPrincipal, Caller, User
 from hub.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from hub.services.audit import AuditEntry, write_audit
-from hub.services.tokens import TokenService
+from hub.services.tokens import SESSION, AccessClaims, TokenService
 from hub.storage.tenants import ApiKeyRepository, TenantRepository
 from hub.storage.users import AdminTokenRepository, TokenFamilyRepository, UserRepository
 
@@ -307,7 +307,10 @@ class AuthService:
         if token.startswith(API_KEY_PREFIX):
             principal = await self.authenticate_api_key(authorization)
             return Caller(principal.tenant, "admin", principal.actor)
-        claims = self.tokens.verify(token)
+        return await self._signed_in_caller(self.tokens.verify(token))
+
+    async def _signed_in_caller(self, claims: AccessClaims) -> Caller:
+        """The user of a verified token whose login is still live (not revoked, not ended)."""
         found = await UserRepository(self._pool).signed_in(claims.user_id, claims.family_id)
         if found is None or found[0].tenant_id != claims.tenant_id:
             raise Unauthorized("Invalid token")
@@ -315,6 +318,42 @@ class AuthService:
         if tenant is not None and not tenant.is_active:
             raise Forbidden(TENANT_DEACTIVATED)
         return Caller(tenant, user.role, user.actor, user.id, user)
+
+    @property
+    def session_lifetime(self) -> timedelta:
+        return timedelta(hours=self._config.dashboard_session_hours)
+
+    async def start_session(self, login: str, password: str) -> SignedIn:
+        """A dashboard sign-in: a login family lasting ``dashboard_session_hours`` and its
+        session token (a JWT of kind "session", never accepted as a bearer token). The
+        family is checked on every request, so signing out ends it at once."""
+        user = await self._verify_login(login, password)
+        if user is None:
+            raise Unauthorized("Incorrect username or password")
+        await self._tenant_active(user)
+        ends = utcnow() + self.session_lifetime
+        family_id = await TokenFamilyRepository(self._pool).start(user.id, ends)
+        token, expires_at = self.tokens.issue(
+            user, family_id, kind=SESSION, lifetime=self.session_lifetime
+        )
+        return SignedIn(user, token, expires_at)
+
+    async def authenticate_session(self, token: str | None) -> Caller:
+        """The caller of a dashboard session cookie; Unauthorized when absent, forged,
+        expired or signed out."""
+        if not token:
+            raise Unauthorized("Sign in to use the dashboard")
+        return await self._signed_in_caller(self.tokens.verify(token, kind=SESSION))
+
+    async def end_session(self, token: str | None) -> None:
+        """Sign a dashboard session out (its login family revoked); a dead one is ignored."""
+        if not token:
+            return
+        try:
+            claims = self.tokens.verify(token, kind=SESSION)
+        except Unauthorized:
+            return
+        await TokenFamilyRepository(self._pool).revoke(claims.family_id, "logout")
 
     async def admin_login(self, email: str, password: str) -> tuple[str, datetime]:
         """A fresh bearer token for a platform admin, and when it expires."""

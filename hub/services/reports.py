@@ -19,6 +19,8 @@ from common.timeutil import utcnow
 from hub.config import HubConfig
 from hub.domain import (
     BillingCustomer,
+    DayRevenue,
+    DayUsage,
     PlanPerformance,
     PlanRevenue,
     RecentPayment,
@@ -36,6 +38,7 @@ from hub.storage.routers import RouterRepository
 RECENT_TRANSACTIONS = 10  # the overview's recent_transactions
 EXPIRING_WITHIN = timedelta(hours=24)  # the overview's expiring_soon: access ends within
 EXPIRING_LIMIT = 100  # at most this many of them, soonest first
+MAX_CHART_DAYS = 366  # the longest per-day series a chart asks for
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +96,27 @@ class ReportService:
             recent = await reports.recent_payments(tenant_id, now, RECENT_TRANSACTIONS)
             expiring = await reports.expiring(tenant_id, now, now + EXPIRING_WITHIN, EXPIRING_LIMIT)
         return Overview(revenue, total, active, by_router, by_plan, recent, expiring, now)
+
+    async def revenue_per_day(
+        self, tenant_id: int, days: int = 30, now: datetime | None = None
+    ) -> list[DayRevenue]:
+        """Revenue of each of the last ``days`` local days (today included), oldest first."""
+        _check_days(days)
+        return await BillingReportRepository(self._pool).revenue_per_day(
+            tenant_id, now or utcnow(), days
+        )
+
+    async def router_usage(
+        self, tenant_id: int, router_id: int, days: int = 30, now: datetime | None = None
+    ) -> list[DayUsage]:
+        """A router's finished sessions per local day, from session history; another
+        tenant's router is "not found"."""
+        _check_days(days)
+        if await self._routers().get(router_id, tenant_id) is None:
+            raise NotFound(ROUTER_NOT_FOUND)
+        return await BillingReportRepository(self._pool).usage_per_day(
+            tenant_id, router_id, now or utcnow(), days
+        )
 
     async def customers(
         self,
@@ -169,6 +193,11 @@ class ReportService:
         if selected.router_id is not None:
             if await self._routers().get(selected.router_id, tenant_id) is None:
                 raise NotFound(ROUTER_NOT_FOUND)
+
+
+def _check_days(days: int) -> None:
+    if not 1 <= days <= MAX_CHART_DAYS:
+        raise InvalidInput(f"days must be between 1 and {MAX_CHART_DAYS}")
 
 
 def _check_period(start: date, end: date) -> None:

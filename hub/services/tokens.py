@@ -24,6 +24,8 @@ from hub.keyfile import local_key
 ALGORITHM = "HS256"
 ISSUER = "ispfleet"
 KEY_FILE = "jwt.key"
+ACCESS = "access"  # a bearer token of the billing face and /v1
+SESSION = "session"  # the dashboard's session cookie (hub/web/dashboard)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,13 +59,21 @@ class TokenService:
     def lifetime(self) -> timedelta:
         return self._lifetime
 
-    def issue(self, user: User, family_id: uuid.UUID) -> tuple[str, datetime]:
-        """An access token for ``user`` in the login ``family_id``, and when it expires."""
+    def issue(
+        self,
+        user: User,
+        family_id: uuid.UUID,
+        *,
+        kind: str = ACCESS,
+        lifetime: timedelta | None = None,
+    ) -> tuple[str, datetime]:
+        """A token for ``user`` in the login ``family_id``, and when it expires: an access
+        token by default, or a dashboard session (``kind=SESSION``, its own lifetime)."""
         now = utcnow().replace(microsecond=0)
-        expires_at = now + self._lifetime
+        expires_at = now + (lifetime or self._lifetime)
         claims: dict[str, object] = {
             "iss": ISSUER,
-            "typ": "access",
+            "typ": kind,
             "sub": str(user.id),
             "fam": str(family_id),
             "role": user.role,
@@ -74,8 +84,9 @@ class TokenService:
             claims["tid"] = user.tenant_id
         return jwt.encode(claims, self._key, algorithm=ALGORITHM), expires_at
 
-    def verify(self, token: str) -> AccessClaims:
-        """The claims of a valid, unexpired access token; Unauthorized for anything else."""
+    def verify(self, token: str, *, kind: str = ACCESS) -> AccessClaims:
+        """The claims of a valid, unexpired token of ``kind``; Unauthorized for anything else
+        (a session cookie is no bearer token, nor a bearer token a session)."""
         try:
             claims = jwt.decode(
                 token,
@@ -90,7 +101,7 @@ class TokenService:
             raise Unauthorized("Invalid token") from exc
         sub, tid, role = claims.get("sub"), claims.get("tid"), claims.get("role")
         if (
-            claims.get("typ") != "access"
+            claims.get("typ") != kind
             or not isinstance(sub, str)
             or not sub.isdigit()
             or not isinstance(role, str)

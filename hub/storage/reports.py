@@ -18,6 +18,8 @@ import asyncpg
 
 from hub.domain import (
     BillingCustomer,
+    DayRevenue,
+    DayUsage,
     PlanPerformance,
     PlanRef,
     PlanRevenue,
@@ -172,6 +174,37 @@ FROM b JOIN payments p ON true LEFT JOIN routers r ON r.id = p.router_id
 GROUP BY GROUPING SETS ((), (p.status), (r.id, r.name, r.host))"""
 
 
+# The last $3 local days up to $2's (today included), each with its completed payments.
+_REVENUE_PER_DAY = f"""
+WITH b AS MATERIALIZED (
+    SELECT t.timezone AS tz, ($2::timestamptz AT TIME ZONE t.timezone)::date AS today
+    FROM tenants t WHERE t.id = $1
+), days AS (
+    SELECT d::date AS day, d AT TIME ZONE b.tz AS lo, (d + interval '1 day') AT TIME ZONE b.tz AS hi
+    FROM b, generate_series(b.today - ($3::int - 1), b.today, interval '1 day') d
+)
+SELECT days.day, COALESCE(sum(p.amount), 0) AS amount, count(p.id) AS count
+FROM days LEFT JOIN payments p
+  ON {_COMPLETED} AND p.completed_at >= days.lo AND p.completed_at < days.hi
+GROUP BY days.day ORDER BY days.day"""
+
+# Sessions of router $4 (of tenant $1) that ended on each of the last $3 local days up to $2's.
+_USAGE_PER_DAY = """
+WITH b AS MATERIALIZED (
+    SELECT t.timezone AS tz, ($2::timestamptz AT TIME ZONE t.timezone)::date AS today
+    FROM tenants t WHERE t.id = $1
+), days AS (
+    SELECT d::date AS day, d AT TIME ZONE b.tz AS lo, (d + interval '1 day') AT TIME ZONE b.tz AS hi
+    FROM b, generate_series(b.today - ($3::int - 1), b.today, interval '1 day') d
+)
+SELECT days.day, count(h.id) AS sessions, COALESCE(sum(h.bytes_in), 0)::bigint AS bytes_in,
+       COALESCE(sum(h.bytes_out), 0)::bigint AS bytes_out
+FROM days LEFT JOIN session_history h
+  ON h.router_id = $4 AND h.ended_at >= days.lo AND h.ended_at < days.hi AND h.ended_at <= $2
+  AND EXISTS (SELECT 1 FROM routers r WHERE r.id = $4 AND r.tenant_id = $1)
+GROUP BY days.day ORDER BY days.day"""
+
+
 @dataclass(frozen=True, slots=True)
 class TransactionFilter:
     """What /api/mpesa/transactions(/summary) select: all None is every transaction."""
@@ -251,6 +284,21 @@ class BillingReportRepository:
     async def revenue_by_plan(self, tenant_id: int, now: datetime) -> list[PlanRevenue]:
         rows = await self._db.fetch(_REVENUE_BY_PLAN, tenant_id, now)
         return [PlanRevenue(_plan(row), row["count"], row["amount"]) for row in rows]
+
+    async def revenue_per_day(self, tenant_id: int, now: datetime, days: int) -> list[DayRevenue]:
+        """The last ``days`` local days up to today, oldest first, zeros included."""
+        rows = await self._db.fetch(_REVENUE_PER_DAY, tenant_id, now, days)
+        return [DayRevenue(row["day"], row["amount"], row["count"]) for row in rows]
+
+    async def usage_per_day(
+        self, tenant_id: int, router_id: int, now: datetime, days: int
+    ) -> list[DayUsage]:
+        """Finished sessions of a router of the tenant per local day (session_history),
+        oldest first, zeros included; another tenant's router reads as no traffic."""
+        rows = await self._db.fetch(_USAGE_PER_DAY, tenant_id, now, days, router_id)
+        return [
+            DayUsage(row["day"], row["sessions"], row["bytes_in"], row["bytes_out"]) for row in rows
+        ]
 
     async def recent_payments(
         self, tenant_id: int, now: datetime, limit: int

@@ -34,6 +34,7 @@ from hub.web.handlers import json_bytes
 from hub.web.middlewares import (
     ADMIN_PREFIX,
     BILLING_PREFIXES,
+    DASHBOARD_PREFIX,
     PAYMENT_CALLBACK_PREFIX,
     PUBLIC_PATHS,
     TENANT_KEY_PREFIXES,
@@ -74,6 +75,13 @@ SECURITY_SCHEMES: dict[str, dict[str, str]] = {
         "scheme": "bearer",
         "description": "An enrolled agent's long-lived credential (POST /agent/v1/enroll).",
     },
+    "dashboardSession": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "ispfleet_session",
+        "description": "The operator dashboard's session cookie from POST /dashboard/login "
+        "(HttpOnly, SameSite=Strict; revoked by POST /dashboard/logout).",
+    },
     "metricsToken": {
         "type": "http",
         "scheme": "bearer",
@@ -110,6 +118,12 @@ FACES: dict[str, tuple[str, tuple[str, ...], Any]] = {
         (),
         responses.ErrorBody,
     ),
+    "operator dashboard": (
+        "The operator dashboard's pages, live stream and buttons (session cookie; a page "
+        "without one redirects to the sign-in page, the rest answer 401)",
+        ("dashboardSession",),
+        responses.ErrorBody,
+    ),
     "platform": ("Health, metrics and this document", (), responses.ErrorBody),
 }
 
@@ -126,6 +140,8 @@ def face_of(path: str) -> str:
         return "v1"
     if path.startswith("/agent/"):
         return "agent link"
+    if path.startswith(DASHBOARD_PREFIX):
+        return "operator dashboard"
     return "platform"
 
 
@@ -290,7 +306,7 @@ class _Builder:
         if op.body is not None:
             entry["requestBody"] = {
                 "required": False,  # an empty body is an empty object
-                **_content("application/json", self.schema_of[op.body]),
+                **_content(op.body_type, self.schema_of[op.body]),
             }
         return path, route.method.lower(), entry
 

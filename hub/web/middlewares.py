@@ -61,6 +61,8 @@ BILLING_PREFIXES = (
 PAYMENT_CALLBACK_PREFIX = "/api/payments/callback/"
 # Seed 004's management API: the same callers as the billing face, in its own envelope.
 V1_PREFIX = "/v1/"
+# The operator dashboard's pages: a session cookie, checked by hub.web.dashboard itself.
+DASHBOARD_PREFIX = "/dashboard/"
 PUBLIC_PATHS = frozenset(
     {
         "/api/admin/login",

@@ -35,6 +35,7 @@ ATTRIBUTE = "openapi_operation"
 class Operation:
     summary: str
     body: Any = None  # request body type (a Body Struct), or None
+    body_type: str = "application/json"  # how it is sent (a page's form: urlencoded)
     query: Any = None  # query string type (a Struct of scalar fields), or None
     response: Any = None  # success body type; with envelope=True, the type of ``data``
     status: int = 200

@@ -51,6 +51,25 @@ def asset_url(request: web.Request, name: str) -> str:
     return str(resource.url_for(filename=name, append_version=True))  # type: ignore[call-arg]
 
 
+def _page_context(request: web.Request, lang: str, context: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "t": translator(lang),
+        "lang": lang,
+        "languages": [(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
+        "asset": lambda name: asset_url(request, name),
+        **context,
+    }
+
+
+def render_fragment(
+    request: web.Request, template: str, context: dict[str, Any], *, language: str
+) -> str:
+    """Part of a page as text (a live region's new content, pushed over server-sent events),
+    with the same ``t``/``lang``/``asset`` as ``render``."""
+    env = aiohttp_jinja2.get_env(request.app)
+    return env.get_template(template).render(_page_context(request, language, context))
+
+
 def render(
     request: web.Request,
     template: str,
@@ -61,14 +80,7 @@ def render(
 ) -> web.Response:
     """A page in the visitor's language (``page_language`` when not given), with the page
     security headers."""
-    lang = language or page_language(request)
-    page = {
-        "t": translator(lang),
-        "lang": lang,
-        "languages": [(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
-        "asset": lambda name: asset_url(request, name),
-        **context,
-    }
+    page = _page_context(request, language or page_language(request), context)
     response = aiohttp_jinja2.render_template(template, request, page, status=status)
     response.headers.update(PAGE_HEADERS)
     response.headers.setdefault("Cache-Control", "no-store")

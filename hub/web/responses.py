@@ -748,3 +748,15 @@ class Enrolled(Answer, kw_only=True):
 
 
 OpenApiDocument = dict[str, Any]
+
+
+# --- the operator dashboard (hub/web/dashboard) ------------------------------------------------
+
+
+class DashboardActionResult(Answer, kw_only=True):
+    """A dashboard button's outcome, worded for the operator in the page's language."""
+
+    ok: bool
+    message: str
+    disconnected: int | UnsetType = UNSET  # "disconnect all expired": how many went
+    failed: int | UnsetType = UNSET  # ... and how many could not be disconnected

@@ -15,6 +15,7 @@ from hub.typedefs import CLIENT_LIMITER, CONFIG
 from hub.web import admin, auth, billing, payments, plans, portal, router_users, vouchers
 from hub.web import responses as out
 from hub.web.apidoc import setup_apidoc
+from hub.web.dashboard import add_dashboard_routes
 from hub.web.handlers import client_address
 from hub.web.openapi import operation
 from hub.web.v1 import auth as v1_auth
@@ -39,6 +40,7 @@ def setup_routes(app: web.Application, metrics: HubMetrics) -> None:
     app.add_routes(v1_tenants.routes)
     app.add_routes(v1_users.routes)
     app.add_routes(payments.routes)
+    add_dashboard_routes(app)
     serve = make_aiohttp_handler(metrics.registry)
 
     @operation(

@@ -623,3 +623,90 @@ class StkPushBody(PaymentBody):
 
 class CashBody(PaymentBody):
     action: ClassVar[str | None] = "payment_cash"
+
+
+# --- the operator dashboard (hub/web/dashboard) ------------------------------------------------
+# Its forms post application/x-www-form-urlencoded (read with handlers.read_form); its buttons
+# post JSON (read_body). The tenant is always the signed-in user's own: no user_id here.
+
+
+class DashboardLoginBody(UserLoginBody):
+    """POST /dashboard/login: a username or email, and the password; ``next`` is where to go."""
+
+    next: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+
+
+class LanguageBody(Body):
+    """POST /dashboard/language: the page language, kept in the ``lang`` cookie."""
+
+    lang: Annotated[str, msgspec.Meta(max_length=8)] | None = None
+    next: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+
+    type_errors: ClassVar[dict[str, str]] = {"lang": "lang must be en or sw"}
+    bound_errors: ClassVar[dict[str, str]] = {"lang": "lang must be en or sw"}
+
+
+class DashboardPlanBody(PlanCreateBody):
+    """POST /dashboard/plans: a new plan, the fields of POST /api/plans/create."""
+
+
+class DashboardVoucherBody(VoucherBatchBody):
+    """POST /dashboard/vouchers: a new batch, the fields of POST /api/vouchers/batches."""
+
+
+class DashboardTransactionsQuery(Body):
+    """GET /dashboard/transactions: the filters of /api/mpesa/transactions, one page."""
+
+    router_id: RowId | None = None
+    status: Annotated[str, msgspec.Meta(max_length=16)] | None = None
+    start_date: datetime.date | None = None
+    end_date: datetime.date | None = None
+    offset: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = 0
+
+    type_errors: ClassVar[dict[str, str]] = {
+        "router_id": "router_id must be an integer",
+        "start_date": "start_date must be a date (YYYY-MM-DD)",
+        "end_date": "end_date must be a date (YYYY-MM-DD)",
+        "offset": "offset must be an integer",
+    }
+    bound_errors: ClassVar[dict[str, str]] = {
+        "router_id": f"router_id must be between 1 and {MAX_BIGINT}",
+        "status": "status must be completed, pending, failed or expired",
+        "start_date": "start_date must be a date (YYYY-MM-DD)",
+        "end_date": "end_date must be a date (YYYY-MM-DD)",
+        "offset": "offset must be between 0 and 1000000",
+    }
+
+    def check(self) -> None:
+        if self.status is not None and self.status not in (
+            "completed",
+            "pending",
+            "failed",
+            "expired",
+        ):
+            raise InvalidInput("status must be completed, pending, failed or expired")
+
+
+class DashboardPageQuery(Body):
+    """GET /dashboard/customers and /dashboard/vouchers: one page of a list."""
+
+    offset: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = 0
+
+    type_errors: ClassVar[dict[str, str]] = {"offset": "offset must be an integer"}
+    bound_errors: ClassVar[dict[str, str]] = {"offset": "offset must be between 0 and 1000000"}
+
+
+class UsageQuery(Body):
+    """GET /dashboard/usage: which router (default the first) over how many days."""
+
+    router_id: RowId | None = None
+    days: Annotated[int, msgspec.Meta(ge=1, le=366)] = 14
+
+    type_errors: ClassVar[dict[str, str]] = {
+        "router_id": "router_id must be an integer",
+        "days": "days must be an integer",
+    }
+    bound_errors: ClassVar[dict[str, str]] = {
+        "router_id": f"router_id must be between 1 and {MAX_BIGINT}",
+        "days": "days must be between 1 and 366",
+    }
