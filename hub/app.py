@@ -26,6 +26,7 @@ from hub.services.plans import PlanService
 from hub.services.portal import PortalService
 from hub.services.reports import ReportService
 from hub.services.router_menu import RouterMenu
+from hub.services.router_resources import RouterResources
 from hub.services.router_users import RouterUsersService
 from hub.services.tenants import TenantService
 from hub.services.users import UserService
@@ -120,6 +121,7 @@ def _services(
         config, pool = app[CONFIG], app[DB_POOL]
         dispatcher = app[dispatcher_key] if dispatcher_key is not None else None
         access = AccessService(pool, config, dispatcher)
+        router_menu = RouterMenu(dispatcher, config)
         app[SERVICES] = Services(
             auth=AuthService(pool, config),
             portal=PortalService(pool, config, dispatcher),
@@ -128,7 +130,8 @@ def _services(
             plans=PlanService(pool),
             reports=ReportService(pool, config),
             router_users=RouterUsersService(pool, config),
-            router_menu=RouterMenu(dispatcher, config),
+            router_menu=router_menu,
+            router_resources=RouterResources(pool, router_menu),
             secrets=SecretBox.from_config(config),
             tenants=TenantService(pool, config),
             users=UserService(pool),

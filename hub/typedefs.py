@@ -24,6 +24,7 @@ from hub.services.plans import PlanService
 from hub.services.portal import PortalService
 from hub.services.reports import ReportService
 from hub.services.router_menu import RouterMenu
+from hub.services.router_resources import RouterResources
 from hub.services.router_users import RouterUsersService
 from hub.services.tenants import TenantService
 from hub.services.users import UserService
@@ -49,6 +50,7 @@ class Services:
     vouchers: VoucherService
     router_users: RouterUsersService
     router_menu: RouterMenu
+    router_resources: RouterResources  # /v1 PPP, pools, queues (through router_menu)
     secrets: SecretBox  # seals router API and customer passwords (hub/secrets.py)
     payments: PaymentService
 

@@ -623,3 +623,117 @@ class StkPushBody(PaymentBody):
 
 class CashBody(PaymentBody):
     action: ClassVar[str | None] = "payment_cash"
+
+
+# --- /v1 router resources (seed 004 sections 6, 7): RouterOS values, snake_case keys ----------
+# Partial bodies: a field not given is left as the router has it. Each field is the RouterOS
+# property of the same name in kebab case (local_address -> local-address); the router checks
+# the values (an unknown profile or a bad range comes back as its own 400 message).
+
+RouterName = Annotated[str, msgspec.Meta(max_length=255)]
+RouterValue = Annotated[str, msgspec.Meta(max_length=255)]
+RouterScript = Annotated[str, msgspec.Meta(max_length=4096)]  # on-up / on-down
+ByteLimit = Annotated[int, msgspec.Meta(ge=0, le=MAX_BIGINT)]
+_Value = RouterValue | msgspec.UnsetType
+_VALUE_BOUND = "{} must be at most 255 characters"
+
+
+def _bounds(*names: str) -> dict[str, str]:
+    return {name: _VALUE_BOUND.format(name) for name in names}
+
+
+class PppSecretBody(Body):
+    """POST /v1/internal/ppp/secret (name required), PUT .../{id}: seed 004 model.PPPSecretInput."""
+
+    name: RouterName | msgspec.UnsetType = msgspec.UNSET
+    password: RouterValue | msgspec.UnsetType = msgspec.UNSET  # write-only: never answered
+    profile: _Value = msgspec.UNSET
+    service: (
+        Literal["any", "async", "l2tp", "ovpn", "pppoe", "pptp", "sstp"] | msgspec.UnsetType
+    ) = msgspec.UNSET
+    caller_id: _Value = msgspec.UNSET
+    local_address: _Value = msgspec.UNSET
+    remote_address: _Value = msgspec.UNSET
+    routes: _Value = msgspec.UNSET
+    limit_bytes_in: ByteLimit | msgspec.UnsetType = msgspec.UNSET
+    limit_bytes_out: ByteLimit | msgspec.UnsetType = msgspec.UNSET
+    comment: _Value = msgspec.UNSET
+    disabled: bool | msgspec.UnsetType = msgspec.UNSET
+
+    bound_errors: ClassVar[dict[str, str]] = _bounds(
+        "name", "password", "profile", "caller_id", "local_address", "remote_address", "routes",
+        "comment",
+    )  # fmt: skip
+
+
+class PppProfileBody(Body):
+    """POST /v1/internal/ppp/profile and PUT .../{id} (seed's model.PPPProfileInput)."""
+
+    name: RouterName | msgspec.UnsetType = msgspec.UNSET
+    local_address: _Value = msgspec.UNSET
+    remote_address: _Value = msgspec.UNSET  # an address or a pool name ("pool-pppoe")
+    rate_limit: _Value = msgspec.UNSET  # "10M/10M"
+    only_one: Literal["default", "no", "yes"] | msgspec.UnsetType = msgspec.UNSET
+    session_timeout: _Value = msgspec.UNSET
+    idle_timeout: _Value = msgspec.UNSET
+    use_encryption: Literal["default", "no", "yes", "required"] | msgspec.UnsetType = msgspec.UNSET
+    dns_server: _Value = msgspec.UNSET
+    address_list: _Value = msgspec.UNSET
+    on_up: RouterScript | msgspec.UnsetType = msgspec.UNSET
+    on_down: RouterScript | msgspec.UnsetType = msgspec.UNSET
+    comment: _Value = msgspec.UNSET
+
+    bound_errors: ClassVar[dict[str, str]] = {
+        **_bounds(
+            "name", "local_address", "remote_address", "rate_limit", "session_timeout",
+            "idle_timeout", "dns_server", "address_list", "comment",
+        ),
+        "on_up": "on_up must be at most 4096 characters",
+        "on_down": "on_down must be at most 4096 characters",
+    }  # fmt: skip
+
+
+class IpPoolBody(Body):
+    """POST /v1/internal/pool (name and ranges required) and PUT /v1/internal/pool/{id}."""
+
+    name: RouterName | msgspec.UnsetType = msgspec.UNSET
+    ranges: Annotated[str, msgspec.Meta(max_length=1024)] | msgspec.UnsetType = msgspec.UNSET
+    next_pool: _Value = msgspec.UNSET  # another pool's name, or "none"
+    comment: _Value = msgspec.UNSET
+
+    bound_errors: ClassVar[dict[str, str]] = {
+        **_bounds("name", "next_pool", "comment"),
+        "ranges": "ranges must be at most 1024 characters",
+    }
+
+
+class SimpleQueueBody(Body):
+    """POST /v1/internal/queue (target required) and PUT /v1/internal/queue/{id}."""
+
+    name: RouterName | msgspec.UnsetType = msgspec.UNSET
+    target: _Value = msgspec.UNSET  # "10.0.0.50/32" or an interface
+    dst: _Value = msgspec.UNSET
+    parent: _Value = msgspec.UNSET
+    priority: _Value = msgspec.UNSET  # "8/8"
+    queue: _Value = msgspec.UNSET  # "default-small/default-small"
+    limit_at: _Value = msgspec.UNSET  # "upload/download": "5M/10M"
+    max_limit: _Value = msgspec.UNSET
+    burst_limit: _Value = msgspec.UNSET
+    burst_threshold: _Value = msgspec.UNSET
+    burst_time: _Value = msgspec.UNSET  # "8s/8s"
+    comment: _Value = msgspec.UNSET
+    disabled: bool | msgspec.UnsetType = msgspec.UNSET
+
+    bound_errors: ClassVar[dict[str, str]] = _bounds(
+        "name", "target", "dst", "parent", "priority", "queue", "limit_at", "max_limit",
+        "burst_limit", "burst_threshold", "burst_time", "comment",
+    )  # fmt: skip
+
+
+class RouterQuery(Body):
+    """``?device_id=``: which of the tenant's routers a router call acts on (v1_router)."""
+
+    device_id: RowId | None = None
+
+    bound_errors: ClassVar[dict[str, str]] = {"device_id": "device_id must be a device id"}
+    type_errors: ClassVar[dict[str, str]] = {"device_id": "device_id must be a device id"}
