@@ -836,3 +836,8 @@ class V1SimpleQueue(Answer, kw_only=True):
     bytes: str | None
     packets: str | None
     rate: str | None
+
+
+class V1StreamTicket(Answer, kw_only=True):
+    ticket: str  # opens one /v1 WebSocket: ?ticket= or subprotocols "ispfleet.ticket, <ticket>"
+    expires_in: int  # seconds

@@ -737,3 +737,10 @@ class RouterQuery(Body):
 
     bound_errors: ClassVar[dict[str, str]] = {"device_id": "device_id must be a device id"}
     type_errors: ClassVar[dict[str, str]] = {"device_id": "device_id must be a device id"}
+
+
+class StreamQuery(RouterQuery):
+    """A /v1 WebSocket's query: the router, and the one-use ticket of a browser (or send the
+    ticket as the subprotocols ``ispfleet.ticket, <ticket>``, or use Authorization)."""
+
+    ticket: Annotated[str, msgspec.Meta(max_length=128)] | None = None

@@ -25,9 +25,9 @@ ITEM = "{item}"
 ROUTER_ERRORS = (403, 404, 409, 503)  # 409: the router's "already exists"; 503: site offline
 
 
-async def acting_router(request: web.Request) -> Router:
+async def acting_router(request: web.Request, query: type[RouterQuery] = RouterQuery) -> Router:
     """The router of this call (``?device_id=`` or the tenant's one router), checked first."""
-    read_query(request, RouterQuery)
+    read_query(request, query)
     return await v1_router(request)
 
 
