@@ -21,6 +21,7 @@ from hub.secrets import SecretBox
 from hub.services.access import AccessService
 from hub.services.agents import AgentService
 from hub.services.auth import AuthService
+from hub.services.callbacks import CallbackService
 from hub.services.dispatch import Dispatcher
 from hub.services.plans import PlanService
 from hub.services.portal import PortalService
@@ -132,6 +133,7 @@ def _services(
             router_users=RouterUsersService(pool, config),
             router_menu=router_menu,
             router_resources=RouterResources(pool, router_menu),
+            callbacks=CallbackService(pool, config),
             secrets=SecretBox.from_config(config),
             tenants=TenantService(pool, config),
             users=UserService(pool),

@@ -20,6 +20,7 @@ from hub.secrets import SecretBox
 from hub.services.access import AccessService
 from hub.services.agents import AgentService
 from hub.services.auth import AuthService
+from hub.services.callbacks import CallbackService
 from hub.services.plans import PlanService
 from hub.services.portal import PortalService
 from hub.services.reports import ReportService
@@ -51,6 +52,7 @@ class Services:
     router_users: RouterUsersService
     router_menu: RouterMenu
     router_resources: RouterResources  # /v1 PPP, pools, queues (through router_menu)
+    callbacks: CallbackService  # routers' PPPoE on-up/on-down callbacks
     secrets: SecretBox  # seals router API and customer passwords (hub/secrets.py)
     payments: PaymentService
 

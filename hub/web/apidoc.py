@@ -34,6 +34,7 @@ from hub.web.handlers import json_bytes
 from hub.web.middlewares import (
     ADMIN_PREFIX,
     BILLING_PREFIXES,
+    DEVICE_PATHS,
     PAYMENT_CALLBACK_PREFIX,
     PUBLIC_PATHS,
     TENANT_KEY_PREFIXES,
@@ -73,6 +74,13 @@ SECURITY_SCHEMES: dict[str, dict[str, str]] = {
         "type": "http",
         "scheme": "bearer",
         "description": "An enrolled agent's long-lived credential (POST /agent/v1/enroll).",
+    },
+    "callbackSecret": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-Callback-Secret",
+        "description": "A router's callback secret (`ispfleet-hub callback-secret`), sent by "
+        "its PPP profile's on-up/on-down script.",
     },
     "metricsToken": {
         "type": "http",
@@ -130,7 +138,11 @@ def face_of(path: str) -> str:
 
 
 def _public(path: str) -> bool:
-    return path.rstrip("/") in PUBLIC_PATHS or path.startswith(PAYMENT_CALLBACK_PREFIX)
+    return (
+        path.rstrip("/") in PUBLIC_PATHS
+        or path.rstrip("/") in DEVICE_PATHS
+        or path.startswith(PAYMENT_CALLBACK_PREFIX)
+    )
 
 
 def routes_of(app: web.Application) -> Iterator[tuple[AbstractResource, web.AbstractRoute]]:

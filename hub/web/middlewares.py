@@ -76,6 +76,9 @@ PUBLIC_PATHS = frozenset(
 # pair ``ispfleet.ticket, <ticket>``, see stream_ticket).
 STREAM_SUFFIX = "/stream"
 TICKET_PROTOCOL = "ispfleet.ticket"
+# Called by routers, not users: each handler checks its own credential (a router's callback
+# secret) and charges a refusal to the pre-authentication budget; the ping is public.
+DEVICE_PATHS = frozenset({"/v1/callbacks/pppoe/up", "/v1/callbacks/pppoe/down", "/v1/client/ping"})
 API_PREFIX = "/api/"
 API_PREFIXES = (API_PREFIX, V1_PREFIX)  # CORS and JSON errors
 CORS_ALLOW_HEADERS = "Authorization, Content-Type, X-Request-Id"
@@ -258,7 +261,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     billing = (
         path.startswith(BILLING_PREFIXES) and not path.startswith(PAYMENT_CALLBACK_PREFIX)
     ) or path.startswith(V1_PREFIX)
-    if not (portal or admin or billing):
+    if not (portal or admin or billing) or path.rstrip("/") in DEVICE_PATHS:
         return await handler(request)
     limiter = request.app[CLIENT_LIMITER]
     client = client_address(request)

@@ -841,3 +841,15 @@ class V1SimpleQueue(Answer, kw_only=True):
 class V1StreamTicket(Answer, kw_only=True):
     ticket: str  # opens one /v1 WebSocket: ?ticket= or subprotocols "ispfleet.ticket, <ticket>"
     expires_in: int  # seconds
+
+
+class V1CallbackResult(Answer, kw_only=True):
+    router: str
+    action: str  # "up" | "down"
+    name: str
+    changed: bool  # False: this event was seen before (nothing changed)
+
+
+class V1Ping(Answer, kw_only=True):
+    status: str  # "ok"
+    time: Timestamp

@@ -18,6 +18,7 @@ from hub.web.apidoc import setup_apidoc
 from hub.web.handlers import client_address
 from hub.web.openapi import operation
 from hub.web.v1 import auth as v1_auth
+from hub.web.v1 import callbacks as v1_callbacks
 from hub.web.v1 import router_pools, router_ppp, router_queues, streams
 from hub.web.v1 import tenants as v1_tenants
 from hub.web.v1 import users as v1_users
@@ -43,6 +44,7 @@ def setup_routes(app: web.Application, metrics: HubMetrics) -> None:
     app.add_routes(router_ppp.routes)
     app.add_routes(router_pools.routes)
     app.add_routes(router_queues.routes)
+    app.add_routes(v1_callbacks.routes)
     app.add_routes(payments.routes)
     serve = make_aiohttp_handler(metrics.registry)
 

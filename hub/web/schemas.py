@@ -744,3 +744,26 @@ class StreamQuery(RouterQuery):
     ticket as the subprotocols ``ispfleet.ticket, <ticket>``, or use Authorization)."""
 
     ticket: Annotated[str, msgspec.Meta(max_length=128)] | None = None
+
+
+class PppoeEventBody(Body):
+    """POST /v1/callbacks/pppoe/up and /down (seed 004's model.PPPoEEventInput), plus ``id``:
+    the session's /ppp/active id (the printed script sends it; required on up)."""
+
+    name: Annotated[str, msgspec.Meta(max_length=255)] | None = None
+    id: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    caller_id: Annotated[str, msgspec.Meta(max_length=128)] | None = None
+    interface: Annotated[str, msgspec.Meta(max_length=255)] | None = None
+    local_address: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    remote_address: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    service: Annotated[str, msgspec.Meta(max_length=16)] | None = None
+
+    type_errors: ClassVar[dict[str, str]] = {"name": "name is required"}
+
+    def check(self) -> None:
+        if not self.name:
+            raise InvalidInput("name is required")
+        if self.id and not (
+            self.id.startswith("*") and all(c in "0123456789ABCDEFabcdef" for c in self.id[1:])
+        ):
+            raise InvalidInput("id must be the session's /ppp/active id, like *80000077")

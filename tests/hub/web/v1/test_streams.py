@@ -95,7 +95,7 @@ async def test_a_browser_that_leaves_mid_stream_releases_its_subscription(site: 
     ws = await connect(site, ACTIVE, await ticket(site))
     await receive(ws)
     assert feed.subscribers == 1
-    transport = ws._response.connection.transport  # noqa: SLF001 - the TCP under the socket
+    transport = ws._response.connection.transport
     transport.abort()
     await wait_for(lambda: feed.subscribers == 0)
 
