@@ -57,7 +57,7 @@ Snapshot = dict[str, dict[str, Any]]  # key -> the entry as the list shows it
     "A one-use ticket (30 s) that opens a /v1 WebSocket without a token in the URL",
     response=out.V1StreamTicket,
     status=201,
-    errors=(403,),
+    errors=(400, 403, 404),  # 400/404: a super admin's X-Tenant-ID missing or unknown
     envelope=True,
 )
 async def stream_ticket(request: web.Request) -> web.Response:
