@@ -402,7 +402,11 @@ class CommandExecutor:
         action = args.get("action")
         params = _menu_params(args.get("params"))
         if action == "print":
-            rows = await link.call(f"{menu}/print", *where(**params))
+            # ``.proplist`` names the fields to read (the hub leaves out a secret's password,
+            # so it never reaches the command's stored result); the rest are query equalities.
+            proplist = params.pop(".proplist", None)
+            shown = {".proplist": proplist} if isinstance(proplist, str) and proplist else {}
+            rows = await link.call(f"{menu}/print", *where(**params), **shown)
             return {"rows": rows}
         if action == "add":
             if not params:

@@ -21,11 +21,13 @@ from hub.secrets import SecretBox
 from hub.services.access import AccessService
 from hub.services.agents import AgentService
 from hub.services.auth import AuthService
+from hub.services.callbacks import CallbackService
 from hub.services.dispatch import Dispatcher
 from hub.services.plans import PlanService
 from hub.services.portal import PortalService
 from hub.services.reports import ReportService
 from hub.services.router_menu import RouterMenu
+from hub.services.router_resources import RouterResources
 from hub.services.router_users import RouterUsersService
 from hub.services.tenants import TenantService
 from hub.services.users import UserService
@@ -126,6 +128,7 @@ def _services(
         config, pool = app[CONFIG], app[DB_POOL]
         dispatcher = app[dispatcher_key] if dispatcher_key is not None else None
         access = AccessService(pool, config, dispatcher)
+        router_menu = RouterMenu(dispatcher, config)
         app[SERVICES] = Services(
             auth=AuthService(pool, config),
             portal=PortalService(pool, config, dispatcher),
@@ -134,7 +137,9 @@ def _services(
             plans=PlanService(pool),
             reports=ReportService(pool, config),
             router_users=RouterUsersService(pool, config),
-            router_menu=RouterMenu(dispatcher, config),
+            router_menu=router_menu,
+            router_resources=RouterResources(pool, router_menu),
+            callbacks=CallbackService(pool, config),
             secrets=SecretBox.from_config(config),
             tenants=TenantService(pool, config),
             users=UserService(pool),

@@ -13,6 +13,7 @@
     ispfleet-hub add-router --tenant S --site NAME --name N --host H [--port 8728]
     ispfleet-hub add-customer --tenant S --username PHONE [--name FULL_NAME]
     ispfleet-hub grant-access --tenant S --username PHONE --hours H [--mac MAC] [--router ID]
+    ispfleet-hub callback-secret --router ID [--profile P]     prints the secret once + the script
 
 Every command takes ``--config PATH`` (else $ISPFLEET_HUB_CONFIG) and honours DATABASE_URL.
 Bad input exits with status 2 and one line on stderr; the database unreachable, with 1.
@@ -39,6 +40,7 @@ from hub.errors import DatabaseError, HubError
 from hub.services.access import AccessService
 from hub.services.agents import AgentService
 from hub.services.auth import AuthService
+from hub.services.callbacks import CallbackService, routeros_script
 from hub.services.tenants import TenantService
 
 PROG = "ispfleet-hub"
@@ -136,6 +138,16 @@ async def _grant_access(args: argparse.Namespace, config: HubConfig, pool: async
     print(f"access for {grant.customer.username} (id {grant.customer.id}) until {until}")
     routers = len(grant.deliveries)
     print(f"stored for {routers} router(s); each site's agent receives it when it connects")
+
+
+async def _callback_secret(args: argparse.Namespace, config: HubConfig, pool: asyncpg.Pool) -> None:
+    router, secret = await CallbackService(pool, config).create_secret(args.router)
+    print(f"callback secret of router {router.name!r} (id {router.id}), shown once: {secret}")
+    print("(a new secret replaces the old one: paste the script again on the router)")
+    print(
+        f"on the router, paste (RouterOS terminal) to call the hub on PPP profile {args.profile!r}:"
+    )
+    print(routeros_script(public_url(config), secret, args.profile))
 
 
 def _admin_password(args: argparse.Namespace) -> str:
@@ -255,6 +267,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--hours", required=True, type=float)
     p.add_argument("--mac", default=None)
     p.add_argument("--router", type=int, default=None, metavar="ID")
+    p = command("callback-secret", "a router's PPPoE callback secret and its RouterOS script")
+    p.add_argument("--router", required=True, type=int, metavar="ID")
+    p.add_argument("--profile", default="default", help="the PPP profile whose sessions call")
     return parser
 
 
@@ -269,6 +284,7 @@ _COMMANDS: dict[str, Command] = {
     "add-router": _add_router,
     "add-customer": _add_customer,
     "grant-access": _grant_access,
+    "callback-secret": _callback_secret,
 }
 
 

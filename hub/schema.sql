@@ -371,6 +371,15 @@ CREATE SEQUENCE public.plans_id_seq
 
 ALTER SEQUENCE public.plans_id_seq OWNED BY public.plans.id;
 
+CREATE TABLE public.ppp_callback_events (
+    router_id bigint NOT NULL,
+    session_id text NOT NULL,
+    action text NOT NULL,
+    username text NOT NULL,
+    received_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT ppp_callback_events_action_check CHECK ((action = ANY (ARRAY['up'::text, 'down'::text])))
+);
+
 CREATE UNLOGGED TABLE public.rate_buckets (
     key text NOT NULL,
     tokens double precision NOT NULL,
@@ -384,6 +393,12 @@ CREATE TABLE public.refresh_tokens (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     expires_at timestamp with time zone NOT NULL,
     rotated_at timestamp with time zone
+);
+
+CREATE TABLE public.router_callback_secrets (
+    router_id bigint NOT NULL,
+    secret_hash bytea NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
 );
 
 CREATE TABLE public.router_health (
@@ -492,6 +507,16 @@ CREATE TABLE public.site_events (
     kind text NOT NULL,
     ts timestamp with time zone NOT NULL,
     data jsonb NOT NULL
+);
+
+CREATE TABLE public.stream_tickets (
+    ticket_hash bytea NOT NULL,
+    user_id bigint,
+    family_id uuid,
+    api_key_prefix text,
+    tenant_id bigint,
+    expires_at timestamp with time zone NOT NULL,
+    CONSTRAINT stream_tickets_check CHECK ((((user_id IS NOT NULL) AND (family_id IS NOT NULL)) <> (api_key_prefix IS NOT NULL)))
 );
 
 CREATE TABLE public.tenant_read_versions (
@@ -708,11 +733,20 @@ ALTER TABLE ONLY public.payments
 ALTER TABLE ONLY public.plans
     ADD CONSTRAINT plans_pkey PRIMARY KEY (id);
 
+ALTER TABLE ONLY public.ppp_callback_events
+    ADD CONSTRAINT ppp_callback_events_pkey PRIMARY KEY (router_id, session_id, action);
+
 ALTER TABLE ONLY public.rate_buckets
     ADD CONSTRAINT rate_buckets_pkey PRIMARY KEY (key);
 
 ALTER TABLE ONLY public.refresh_tokens
     ADD CONSTRAINT refresh_tokens_pkey PRIMARY KEY (token_hash);
+
+ALTER TABLE ONLY public.router_callback_secrets
+    ADD CONSTRAINT router_callback_secrets_pkey PRIMARY KEY (router_id);
+
+ALTER TABLE ONLY public.router_callback_secrets
+    ADD CONSTRAINT router_callback_secrets_secret_hash_key UNIQUE (secret_hash);
 
 ALTER TABLE ONLY public.router_health
     ADD CONSTRAINT router_health_pkey PRIMARY KEY (router_id);
@@ -740,6 +774,9 @@ ALTER TABLE ONLY public.session_history_default
 
 ALTER TABLE ONLY public.site_events
     ADD CONSTRAINT site_events_pkey PRIMARY KEY (agent_id, seq);
+
+ALTER TABLE ONLY public.stream_tickets
+    ADD CONSTRAINT stream_tickets_pkey PRIMARY KEY (ticket_hash);
 
 ALTER TABLE ONLY public.tenant_read_versions
     ADD CONSTRAINT tenant_read_versions_pkey PRIMARY KEY (tenant_id);
@@ -803,6 +840,8 @@ CREATE INDEX payments_tenant_created ON public.payments USING btree (tenant_id, 
 
 CREATE INDEX plans_tenant ON public.plans USING btree (tenant_id) WHERE (deleted_at IS NULL);
 
+CREATE INDEX ppp_callback_events_received ON public.ppp_callback_events USING btree (received_at);
+
 CREATE INDEX rate_buckets_updated ON public.rate_buckets USING btree (updated_at);
 
 CREATE INDEX refresh_tokens_family ON public.refresh_tokens USING btree (family_id);
@@ -814,6 +853,8 @@ CREATE INDEX session_history_router_user ON ONLY public.session_history USING bt
 CREATE INDEX session_history_default_router_id_username_ended_at_idx ON public.session_history_default USING btree (router_id, username, ended_at);
 
 CREATE INDEX site_events_ts ON public.site_events USING btree (ts);
+
+CREATE INDEX stream_tickets_expiry ON public.stream_tickets USING btree (expires_at);
 
 CREATE INDEX token_families_expires ON public.token_families USING btree (expires_at);
 
@@ -932,8 +973,14 @@ ALTER TABLE ONLY public.payments
 ALTER TABLE ONLY public.plans
     ADD CONSTRAINT plans_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(id) ON DELETE CASCADE;
 
+ALTER TABLE ONLY public.ppp_callback_events
+    ADD CONSTRAINT ppp_callback_events_router_id_fkey FOREIGN KEY (router_id) REFERENCES public.routers(id) ON DELETE CASCADE;
+
 ALTER TABLE ONLY public.refresh_tokens
     ADD CONSTRAINT refresh_tokens_family_id_fkey FOREIGN KEY (family_id) REFERENCES public.token_families(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.router_callback_secrets
+    ADD CONSTRAINT router_callback_secrets_router_id_fkey FOREIGN KEY (router_id) REFERENCES public.routers(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.router_health
     ADD CONSTRAINT router_health_router_id_fkey FOREIGN KEY (router_id) REFERENCES public.routers(id) ON DELETE CASCADE;
@@ -955,6 +1002,12 @@ ALTER TABLE ONLY public.site_events
 
 ALTER TABLE ONLY public.site_events
     ADD CONSTRAINT site_events_router_id_fkey FOREIGN KEY (router_id) REFERENCES public.routers(id) ON DELETE SET NULL;
+
+ALTER TABLE ONLY public.stream_tickets
+    ADD CONSTRAINT stream_tickets_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.stream_tickets
+    ADD CONSTRAINT stream_tickets_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.token_families
     ADD CONSTRAINT token_families_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;

@@ -20,10 +20,12 @@ from hub.secrets import SecretBox
 from hub.services.access import AccessService
 from hub.services.agents import AgentService
 from hub.services.auth import AuthService
+from hub.services.callbacks import CallbackService
 from hub.services.plans import PlanService
 from hub.services.portal import PortalService
 from hub.services.reports import ReportService
 from hub.services.router_menu import RouterMenu
+from hub.services.router_resources import RouterResources
 from hub.services.router_users import RouterUsersService
 from hub.services.tenants import TenantService
 from hub.services.users import UserService
@@ -49,6 +51,8 @@ class Services:
     vouchers: VoucherService
     router_users: RouterUsersService
     router_menu: RouterMenu
+    router_resources: RouterResources  # /v1 PPP, pools, queues (through router_menu)
+    callbacks: CallbackService  # routers' PPPoE on-up/on-down callbacks
     secrets: SecretBox  # seals router API and customer passwords (hub/secrets.py)
     payments: PaymentService
 

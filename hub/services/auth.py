@@ -27,6 +27,7 @@ from hub.domain import ROLES, ApiKey, ApiKeyPrincipal, Caller, User
 from hub.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from hub.services.audit import AuditEntry, write_audit
 from hub.services.tokens import SESSION, AccessClaims, TokenService
+from hub.storage.callbacks import StreamTicket, StreamTicketRepository
 from hub.storage.tenants import ApiKeyRepository, TenantRepository
 from hub.storage.users import AdminTokenRepository, TokenFamilyRepository, UserRepository
 
@@ -70,6 +71,9 @@ INVALID_REFRESH = "Invalid or expired refresh token"
 TENANT_DEACTIVATED = "This tenant is deactivated"
 KEY_TOUCH_EVERY = timedelta(minutes=1)
 REFRESH_REUSED = "Refresh token already used: every session of this login is signed out"
+STREAM_TICKET_PREFIX = "ist_"
+STREAM_TICKET_SECONDS = 30
+INVALID_TICKET = "Invalid, expired or already used stream ticket"
 
 
 async def hash_password(password: object) -> str:
@@ -354,6 +358,51 @@ class AuthService:
         except Unauthorized:
             return
         await TokenFamilyRepository(self._pool).revoke(claims.family_id, "logout")
+
+    async def issue_stream_ticket(
+        self, authorization: str | None, caller: Caller, tenant_id: int
+    ) -> tuple[str, int]:
+        """A ticket that opens one WebSocket within STREAM_TICKET_SECONDS, as this caller
+        acting on ``tenant_id``; returns it (stored as sha256 only) and its lifetime."""
+        token = bearer_token(authorization)
+        if token.startswith(API_KEY_PREFIX):
+            match = _API_KEY.fullmatch(token)
+            assert match is not None  # the middleware authenticated it
+            ticket = StreamTicket(None, None, match[1], tenant_id)
+        else:
+            claims = self.tokens.verify(token)
+            ticket = StreamTicket(claims.user_id, claims.family_id, None, tenant_id)
+        secret = STREAM_TICKET_PREFIX + secrets.token_urlsafe(32)
+        expires_at = utcnow() + timedelta(seconds=STREAM_TICKET_SECONDS)
+        await StreamTicketRepository(self._pool).create(_sha256(secret), ticket, expires_at)
+        return secret, STREAM_TICKET_SECONDS
+
+    async def redeem_stream_ticket(self, ticket: str) -> Caller:
+        """The caller a ticket was issued to, checked again now (a logout, a disabled user, a
+        revoked key or a deactivated tenant since then refuses it); the ticket is spent."""
+        if not ticket.startswith(STREAM_TICKET_PREFIX) or len(ticket) > 128:
+            raise Unauthorized(INVALID_TICKET)
+        found = await StreamTicketRepository(self._pool).take(_sha256(ticket))
+        if found is None:
+            raise Unauthorized(INVALID_TICKET)
+        if found.api_key_prefix is not None:
+            key = await ApiKeyRepository(self._pool).find_active(found.api_key_prefix)
+            if key is None:
+                raise Unauthorized(INVALID_TICKET)
+            principal = key[0]
+            if not principal.tenant.is_active:
+                raise Forbidden(TENANT_DEACTIVATED)
+            return Caller(principal.tenant, "admin", principal.actor)
+        assert found.user_id is not None and found.family_id is not None
+        signed_in = await UserRepository(self._pool).signed_in(found.user_id, found.family_id)
+        if signed_in is None:
+            raise Unauthorized(INVALID_TICKET)
+        user, tenant = signed_in
+        if tenant is None and user.role == "platform_admin" and found.tenant_id is not None:
+            tenant = await TenantRepository(self._pool).get(found.tenant_id)  # the one it named
+        if tenant is not None and not tenant.is_active:
+            raise Forbidden(TENANT_DEACTIVATED)
+        return Caller(tenant, user.role, user.actor, user.id, user)
 
     async def admin_login(self, email: str, password: str) -> tuple[str, datetime]:
         """A fresh bearer token for a platform admin, and when it expires."""

@@ -9,6 +9,7 @@ An unreachable site is the seeds' 503 naming the router.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from common import wire
@@ -55,35 +56,82 @@ class RouterMenu:
             raise trap_error(router, result.error)
         return result.result
 
-    async def print(self, router: Router, menu: str, actor: str, **where: str) -> list[Row]:
-        """Every row of the menu (``where`` narrows it: ``name="alice"``, ``.id="*1A"``)."""
-        result = await self._run(router, menu, "print", dict(where), actor)
+    async def print(
+        self,
+        router: Router,
+        menu: str,
+        actor: str,
+        *,
+        fields: Sequence[str] | None = None,
+        **where: str,
+    ) -> list[Row]:
+        """Every row of the menu (``where`` narrows it: ``name="alice"``, ``.id="*1A"``).
+
+        ``fields`` limits what the router sends (``.proplist``; ``.id`` always comes): what is
+        left out, a secret's password, is never in the command's stored result either."""
+        params: Params = dict(where)
+        if fields is not None:
+            params[".proplist"] = ",".join((".id", *fields))
+        result = await self._run(router, menu, "print", params, actor)
         return list(result.get("rows") or [])
 
-    async def get(self, router: Router, menu: str, item: str, actor: str) -> Row:
+    async def get(
+        self,
+        router: Router,
+        menu: str,
+        item: str,
+        actor: str,
+        *,
+        fields: Sequence[str] | None = None,
+    ) -> Row:
         """One row by RouterOS id (``*1A``) or, failing that, by name; 404 when neither."""
         key = ".id" if item.startswith("*") else "name"
-        rows = await self.print(router, menu, actor, **{key: item})
+        rows = await self.print(router, menu, actor, fields=fields, **{key: item})
         if not rows:
             raise NotFound(f"router {router.name}: no {menu} item {item}")
         return rows[0]
 
-    async def add(self, router: Router, menu: str, params: Params, actor: str) -> Row:
+    async def add(
+        self,
+        router: Router,
+        menu: str,
+        params: Params,
+        actor: str,
+        *,
+        fields: Sequence[str] | None = None,
+    ) -> Row:
         """Add a row and return it as the router has it now."""
         result = await self._run(router, menu, "add", params, actor)
         item = result.get("id")
         if not isinstance(item, str):
             raise InvalidInput(f"router {router.name}: the router returned no id for the new item")
-        return await self.get(router, menu, item, actor)
+        return await self.get(router, menu, item, actor, fields=fields)
 
-    async def set(self, router: Router, menu: str, item: str, params: Params, actor: str) -> Row:
+    async def set(
+        self,
+        router: Router,
+        menu: str,
+        item: str,
+        params: Params,
+        actor: str,
+        *,
+        fields: Sequence[str] | None = None,
+    ) -> Row:
         """Change a row (by id or name) and return it as the router has it now."""
-        row_id = (await self.get(router, menu, item, actor))[".id"]
+        row_id = (await self.get(router, menu, item, actor, fields=("name",)))[".id"]
         await self._run(router, menu, "set", {".id": row_id, **params}, actor)
-        return await self.get(router, menu, row_id, actor)
+        return await self.get(router, menu, row_id, actor, fields=fields)
 
-    async def remove(self, router: Router, menu: str, item: str, actor: str) -> Row:
+    async def remove(
+        self,
+        router: Router,
+        menu: str,
+        item: str,
+        actor: str,
+        *,
+        fields: Sequence[str] | None = None,
+    ) -> Row:
         """Remove a row (by id or name); returns the row as it was."""
-        row = await self.get(router, menu, item, actor)
+        row = await self.get(router, menu, item, actor, fields=fields)
         await self._run(router, menu, "remove", {".id": row[".id"]}, actor)
         return row

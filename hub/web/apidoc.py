@@ -35,6 +35,7 @@ from hub.web.middlewares import (
     ADMIN_PREFIX,
     BILLING_PREFIXES,
     DASHBOARD_PREFIX,
+    DEVICE_PATHS,
     PAYMENT_CALLBACK_PREFIX,
     PUBLIC_PATHS,
     TENANT_KEY_PREFIXES,
@@ -81,6 +82,13 @@ SECURITY_SCHEMES: dict[str, dict[str, str]] = {
         "name": "ispfleet_session",
         "description": "The operator dashboard's session cookie from POST /dashboard/login "
         "(HttpOnly, SameSite=Strict; revoked by POST /dashboard/logout).",
+    },
+    "callbackSecret": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-Callback-Secret",
+        "description": "A router's callback secret (`ispfleet-hub callback-secret`), sent by "
+        "its PPP profile's on-up/on-down script.",
     },
     "metricsToken": {
         "type": "http",
@@ -146,7 +154,11 @@ def face_of(path: str) -> str:
 
 
 def _public(path: str) -> bool:
-    return path.rstrip("/") in PUBLIC_PATHS or path.startswith(PAYMENT_CALLBACK_PREFIX)
+    return (
+        path.rstrip("/") in PUBLIC_PATHS
+        or path.rstrip("/") in DEVICE_PATHS
+        or path.startswith(PAYMENT_CALLBACK_PREFIX)
+    )
 
 
 def routes_of(app: web.Application) -> Iterator[tuple[AbstractResource, web.AbstractRoute]]:

@@ -73,6 +73,14 @@ PUBLIC_PATHS = frozenset(
         "/v1/auth/register",
     }
 )
+# Seed 004's WebSockets: a browser cannot send Authorization on them, so a one-use ticket from
+# POST /v1/internal/stream-ticket may stand in for it (?ticket= or the Sec-WebSocket-Protocol
+# pair ``ispfleet.ticket, <ticket>``, see stream_ticket).
+STREAM_SUFFIX = "/stream"
+TICKET_PROTOCOL = "ispfleet.ticket"
+# Called by routers, not users: each handler checks its own credential (a router's callback
+# secret) and charges a refusal to the pre-authentication budget; the ping is public.
+DEVICE_PATHS = frozenset({"/v1/callbacks/pppoe/up", "/v1/callbacks/pppoe/down", "/v1/client/ping"})
 API_PREFIX = "/api/"
 API_PREFIXES = (API_PREFIX, V1_PREFIX)  # CORS and JSON errors
 CORS_ALLOW_HEADERS = "Authorization, Content-Type, X-Request-Id"
@@ -255,7 +263,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     billing = (
         path.startswith(BILLING_PREFIXES) and not path.startswith(PAYMENT_CALLBACK_PREFIX)
     ) or path.startswith(V1_PREFIX)
-    if not (portal or admin or billing):
+    if not (portal or admin or billing) or path.rstrip("/") in DEVICE_PATHS:
         return await handler(request)
     limiter = request.app[CLIENT_LIMITER]
     client = client_address(request)
@@ -271,6 +279,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     try:
         if portal:
             principal = await auth.authenticate_api_key(authorization)
+        elif billing and (ticket := stream_ticket(request)) is not None:
+            caller = await auth.redeem_stream_ticket(ticket)
         elif billing:
             caller = await auth.authenticate_caller(authorization)
         else:
@@ -285,6 +295,20 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         await _take_rate(request, caller.actor, caller.actor)
         request[CALLER] = caller
     return await handler(request)
+
+
+def stream_ticket(request: web.Request) -> str | None:
+    """The ticket of a /v1 stream request: ``?ticket=`` or, as a browser can send it, the
+    WebSocket subprotocols ``ispfleet.ticket, <ticket>``. None when neither is there."""
+    if not (request.path.startswith(V1_PREFIX) and request.path.endswith(STREAM_SUFFIX)):
+        return None
+    if ticket := request.query.get("ticket"):
+        return ticket
+    offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")]
+    if TICKET_PROTOCOL in offered:
+        rest = [p for p in offered if p and p != TICKET_PROTOCOL]
+        return rest[0] if rest else ""
+    return None
 
 
 async def _take_rate(request: web.Request, key: str, who: str) -> None:

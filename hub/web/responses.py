@@ -760,3 +760,108 @@ class DashboardActionResult(Answer, kw_only=True):
     message: str
     disconnected: int | UnsetType = UNSET  # "disconnect all expired": how many went
     failed: int | UnsetType = UNSET  # ... and how many could not be disconnected
+
+
+# --- /v1 router resources (seed 004 sections 6, 7): RouterOS values as the router has them --
+
+
+class V1PppSecret(Answer, kw_only=True):
+    """A PPP secret (never its password)."""
+
+    id: str  # RouterOS id, "*1A"
+    name: str | None
+    service: str | None
+    profile: str | None
+    caller_id: str | None
+    local_address: str | None
+    remote_address: str | None
+    routes: str | None
+    limit_bytes_in: str | None
+    limit_bytes_out: str | None
+    comment: str | None
+    disabled: bool | None
+    last_logged_out: str | None
+    last_caller_id: str | None
+    last_disconnect_reason: str | None
+
+
+class V1PppProfile(Answer, kw_only=True):
+    id: str
+    name: str | None
+    local_address: str | None
+    remote_address: str | None
+    rate_limit: str | None
+    only_one: str | None
+    session_timeout: str | None
+    idle_timeout: str | None
+    use_encryption: str | None
+    dns_server: str | None
+    address_list: str | None
+    on_up: str | None
+    on_down: str | None
+    comment: str | None
+    default: bool | None
+
+
+class V1PppActive(Answer, kw_only=True):
+    """A PPP session as the site's agent reported it."""
+
+    id: str  # /ppp/active id, "*80000077"
+    name: str
+    service: str | None
+    caller_id: str | None
+    address: str | None
+    interface: str | None  # "<pppoe-NAME>"
+    uptime_seconds: int
+    bytes_in: int  # router's side: received from the client
+    bytes_out: int
+
+
+class V1IpPool(Answer, kw_only=True):
+    id: str
+    name: str | None
+    ranges: str | None
+    next_pool: str | None
+    comment: str | None
+    total: str | None
+    used: str | None
+    available: str | None
+
+
+class V1SimpleQueue(Answer, kw_only=True):
+    id: str
+    name: str | None
+    target: str | None
+    dst: str | None
+    parent: str | None
+    priority: str | None
+    queue: str | None
+    limit_at: str | None
+    max_limit: str | None
+    burst_limit: str | None
+    burst_threshold: str | None
+    burst_time: str | None
+    comment: str | None
+    disabled: bool | None
+    dynamic: bool | None
+    invalid: bool | None
+    bytes: str | None
+    packets: str | None
+    rate: str | None
+
+
+class V1StreamTicket(Answer, kw_only=True):
+    ticket: str  # opens one /v1 WebSocket: ?ticket= or subprotocols "ispfleet.ticket, <ticket>"
+    expires_in: int  # seconds
+
+
+class V1CallbackResult(Answer, kw_only=True):
+    router: str
+    action: str  # "up" | "down"
+    name: str
+    changed: bool  # False: this event was seen before (nothing changed)
+
+
+class V1Ping(Answer, kw_only=True):
+    status: str  # "ok"
+    time: Timestamp

@@ -19,6 +19,8 @@ from hub.web.dashboard import add_dashboard_routes
 from hub.web.handlers import client_address
 from hub.web.openapi import operation
 from hub.web.v1 import auth as v1_auth
+from hub.web.v1 import callbacks as v1_callbacks
+from hub.web.v1 import router_pools, router_ppp, router_queues, streams
 from hub.web.v1 import tenants as v1_tenants
 from hub.web.v1 import users as v1_users
 
@@ -39,6 +41,11 @@ def setup_routes(app: web.Application, metrics: HubMetrics) -> None:
     app.add_routes(billing.routes)
     app.add_routes(v1_tenants.routes)
     app.add_routes(v1_users.routes)
+    app.add_routes(streams.routes)  # before router_ppp: /ppp/active/stream, not /{item}
+    app.add_routes(router_ppp.routes)
+    app.add_routes(router_pools.routes)
+    app.add_routes(router_queues.routes)
+    app.add_routes(v1_callbacks.routes)
     app.add_routes(payments.routes)
     add_dashboard_routes(app)
     serve = make_aiohttp_handler(metrics.registry)

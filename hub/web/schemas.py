@@ -710,3 +710,147 @@ class UsageQuery(Body):
         "router_id": f"router_id must be between 1 and {MAX_BIGINT}",
         "days": "days must be between 1 and 366",
     }
+
+
+# --- /v1 router resources (seed 004 sections 6, 7): RouterOS values, snake_case keys ----------
+# Partial bodies: a field not given is left as the router has it. Each field is the RouterOS
+# property of the same name in kebab case (local_address -> local-address); the router checks
+# the values (an unknown profile or a bad range comes back as its own 400 message).
+
+RouterName = Annotated[str, msgspec.Meta(max_length=255)]
+RouterValue = Annotated[str, msgspec.Meta(max_length=255)]
+RouterScript = Annotated[str, msgspec.Meta(max_length=4096)]  # on-up / on-down
+ByteLimit = Annotated[int, msgspec.Meta(ge=0, le=MAX_BIGINT)]
+_Value = RouterValue | msgspec.UnsetType
+_VALUE_BOUND = "{} must be at most 255 characters"
+
+
+def _bounds(*names: str) -> dict[str, str]:
+    return {name: _VALUE_BOUND.format(name) for name in names}
+
+
+class PppSecretBody(Body):
+    """POST /v1/internal/ppp/secret (name required), PUT .../{id}: seed 004 model.PPPSecretInput."""
+
+    name: RouterName | msgspec.UnsetType = msgspec.UNSET
+    password: RouterValue | msgspec.UnsetType = msgspec.UNSET  # write-only: never answered
+    profile: _Value = msgspec.UNSET
+    service: (
+        Literal["any", "async", "l2tp", "ovpn", "pppoe", "pptp", "sstp"] | msgspec.UnsetType
+    ) = msgspec.UNSET
+    caller_id: _Value = msgspec.UNSET
+    local_address: _Value = msgspec.UNSET
+    remote_address: _Value = msgspec.UNSET
+    routes: _Value = msgspec.UNSET
+    limit_bytes_in: ByteLimit | msgspec.UnsetType = msgspec.UNSET
+    limit_bytes_out: ByteLimit | msgspec.UnsetType = msgspec.UNSET
+    comment: _Value = msgspec.UNSET
+    disabled: bool | msgspec.UnsetType = msgspec.UNSET
+
+    bound_errors: ClassVar[dict[str, str]] = _bounds(
+        "name", "password", "profile", "caller_id", "local_address", "remote_address", "routes",
+        "comment",
+    )  # fmt: skip
+
+
+class PppProfileBody(Body):
+    """POST /v1/internal/ppp/profile and PUT .../{id} (seed's model.PPPProfileInput)."""
+
+    name: RouterName | msgspec.UnsetType = msgspec.UNSET
+    local_address: _Value = msgspec.UNSET
+    remote_address: _Value = msgspec.UNSET  # an address or a pool name ("pool-pppoe")
+    rate_limit: _Value = msgspec.UNSET  # "10M/10M"
+    only_one: Literal["default", "no", "yes"] | msgspec.UnsetType = msgspec.UNSET
+    session_timeout: _Value = msgspec.UNSET
+    idle_timeout: _Value = msgspec.UNSET
+    use_encryption: Literal["default", "no", "yes", "required"] | msgspec.UnsetType = msgspec.UNSET
+    dns_server: _Value = msgspec.UNSET
+    address_list: _Value = msgspec.UNSET
+    on_up: RouterScript | msgspec.UnsetType = msgspec.UNSET
+    on_down: RouterScript | msgspec.UnsetType = msgspec.UNSET
+    comment: _Value = msgspec.UNSET
+
+    bound_errors: ClassVar[dict[str, str]] = {
+        **_bounds(
+            "name", "local_address", "remote_address", "rate_limit", "session_timeout",
+            "idle_timeout", "dns_server", "address_list", "comment",
+        ),
+        "on_up": "on_up must be at most 4096 characters",
+        "on_down": "on_down must be at most 4096 characters",
+    }  # fmt: skip
+
+
+class IpPoolBody(Body):
+    """POST /v1/internal/pool (name and ranges required) and PUT /v1/internal/pool/{id}."""
+
+    name: RouterName | msgspec.UnsetType = msgspec.UNSET
+    ranges: Annotated[str, msgspec.Meta(max_length=1024)] | msgspec.UnsetType = msgspec.UNSET
+    next_pool: _Value = msgspec.UNSET  # another pool's name, or "none"
+    comment: _Value = msgspec.UNSET
+
+    bound_errors: ClassVar[dict[str, str]] = {
+        **_bounds("name", "next_pool", "comment"),
+        "ranges": "ranges must be at most 1024 characters",
+    }
+
+
+class SimpleQueueBody(Body):
+    """POST /v1/internal/queue (target required) and PUT /v1/internal/queue/{id}."""
+
+    name: RouterName | msgspec.UnsetType = msgspec.UNSET
+    target: _Value = msgspec.UNSET  # "10.0.0.50/32" or an interface
+    dst: _Value = msgspec.UNSET
+    parent: _Value = msgspec.UNSET
+    priority: _Value = msgspec.UNSET  # "8/8"
+    queue: _Value = msgspec.UNSET  # "default-small/default-small"
+    limit_at: _Value = msgspec.UNSET  # "upload/download": "5M/10M"
+    max_limit: _Value = msgspec.UNSET
+    burst_limit: _Value = msgspec.UNSET
+    burst_threshold: _Value = msgspec.UNSET
+    burst_time: _Value = msgspec.UNSET  # "8s/8s"
+    comment: _Value = msgspec.UNSET
+    disabled: bool | msgspec.UnsetType = msgspec.UNSET
+
+    bound_errors: ClassVar[dict[str, str]] = _bounds(
+        "name", "target", "dst", "parent", "priority", "queue", "limit_at", "max_limit",
+        "burst_limit", "burst_threshold", "burst_time", "comment",
+    )  # fmt: skip
+
+
+class RouterQuery(Body):
+    """``?device_id=``: which of the tenant's routers a router call acts on (v1_router)."""
+
+    device_id: RowId | None = None
+
+    bound_errors: ClassVar[dict[str, str]] = {"device_id": "device_id must be a device id"}
+    type_errors: ClassVar[dict[str, str]] = {"device_id": "device_id must be a device id"}
+
+
+class StreamQuery(RouterQuery):
+    """A /v1 WebSocket's query: the router, and the one-use ticket of a browser (or send the
+    ticket as the subprotocols ``ispfleet.ticket, <ticket>``, or use Authorization)."""
+
+    ticket: Annotated[str, msgspec.Meta(max_length=128)] | None = None
+
+
+class PppoeEventBody(Body):
+    """POST /v1/callbacks/pppoe/up and /down (seed 004's model.PPPoEEventInput), plus ``id``:
+    the session's /ppp/active id (the printed script sends it; required on up)."""
+
+    name: Annotated[str, msgspec.Meta(max_length=255)] | None = None
+    id: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    caller_id: Annotated[str, msgspec.Meta(max_length=128)] | None = None
+    interface: Annotated[str, msgspec.Meta(max_length=255)] | None = None
+    local_address: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    remote_address: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    service: Annotated[str, msgspec.Meta(max_length=16)] | None = None
+
+    type_errors: ClassVar[dict[str, str]] = {"name": "name is required"}
+
+    def check(self) -> None:
+        if not self.name:
+            raise InvalidInput("name is required")
+        if self.id and not (
+            self.id.startswith("*") and all(c in "0123456789ABCDEFabcdef" for c in self.id[1:])
+        ):
+            raise InvalidInput("id must be the session's /ppp/active id, like *80000077")

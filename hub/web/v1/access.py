@@ -24,9 +24,11 @@ PERMISSIONS = {
     "users.read": "List and read the users of one's tenant",
     "users.manage": "Create, change, delete users of one's tenant and give them roles",
     "users.assign_tenant": "Move a user into a tenant (super admin only)",
+    "router.read": "Read a router's PPP secrets, profiles, sessions, pools and queues, live too",
+    "router.manage": "Create, change, delete PPP secrets, profiles, pools and queues on a router",
 }
-_VIEWER = frozenset({"profile.read"})
-_OPERATOR = _VIEWER
+_VIEWER = frozenset({"profile.read", "router.read"})
+_OPERATOR = _VIEWER | {"router.manage"}
 _ADMIN = _OPERATOR | {"users.read", "users.manage"}
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "viewer": _VIEWER,
