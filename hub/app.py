@@ -21,6 +21,7 @@ from hub.secrets import SecretBox
 from hub.services.access import AccessService
 from hub.services.agents import AgentService
 from hub.services.auth import AuthService
+from hub.services.captive import CaptiveService
 from hub.services.dispatch import Dispatcher
 from hub.services.plans import PlanService
 from hub.services.portal import PortalService
@@ -120,6 +121,8 @@ def _services(
         config, pool = app[CONFIG], app[DB_POOL]
         dispatcher = app[dispatcher_key] if dispatcher_key is not None else None
         access = AccessService(pool, config, dispatcher)
+        secrets = SecretBox.from_config(config)
+        payments = PaymentService(pool, config, app[PAYMENT_PROVIDER], access)
         app[SERVICES] = Services(
             auth=AuthService(pool, config),
             portal=PortalService(pool, config, dispatcher),
@@ -129,14 +132,15 @@ def _services(
             reports=ReportService(pool, config),
             router_users=RouterUsersService(pool, config),
             router_menu=RouterMenu(dispatcher, config),
-            secrets=SecretBox.from_config(config),
+            secrets=secrets,
             tenants=TenantService(pool, config),
             users=UserService(pool),
             # A new batch goes to the connected agents of its scope at once (through the link).
             vouchers=VoucherService(
                 pool, config, partial(push_batch, pool) if dispatcher is not None else None
             ),
-            payments=PaymentService(pool, config, app[PAYMENT_PROVIDER], access),
+            payments=payments,
+            captive=CaptiveService(pool, config, payments, secrets),
         )
         yield
 

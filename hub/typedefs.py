@@ -20,6 +20,7 @@ from hub.secrets import SecretBox
 from hub.services.access import AccessService
 from hub.services.agents import AgentService
 from hub.services.auth import AuthService
+from hub.services.captive import CaptiveService
 from hub.services.plans import PlanService
 from hub.services.portal import PortalService
 from hub.services.reports import ReportService
@@ -51,6 +52,7 @@ class Services:
     router_menu: RouterMenu
     secrets: SecretBox  # seals router API and customer passwords (hub/secrets.py)
     payments: PaymentService
+    captive: CaptiveService  # the public captive portal (hub/web/captive.py)
 
 
 CONFIG: web.AppKey[HubConfig] = web.AppKey("config", HubConfig)

@@ -12,7 +12,17 @@ from hub.config import HubConfig
 from hub.errors import Forbidden, RateLimited, Unauthorized
 from hub.metrics import HubMetrics
 from hub.typedefs import CLIENT_LIMITER, CONFIG
-from hub.web import admin, auth, billing, payments, plans, portal, router_users, vouchers
+from hub.web import (
+    admin,
+    auth,
+    billing,
+    captive,
+    payments,
+    plans,
+    portal,
+    router_users,
+    vouchers,
+)
 from hub.web import responses as out
 from hub.web.apidoc import setup_apidoc
 from hub.web.handlers import client_address
@@ -39,6 +49,7 @@ def setup_routes(app: web.Application, metrics: HubMetrics) -> None:
     app.add_routes(v1_tenants.routes)
     app.add_routes(v1_users.routes)
     app.add_routes(payments.routes)
+    app.add_routes(captive.routes)
     serve = make_aiohttp_handler(metrics.registry)
 
     @operation(
