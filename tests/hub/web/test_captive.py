@@ -21,7 +21,7 @@ from hub.app import create_app
 from hub.config import HubConfig, MpesaConfig
 from routersim.daraja import DarajaConfig, DarajaSim
 from tests.helpers import free_port, wait_for
-from tests.hub.conftest import Seeder, SeededTenant, session
+from tests.hub.conftest import SeededTenant, Seeder, session
 
 MAC = "AA:BB:CC:DD:EE:01"
 IP = "10.5.50.7"
