@@ -309,7 +309,10 @@ async def test_document_has_one_entry_per_path_and_every_face(hub_config, aiohtt
     assert paths["/v1/auth/login"]["post"]["security"] == []
     assert paths["/agent/v1/link"]["get"]["responses"]["101"]
     tags = {tag for item in paths.values() for op in item.values() for tag in op["tags"]}
-    assert tags == {"portal", "admin", "dashboard", "v1", "agent link", "platform"}
+    faces = {"portal", "admin", "dashboard", "v1", "agent link", "platform"}
+    assert tags == faces | {"captive portal"}  # public platform paths, tagged for the reader
+    assert paths["/hotspot/{slug}"]["get"]["security"] == []
+    assert "text/html" in paths["/hotspot/{slug}"]["get"]["responses"]["200"]["content"]
     assert {"tenantApiKey", "userJwt", "adminToken"} <= set(
         document["components"]["securitySchemes"]
     )
