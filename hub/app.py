@@ -22,6 +22,7 @@ from hub.services.access import AccessService
 from hub.services.agents import AgentService
 from hub.services.auth import AuthService
 from hub.services.callbacks import CallbackService
+from hub.services.captive import CaptiveService
 from hub.services.dispatch import Dispatcher
 from hub.services.plans import PlanService
 from hub.services.portal import PortalService
@@ -129,6 +130,8 @@ def _services(
         dispatcher = app[dispatcher_key] if dispatcher_key is not None else None
         access = AccessService(pool, config, dispatcher)
         router_menu = RouterMenu(dispatcher, config)
+        secrets = SecretBox.from_config(config)
+        payments = PaymentService(pool, config, app[PAYMENT_PROVIDER], access)
         app[SERVICES] = Services(
             auth=AuthService(pool, config),
             portal=PortalService(pool, config, dispatcher),
@@ -140,14 +143,15 @@ def _services(
             router_menu=router_menu,
             router_resources=RouterResources(pool, router_menu),
             callbacks=CallbackService(pool, config),
-            secrets=SecretBox.from_config(config),
+            secrets=secrets,
             tenants=TenantService(pool, config),
             users=UserService(pool),
             # A new batch goes to the connected agents of its scope at once (through the link).
             vouchers=VoucherService(
                 pool, config, partial(push_batch, pool) if dispatcher is not None else None
             ),
-            payments=PaymentService(pool, config, app[PAYMENT_PROVIDER], access),
+            payments=payments,
+            captive=CaptiveService(pool, config, payments, secrets),
         )
         yield
 

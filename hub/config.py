@@ -133,6 +133,17 @@ class HubConfig:
     payment_query_after: float = 60.0
     payment_expire_after: float = 600.0
     payment_settle_interval: float = 15.0
+    # The captive portal (public, /hotspot/<tenant>): per hub process, in memory. A site's
+    # clients usually reach the hub behind one NAT address, so the per-address budget is a
+    # site's, sized for a busy hotspot; a phone gets a few prompts a minute (a retry after a
+    # cancel, not a flood of prompts on someone else's handset); a payment's status is polled
+    # every couple of seconds by the one browser holding its token.
+    captive_pushes_per_minute: int = 60
+    captive_push_burst: int = 30
+    captive_phone_pushes_per_minute: int = 3
+    captive_phone_push_burst: int = 3
+    captive_polls_per_minute: int = 120
+    captive_poll_burst: int = 40
 
 
 def load_hub_config(path: str | None, environ: Mapping[str, str]) -> HubConfig:

@@ -21,6 +21,7 @@ from hub.services.access import AccessService
 from hub.services.agents import AgentService
 from hub.services.auth import AuthService
 from hub.services.callbacks import CallbackService
+from hub.services.captive import CaptiveService
 from hub.services.plans import PlanService
 from hub.services.portal import PortalService
 from hub.services.reports import ReportService
@@ -55,6 +56,7 @@ class Services:
     callbacks: CallbackService  # routers' PPPoE on-up/on-down callbacks
     secrets: SecretBox  # seals router API and customer passwords (hub/secrets.py)
     payments: PaymentService
+    captive: CaptiveService  # the public captive portal (hub/web/captive.py)
 
 
 CONFIG: web.AppKey[HubConfig] = web.AppKey("config", HubConfig)

@@ -286,6 +286,21 @@ class World:
         client.username = username
         return self._login_hotspot(client, username, login_by).id
 
+    def join(self, mac_address: str, ip_address: str | None = None) -> str:
+        """A device joins the hotspot's network (a /ip/hotspot/host entry, not logged in) and
+        stays; its address (given or from the hotspot pool) is returned. A bypassed binding
+        of its MAC lets it on at the next step, as a router does."""
+        client = self._manual_client(mac_address, ip_address, "http", HOTSPOT_POOL)
+        return _ip(client.ip)
+
+    def mac_at(self, ip_address: str) -> str | None:
+        """The MAC of the device at an address of the hotspot (how the router knows who asks)."""
+        try:
+            owner = self._ip_owner.get(ip_to_int(ip_address))
+        except ValueError:
+            return None
+        return owner.mac if owner is not None and owner.kind != "ppp" else None
+
     def mac_login(self, mac_address: str, username: str | None = None) -> str:
         client = self._manual_client(mac_address, None, "mac", HOTSPOT_POOL)
         if username:

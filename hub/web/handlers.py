@@ -51,7 +51,7 @@ AUDITED_BODY_BYTES = 512  # kept of a refused body in its audit row
 # What aiohttp itself decodes (gzip, deflate); anything else cannot be read.
 _CONTENT_ENCODINGS = frozenset({"", "identity", "gzip", "x-gzip", "deflate"})
 _UTF8 = codecs.lookup("utf-8").name
-_AT_FIELD = re.compile(r" - at `\$\.([A-Za-z_][A-Za-z0-9_]*)`")
+_AT_FIELD = re.compile(r" - at `\$\.([A-Za-z_][A-Za-z0-9_-]*)`")
 
 
 class UndeclaredSchema(TypeError):

@@ -865,3 +865,22 @@ class V1CallbackResult(Answer, kw_only=True):
 class V1Ping(Answer, kw_only=True):
     status: str  # "ok"
     time: Timestamp
+
+
+# --- the captive portal (hub/web/captive.py) ------------------------------------------------
+
+
+class CaptivePaymentStarted(Answer, kw_only=True):
+    """A prompt is on the customer's phone; ``payment`` is this browser's status token."""
+
+    payment: str
+    status: str  # "pending"
+    message: str  # the provider's words to the customer
+
+
+class CaptivePaymentState(Answer, kw_only=True):
+    """One payment as its own browser sees it (nothing else of it, nothing of another)."""
+
+    status: str  # pending | granting | online | failed | cancelled | timeout
+    reason: str | None  # failed: insufficient_funds | wrong_pin | null
+    expires_at: Timestamp | None  # the access bought, once paid

@@ -12,7 +12,17 @@ from hub.config import HubConfig
 from hub.errors import Forbidden, RateLimited, Unauthorized
 from hub.metrics import HubMetrics
 from hub.typedefs import CLIENT_LIMITER, CONFIG
-from hub.web import admin, auth, billing, payments, plans, portal, router_users, vouchers
+from hub.web import (
+    admin,
+    auth,
+    billing,
+    captive,
+    payments,
+    plans,
+    portal,
+    router_users,
+    vouchers,
+)
 from hub.web import responses as out
 from hub.web.apidoc import setup_apidoc
 from hub.web.dashboard import add_dashboard_routes
@@ -48,6 +58,7 @@ def setup_routes(app: web.Application, metrics: HubMetrics) -> None:
     app.add_routes(v1_callbacks.routes)
     app.add_routes(payments.routes)
     add_dashboard_routes(app)
+    app.add_routes(captive.routes)
     serve = make_aiohttp_handler(metrics.registry)
 
     @operation(

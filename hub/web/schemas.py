@@ -854,3 +854,72 @@ class PppoeEventBody(Body):
             self.id.startswith("*") and all(c in "0123456789ABCDEFabcdef" for c in self.id[1:])
         ):
             raise InvalidInput("id must be the session's /ppp/active id, like *80000077")
+
+
+# --- the captive portal (public: hub/web/captive.py) ----------------------------------------
+
+MAX_IP = 64
+MAX_LOGIN_URL = 255
+MAX_ORIGINAL_URL = 2048
+MAX_ROUTER_ERROR = 200
+MAX_PHONE = 32
+MAX_TOKEN = 128
+
+IpText = Annotated[str, msgspec.Meta(max_length=MAX_IP)]
+
+
+class CaptiveQuery(Body):
+    """What the router's login.html passes on (RouterOS hotspot variables): the client's
+    ``$(mac)`` and ``$(ip)``, this hub's id of the router, ``$(link-login-only)`` (where a
+    voucher code is posted), ``$(link-orig)`` and ``$(error)``; ``state=online`` after a
+    login on the router (its alogin.html); ``lang`` picks the page's language."""
+
+    mac: MacText | None = None
+    ip: IpText | None = None
+    router: RowId | None = None
+    link_login_only: Annotated[str, msgspec.Meta(max_length=MAX_LOGIN_URL)] | None = msgspec.field(
+        default=None, name="link-login-only"
+    )
+    link_orig: Annotated[str, msgspec.Meta(max_length=MAX_ORIGINAL_URL)] | None = msgspec.field(
+        default=None, name="link-orig"
+    )
+    error: Annotated[str, msgspec.Meta(max_length=MAX_ROUTER_ERROR)] | None = None
+    state: Literal["online"] | None = None
+    lang: Annotated[str, msgspec.Meta(max_length=8)] | None = None
+
+    type_errors: ClassVar[dict[str, str]] = {"router": "router must be the router's id (a number)"}
+    bound_errors: ClassVar[dict[str, str]] = {
+        "mac": f"mac must be at most {MAX_MAC} characters",
+        "ip": f"ip must be at most {MAX_IP} characters",
+        "router": f"router must be between 1 and {MAX_BIGINT}",
+        "link-login-only": f"link-login-only must be at most {MAX_LOGIN_URL} characters",
+        "link-orig": f"link-orig must be at most {MAX_ORIGINAL_URL} characters",
+        "error": f"error must be at most {MAX_ROUTER_ERROR} characters",
+        "state": "state must be online",
+        "lang": "lang must be a language code",
+    }
+
+
+class CaptivePayBody(Body):
+    """POST /hotspot/{tenant}/pay: a plan paid by M-Pesa for this client on its router."""
+
+    plan_id: RowId | None = None
+    phone: Annotated[str, msgspec.Meta(max_length=MAX_PHONE)] | None = None
+    mac: MacText | None = None
+    ip: IpText | None = None
+    router: RowId | None = None
+
+    type_errors: ClassVar[dict[str, str]] = {
+        "plan_id": "plan_id must be a plan's id (a number)",
+        "phone": "phone must be a string",
+        "mac": "mac must be a string",
+        "ip": "ip must be a string",
+        "router": "router must be the router's id (a number)",
+    }
+    bound_errors: ClassVar[dict[str, str]] = {
+        "plan_id": "plan_id is not a plan of this hotspot",
+        "phone": f"phone must be at most {MAX_PHONE} characters",
+        "mac": f"mac must be at most {MAX_MAC} characters",
+        "ip": f"ip must be at most {MAX_IP} characters",
+        "router": "router is not a router of this hotspot",
+    }

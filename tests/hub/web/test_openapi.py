@@ -309,15 +309,8 @@ async def test_document_has_one_entry_per_path_and_every_face(hub_config, aiohtt
     assert paths["/v1/auth/login"]["post"]["security"] == []
     assert paths["/agent/v1/link"]["get"]["responses"]["101"]
     tags = {tag for item in paths.values() for op in item.values() for tag in op["tags"]}
-    assert tags == {
-        "portal",
-        "admin",
-        "dashboard",
-        "v1",
-        "agent link",
-        "operator dashboard",
-        "platform",
-    }
+    faces = {"portal", "admin", "dashboard", "v1", "agent link", "operator dashboard"}
+    assert tags == faces | {"platform", "captive portal"}
     # The operator dashboard: pages behind its session cookie, forms sent urlencoded.
     login = paths["/dashboard/login"]["post"]
     assert login["security"] == []
@@ -325,6 +318,8 @@ async def test_document_has_one_entry_per_path_and_every_face(hub_config, aiohtt
     assert paths["/dashboard/sites"]["get"]["security"] == [{"dashboardSession": []}]
     stream = paths["/dashboard/live/sites"]["get"]["responses"]
     assert list(stream["200"]["content"]) == ["text/event-stream"] and "401" in stream
+    assert paths["/hotspot/{slug}"]["get"]["security"] == []
+    assert "text/html" in paths["/hotspot/{slug}"]["get"]["responses"]["200"]["content"]
     assert {"tenantApiKey", "userJwt", "adminToken"} <= set(
         document["components"]["securitySchemes"]
     )
