@@ -24,9 +24,11 @@ from hub.services.auth import AuthService
 from hub.services.dispatch import Dispatcher
 from hub.services.plans import PlanService
 from hub.services.portal import PortalService
+from hub.services.profiles import ProfileService
 from hub.services.reports import ReportService
 from hub.services.router_menu import RouterMenu
 from hub.services.router_users import RouterUsersService
+from hub.services.subscribers import SubscriberService
 from hub.services.tenants import TenantService
 from hub.services.users import UserService
 from hub.services.vouchers import VoucherService
@@ -118,6 +120,8 @@ def _services(
         config, pool = app[CONFIG], app[DB_POOL]
         dispatcher = app[dispatcher_key] if dispatcher_key is not None else None
         access = AccessService(pool, config, dispatcher)
+        router_menu = RouterMenu(dispatcher, config)
+        secrets = SecretBox.from_config(config)
         app[SERVICES] = Services(
             auth=AuthService(pool, config),
             portal=PortalService(pool, config, dispatcher),
@@ -126,8 +130,8 @@ def _services(
             plans=PlanService(pool),
             reports=ReportService(pool, config),
             router_users=RouterUsersService(pool, config),
-            router_menu=RouterMenu(dispatcher, config),
-            secrets=SecretBox.from_config(config),
+            router_menu=router_menu,
+            secrets=secrets,
             tenants=TenantService(pool, config),
             users=UserService(pool),
             # A new batch goes to the connected agents of its scope at once (through the link).
@@ -135,6 +139,10 @@ def _services(
                 pool, config, partial(push_batch, pool) if dispatcher is not None else None
             ),
             payments=PaymentService(pool, config, app[PAYMENT_PROVIDER], access),
+            profiles=ProfileService(pool, config, router_menu),
+            subscribers=SubscriberService(
+                pool, router_menu, secrets, offline_after=config.agent_offline_after
+            ),
         )
         yield
 

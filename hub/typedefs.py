@@ -22,9 +22,11 @@ from hub.services.agents import AgentService
 from hub.services.auth import AuthService
 from hub.services.plans import PlanService
 from hub.services.portal import PortalService
+from hub.services.profiles import ProfileService
 from hub.services.reports import ReportService
 from hub.services.router_menu import RouterMenu
 from hub.services.router_users import RouterUsersService
+from hub.services.subscribers import SubscriberService
 from hub.services.tenants import TenantService
 from hub.services.users import UserService
 from hub.services.vouchers import VoucherService
@@ -50,6 +52,8 @@ class Services:
     router_menu: RouterMenu
     secrets: SecretBox  # seals router API and customer passwords (hub/secrets.py)
     payments: PaymentService
+    profiles: ProfileService  # billing profiles (seed 004 section 8)
+    subscribers: SubscriberService  # customers and client operations (seed 004 sections 4, 9)
 
 
 CONFIG: web.AppKey[HubConfig] = web.AppKey("config", HubConfig)

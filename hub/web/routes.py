@@ -15,6 +15,9 @@ from hub.typedefs import CLIENT_LIMITER, CONFIG
 from hub.web import admin, auth, billing, payments, plans, portal, router_users, vouchers
 from hub.web.handlers import client_address
 from hub.web.v1 import auth as v1_auth
+from hub.web.v1 import clients as v1_clients
+from hub.web.v1 import customers as v1_customers
+from hub.web.v1 import profiles as v1_profiles
 from hub.web.v1 import tenants as v1_tenants
 from hub.web.v1 import users as v1_users
 
@@ -36,6 +39,9 @@ def setup_routes(app: web.Application, metrics: HubMetrics) -> None:
     app.add_routes(v1_tenants.routes)
     app.add_routes(v1_users.routes)
     app.add_routes(payments.routes)
+    app.add_routes(v1_profiles.routes)
+    app.add_routes(v1_customers.routes)
+    app.add_routes(v1_clients.routes)
     serve = make_aiohttp_handler(metrics.registry)
 
     async def platform_metrics(request: web.Request) -> web.Response:

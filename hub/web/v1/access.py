@@ -24,10 +24,14 @@ PERMISSIONS = {
     "users.read": "List and read the users of one's tenant",
     "users.manage": "Create, change, delete users of one's tenant and give them roles",
     "users.assign_tenant": "Move a user into a tenant (super admin only)",
+    "profiles.read": "List and read the tenant's billing profiles",
+    "profiles.manage": "Create, change and delete billing profiles (and so router profiles)",
+    "customers.read": "List, find and read the tenant's customers",
+    "customers.manage": "Create, change and delete customers and their PPP secrets / hotspot users",
 }
-_VIEWER = frozenset({"profile.read"})
-_OPERATOR = _VIEWER
-_ADMIN = _OPERATOR | {"users.read", "users.manage"}
+_VIEWER = frozenset({"profile.read", "profiles.read", "customers.read"})
+_OPERATOR = _VIEWER | {"customers.manage"}
+_ADMIN = _OPERATOR | {"users.read", "users.manage", "profiles.manage"}
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "viewer": _VIEWER,
     "operator": _OPERATOR,
