@@ -655,6 +655,7 @@ class ProfileBody(Body):
     }
     bound_errors: ClassVar[dict[str, str]] = {
         "name": "name must be at most 64 characters",
+        "price": "price must be a number",  # an unreadable decimal string
         "rate_limit": "rate_limit must be at most 64 characters",
         "local_address": "local_address must be at most 64 characters",
         "remote_address": "remote_address must be at most 64 characters",
