@@ -93,6 +93,12 @@ async def test_a_customer_is_a_ppp_secret_that_can_dial_in(site: Site):
     assert sealed and JOHN["password"].encode() not in sealed
     status, body = await site.call("GET", f"/v1/internal/customer/{customer['id']}")
     assert status == 200 and body["data"] == customer
+    refused = {**JOHN, "username": "x" * 65, "password": "pw-Refused-4Vb"}
+    assert (await site.call("POST", "/v1/internal/customer", refused))[0] == 400
+    audit = await site.pool.fetch("SELECT action, params::text, details::text FROM audit_log")
+    assert "create_customer" in {row["action"] for row in audit}
+    for secret in (JOHN["password"], "pw-Refused-4Vb"):
+        assert not [row for row in audit if secret in f"{row['params']} {row['details']}"]
     status, body = await site.call("GET", "/v1/internal/customer/list")
     assert status == 200 and body["data"]["customers"] == [customer]
     assert body["metadata"] == {"total": 1, "limit": 50, "offset": 0}
