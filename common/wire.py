@@ -97,7 +97,16 @@ COMMAND_NAMES = frozenset(
 )
 
 # Menus ``router.menu`` may touch; anything else is refused by the agent.
-MENU_ALLOWLIST = frozenset({"/ppp/secret", "/ppp/profile", "/ip/pool", "/queue/simple"})
+MENU_ALLOWLIST = frozenset(
+    {
+        "/ppp/secret",
+        "/ppp/profile",
+        "/ip/pool",
+        "/queue/simple",
+        "/ip/hotspot/user",  # customers on hotspot (seed 004 section 9)
+        "/ip/hotspot/user/profile",  # their billing profiles
+    }
+)
 
 # --- bounds: what Postgres columns hold and what a real agent sends ---------------------------
 

@@ -26,10 +26,12 @@ from hub.services.captive import CaptiveService
 from hub.services.dispatch import Dispatcher
 from hub.services.plans import PlanService
 from hub.services.portal import PortalService
+from hub.services.profiles import ProfileService
 from hub.services.reports import ReportService
 from hub.services.router_menu import RouterMenu
 from hub.services.router_resources import RouterResources
 from hub.services.router_users import RouterUsersService
+from hub.services.subscribers import SubscriberService
 from hub.services.tenants import TenantService
 from hub.services.users import UserService
 from hub.services.vouchers import VoucherService
@@ -152,6 +154,10 @@ def _services(
             ),
             payments=payments,
             captive=CaptiveService(pool, config, payments, secrets),
+            profiles=ProfileService(pool, config, router_menu),
+            subscribers=SubscriberService(
+                pool, router_menu, secrets, offline_after=config.agent_offline_after
+            ),
         )
         yield
 

@@ -683,3 +683,43 @@ class Payment:
     updated_at: datetime
     # The end of the access it bought (its entitlement), when read with it.
     access_expires_at: datetime | None = None
+
+
+# --- subscriptions (seed 004's billing profiles and customers) ----------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BillingProfile:
+    """What a tenant sells by the month; on a router, a PPP profile or hotspot user profile of
+    the same name (``type`` says which)."""
+
+    id: int
+    tenant_id: int
+    name: str
+    type: str  # "pppoe" | "hotspot"
+    price: Decimal  # in the tenant's currency
+    rate_limit: str  # RouterOS rate-limit, "50M/50M"
+    local_address: str | None  # PPP only
+    remote_address: str | None  # PPP only: an address or an /ip/pool name
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    """A customer row with its subscription: for seed 003's phone customers the subscription
+    fields are None until one is given."""
+
+    id: int
+    tenant_id: int
+    username: str
+    full_name: str | None
+    phone: str | None
+    is_active: bool
+    profile_id: int | None
+    service_type: str | None  # "pppoe" | "hotspot"
+    billing_day: int | None
+    router_id: int | None  # the router holding its PPP secret or hotspot user
+    password_sealed: bytes | None = field(repr=False)  # hub.secrets; never leaves the hub
+    created_at: datetime
+    updated_at: datetime

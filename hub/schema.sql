@@ -206,6 +206,31 @@ CREATE SEQUENCE public.audit_log_id_seq
 
 ALTER SEQUENCE public.audit_log_id_seq OWNED BY public.audit_log.id;
 
+CREATE TABLE public.billing_profiles (
+    id bigint NOT NULL,
+    tenant_id bigint NOT NULL,
+    name text NOT NULL,
+    type text NOT NULL,
+    price numeric(14,2) NOT NULL,
+    rate_limit text NOT NULL,
+    local_address text,
+    remote_address text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT billing_profiles_name_check CHECK (((length(name) >= 1) AND (length(name) <= 64))),
+    CONSTRAINT billing_profiles_price_check CHECK ((price >= (0)::numeric)),
+    CONSTRAINT billing_profiles_type_check CHECK ((type = ANY (ARRAY['pppoe'::text, 'hotspot'::text])))
+);
+
+CREATE SEQUENCE public.billing_profiles_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.billing_profiles_id_seq OWNED BY public.billing_profiles.id;
+
 CREATE TABLE public.commands (
     id uuid NOT NULL,
     tenant_id bigint NOT NULL,
@@ -253,7 +278,15 @@ CREATE TABLE public.customers (
     phone text,
     mac_address text,
     router_id bigint,
-    plan_id bigint
+    plan_id bigint,
+    password_sealed bytea,
+    profile_id bigint,
+    service_type text,
+    billing_day smallint,
+    service_router_id bigint,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT customers_billing_day_check CHECK (((billing_day >= 1) AND (billing_day <= 28))),
+    CONSTRAINT customers_service_type_check CHECK ((service_type = ANY (ARRAY['pppoe'::text, 'hotspot'::text])))
 );
 
 CREATE SEQUENCE public.customers_id_seq
@@ -656,6 +689,8 @@ ALTER TABLE ONLY public.api_keys ALTER COLUMN id SET DEFAULT nextval('public.api
 
 ALTER TABLE ONLY public.audit_log ALTER COLUMN id SET DEFAULT nextval('public.audit_log_id_seq'::regclass);
 
+ALTER TABLE ONLY public.billing_profiles ALTER COLUMN id SET DEFAULT nextval('public.billing_profiles_id_seq'::regclass);
+
 ALTER TABLE ONLY public.customers ALTER COLUMN id SET DEFAULT nextval('public.customers_id_seq'::regclass);
 
 ALTER TABLE ONLY public.entitlements ALTER COLUMN id SET DEFAULT nextval('public.entitlements_id_seq'::regclass);
@@ -699,6 +734,12 @@ ALTER TABLE ONLY public.api_keys
 
 ALTER TABLE ONLY public.audit_log
     ADD CONSTRAINT audit_log_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.billing_profiles
+    ADD CONSTRAINT billing_profiles_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.billing_profiles
+    ADD CONSTRAINT billing_profiles_tenant_id_name_key UNIQUE (tenant_id, name);
 
 ALTER TABLE ONLY public.commands
     ADD CONSTRAINT commands_pkey PRIMARY KEY (id);
@@ -820,6 +861,10 @@ CREATE INDEX current_sessions_user ON public.current_sessions USING btree (usern
 
 CREATE INDEX current_sessions_username ON public.current_sessions USING btree (router_id, username);
 
+CREATE INDEX customers_profile ON public.customers USING btree (profile_id) WHERE (profile_id IS NOT NULL);
+
+CREATE INDEX customers_service_router ON public.customers USING btree (service_router_id) WHERE (service_router_id IS NOT NULL);
+
 CREATE INDEX entitlements_customer ON public.entitlements USING btree (customer_id, expires_at);
 
 CREATE INDEX entitlements_plan ON public.entitlements USING btree (plan_id, expires_at) WHERE (plan_id IS NOT NULL);
@@ -919,6 +964,9 @@ ALTER TABLE ONLY public.audit_log
 ALTER TABLE ONLY public.audit_log
     ADD CONSTRAINT audit_log_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(id) ON DELETE SET NULL;
 
+ALTER TABLE ONLY public.billing_profiles
+    ADD CONSTRAINT billing_profiles_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(id) ON DELETE CASCADE;
+
 ALTER TABLE ONLY public.commands
     ADD CONSTRAINT commands_agent_id_fkey FOREIGN KEY (agent_id) REFERENCES public.agents(id) ON DELETE CASCADE;
 
@@ -935,7 +983,13 @@ ALTER TABLE ONLY public.customers
     ADD CONSTRAINT customers_plan_id_fkey FOREIGN KEY (plan_id) REFERENCES public.plans(id) ON DELETE SET NULL;
 
 ALTER TABLE ONLY public.customers
+    ADD CONSTRAINT customers_profile_id_fkey FOREIGN KEY (profile_id) REFERENCES public.billing_profiles(id) ON DELETE RESTRICT;
+
+ALTER TABLE ONLY public.customers
     ADD CONSTRAINT customers_router_id_fkey FOREIGN KEY (router_id) REFERENCES public.routers(id) ON DELETE SET NULL;
+
+ALTER TABLE ONLY public.customers
+    ADD CONSTRAINT customers_service_router_id_fkey FOREIGN KEY (service_router_id) REFERENCES public.routers(id) ON DELETE SET NULL;
 
 ALTER TABLE ONLY public.customers
     ADD CONSTRAINT customers_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(id) ON DELETE CASCADE;

@@ -24,10 +24,12 @@ from hub.services.callbacks import CallbackService
 from hub.services.captive import CaptiveService
 from hub.services.plans import PlanService
 from hub.services.portal import PortalService
+from hub.services.profiles import ProfileService
 from hub.services.reports import ReportService
 from hub.services.router_menu import RouterMenu
 from hub.services.router_resources import RouterResources
 from hub.services.router_users import RouterUsersService
+from hub.services.subscribers import SubscriberService
 from hub.services.tenants import TenantService
 from hub.services.users import UserService
 from hub.services.vouchers import VoucherService
@@ -57,6 +59,8 @@ class Services:
     secrets: SecretBox  # seals router API and customer passwords (hub/secrets.py)
     payments: PaymentService
     captive: CaptiveService  # the public captive portal (hub/web/captive.py)
+    profiles: ProfileService  # billing profiles (seed 004 section 8)
+    subscribers: SubscriberService  # customers and client operations (seed 004 sections 4, 9)
 
 
 CONFIG: web.AppKey[HubConfig] = web.AppKey("config", HubConfig)

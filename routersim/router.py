@@ -260,9 +260,16 @@ class SimRouter:
         """Log a MAC in by ``mac`` (needs a bypassed binding or a user with that MAC)."""
         return self.world.mac_login(mac_address, username)
 
-    def ppp_login(self, name: str, caller_id: str | None = None, service: str = "pppoe") -> str:
-        """Start a PPP session (needs an enabled /ppp/secret); returns its /ppp/active id."""
-        return self.world.ppp_login(name, caller_id, service)
+    def ppp_login(
+        self,
+        name: str,
+        caller_id: str | None = None,
+        service: str = "pppoe",
+        password: str | None = None,
+    ) -> str:
+        """Start a PPP session (needs an enabled /ppp/secret, and its password when one is
+        given: a dial-in with the wrong password is refused); returns its /ppp/active id."""
+        return self.world.ppp_login(name, caller_id, service, password)
 
     def add_traffic(self, session_id: str, bytes_in: int = 0, bytes_out: int = 0) -> None:
         self.world.add_traffic(session_id, bytes_in, bytes_out)

@@ -312,12 +312,18 @@ class World:
             return client.session.id
         return self._login_hotspot(client, self._mac_user(client, user), "mac").id
 
-    def ppp_login(self, name: str, caller_id: str | None = None, service: str = "pppoe") -> str:
+    def ppp_login(
+        self,
+        name: str,
+        caller_id: str | None = None,
+        service: str = "pppoe",
+        password: str | None = None,
+    ) -> str:
         if service not in PPP_SERVICES:
             raise ControlError(f"unknown PPP service {service!r}")
         client = self._manual_client(caller_id, None, "ppp", PPP_POOL)
         client.username = name
-        return self._login_ppp(client, name, service).id
+        return self._login_ppp(client, name, service, password).id
 
     def add_traffic(self, session_id: str, bytes_in: int, bytes_out: int) -> None:
         if min(bytes_in, bytes_out) < 0:
@@ -506,7 +512,10 @@ class World:
             self.state.notify(HOST, client.host_id)
         return session
 
-    def _login_ppp(self, client: Client, name: str, service: str) -> Session:
+    def _login_ppp(
+        self, client: Client, name: str, service: str, password: str | None = None
+    ) -> Session:
+        """A PPP login; ``password`` (when given) must be the secret's, as a dial-in checks."""
         secrets = self.state.table(SECRET)
         ids = secrets.named(name)
         try:
@@ -517,6 +526,8 @@ class World:
                 raise LoginRefused(f"PPP secret {name!r} is disabled")
             if secrets.value(secret, "service") not in ("any", service):
                 raise LoginRefused(f"PPP secret {name!r} does not allow {service}")
+            if password is not None and secrets.value(secret, "password") != password:
+                raise LoginRefused(f"wrong password for PPP secret {name!r}")
             caller = secrets.value(secret, "caller-id")
             if caller and caller.upper() != client.mac:
                 raise LoginRefused(f"PPP secret {name!r} is bound to caller-id {caller}")

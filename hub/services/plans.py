@@ -21,18 +21,19 @@ MAX_PRICE = Decimal("1000000000")
 PLAN_NOT_FOUND = "Plan not found"
 # One direction of a RouterOS rate: "512k", "5M", "1.5M", "1G" (bits per second).
 _RATE = re.compile(r"^(?:[0-9]{1,9}(?:\.[0-9]{1,3})?)[kKmMgG]?$")
-_PROFILE = re.compile(r"^[^\x00-\x1f=]{1,64}$")
+ROUTEROS_NAME = re.compile(r"^[^\x00-\x1f=]{1,64}$")
 
 
-def parse_speed(text: object) -> tuple[str, str]:
-    """ "5M/2M" (download/upload, the customer's view) as ("5M", "2M"); 400 otherwise."""
+def parse_speed(text: object, field: str = "speed") -> tuple[str, str]:
+    """ "5M/2M" (download/upload, the customer's view) as ("5M", "2M"); 400 naming ``field``
+    otherwise (a billing profile's ``rate_limit`` is read by the same rule)."""
     if not isinstance(text, str):
-        raise InvalidInput("speed is required, like 5M/2M (download/upload)")
+        raise InvalidInput(f"{field} is required, like 5M/2M (download/upload)")
     down, sep, up = text.strip().partition("/")
     rates = (_rate(down), _rate(up)) if sep else None
     if rates is None or None in rates:
         raise InvalidInput(
-            f"invalid speed {text!r}: expected download/upload like 5M/2M or 512k/1M"
+            f"invalid {field} {text!r}: expected download/upload like 5M/2M or 512k/1M"
         )
     return rates  # type: ignore[return-value]
 
@@ -88,7 +89,7 @@ class PlanService:
             if connection_type not in CONNECTION_TYPES:
                 raise InvalidInput("connection_type must be hotspot or pppoe")
             if router_profile is not None and (
-                not isinstance(router_profile, str) or not _PROFILE.fullmatch(router_profile)
+                not isinstance(router_profile, str) or not ROUTEROS_NAME.fullmatch(router_profile)
             ):
                 raise InvalidInput(
                     "router_profile must be a RouterOS profile name (1-64 characters)"

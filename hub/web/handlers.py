@@ -210,6 +210,35 @@ async def _audit_refused(request: web.Request, action: str, raw: bytes, exc: Inv
             raise exc
 
 
+_AT_ITEM = re.compile(r" - at `\$\[([0-9]+)\]\.([A-Za-z_][A-Za-z0-9_]*)`")
+
+
+async def read_items(request: web.Request, schema: type[B], limit: int) -> list[B]:
+    """A body that is a JSON array of ``schema`` objects (client-upsert); 400 naming the item
+    (from 0) and the field, in the schema's own words where it has them."""
+    text = _body_text(request, await read_bytes(request, limit))
+    try:
+        items = msgspec.json.decode(text if text.strip() else "[]", type=list[schema])
+    except msgspec.ValidationError as exc:
+        reason = str(exc)
+        match = _AT_ITEM.search(reason)
+        if match is None:
+            if reason.startswith("Expected `array`"):
+                raise InvalidInput("request body must be a JSON array") from exc
+            if reason.startswith("Expected `object`"):
+                raise InvalidInput("each item must be a JSON object") from exc
+            raise InvalidInput(f"invalid request body: {reason}") from exc
+        field, reason = match[2], reason[: match.start()]
+        messages = schema.type_errors if ", got `" in reason else schema.bound_errors
+        message = messages.get(field) or f"{field} is invalid: {reason}"
+        raise InvalidInput(f"item {match[1]}: {message}") from exc
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise InvalidInput("request body must be valid JSON") from exc
+    for item in items:
+        item.check()
+    return items
+
+
 def read_query(request: web.Request, schema: type[Q]) -> Q:
     """The query string converted into ``schema`` (text to ints etc.); 400 naming the field.
 

@@ -30,6 +30,9 @@ from hub.web.handlers import client_address
 from hub.web.openapi import operation
 from hub.web.v1 import auth as v1_auth
 from hub.web.v1 import callbacks as v1_callbacks
+from hub.web.v1 import clients as v1_clients
+from hub.web.v1 import customers as v1_customers
+from hub.web.v1 import profiles as v1_profiles
 from hub.web.v1 import router_pools, router_ppp, router_queues, streams
 from hub.web.v1 import tenants as v1_tenants
 from hub.web.v1 import users as v1_users
@@ -59,6 +62,9 @@ def setup_routes(app: web.Application, metrics: HubMetrics) -> None:
     app.add_routes(payments.routes)
     add_dashboard_routes(app)
     app.add_routes(captive.routes)
+    app.add_routes(v1_profiles.routes)
+    app.add_routes(v1_customers.routes)
+    app.add_routes(v1_clients.routes)
     serve = make_aiohttp_handler(metrics.registry)
 
     @operation(

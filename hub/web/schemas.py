@@ -923,3 +923,157 @@ class CaptivePayBody(Body):
         "ip": f"ip must be at most {MAX_IP} characters",
         "router": "router is not a router of this hotspot",
     }
+
+
+# --- billing profiles, customers, client operations (seed 004 sections 4, 8, 9) ----------------
+# Types and sizes here; the value rules (rate limits, addresses, phone numbers, the profile's
+# type against the service) are the services' (hub.services.profiles, hub.services.subscribers).
+
+RouterOsName = Annotated[str, msgspec.Meta(max_length=64)]
+Secret = Annotated[str, msgspec.Meta(max_length=128)]
+BillingDay = Annotated[int, msgspec.Meta(ge=1, le=28)]
+MAX_CLIENT_BATCH = 500
+
+
+class ProfileBody(Body):
+    """POST /v1/internal/profile and PUT /v1/internal/profile/{id} (partial: absent stays)."""
+
+    name: RouterOsName | msgspec.UnsetType = msgspec.UNSET
+    type: ShortText | msgspec.UnsetType = msgspec.UNSET  # pppoe | hotspot
+    price: Decimal | msgspec.UnsetType = msgspec.UNSET  # tenant's currency; 0..1e9, cents
+    rate_limit: ShortText | msgspec.UnsetType = msgspec.UNSET  # "50M/50M"
+    local_address: ShortText | msgspec.UnsetType | None = msgspec.UNSET
+    remote_address: ShortText | msgspec.UnsetType | None = msgspec.UNSET  # IP or pool name
+
+    action: ClassVar[str | None] = "billing_profile"
+    type_errors: ClassVar[dict[str, str]] = {
+        "name": "name must be a string",
+        "type": "type must be pppoe or hotspot",
+        "price": "price must be a number",
+        "rate_limit": "rate_limit must be a string like 50M/50M",
+        "local_address": "local_address must be an IP address",
+        "remote_address": "remote_address must be an IP address or an IP pool name",
+    }
+    bound_errors: ClassVar[dict[str, str]] = {
+        "name": "name must be at most 64 characters",
+        "price": "price must be a number",  # an unreadable decimal string
+        "rate_limit": "rate_limit must be at most 64 characters",
+        "local_address": "local_address must be at most 64 characters",
+        "remote_address": "remote_address must be at most 64 characters",
+    }
+
+
+class CustomerBody(Body):
+    """POST /v1/internal/customer, PUT /v1/internal/customer/{id} (partial) and each item of
+    POST /v1/internal/client-upsert. The password is write-only."""
+
+    username: RouterOsName | msgspec.UnsetType = msgspec.UNSET
+    name: Name | msgspec.UnsetType | None = msgspec.UNSET
+    phone: Annotated[str, msgspec.Meta(max_length=32)] | msgspec.UnsetType | None = msgspec.UNSET
+    password: Secret | msgspec.UnsetType = msgspec.UNSET
+    profile_id: RowId | msgspec.UnsetType = msgspec.UNSET
+    service_type: ShortText | msgspec.UnsetType = msgspec.UNSET  # pppoe | hotspot
+    billing_day: BillingDay | msgspec.UnsetType = msgspec.UNSET
+    is_active: bool | msgspec.UnsetType = msgspec.UNSET
+    device_id: RowId | msgspec.UnsetType = msgspec.UNSET  # the router; default: v1_router
+
+    # No refused-body audit (Body.action): its raw text would keep the password.
+    type_errors: ClassVar[dict[str, str]] = {
+        "username": "username must be a string",
+        "name": "name must be a string",
+        "phone": "phone must be a string",
+        "password": "password must be a string",
+        "profile_id": "profile_id must be a billing profile id",
+        "service_type": "service_type must be pppoe or hotspot",
+        "billing_day": "billing_day must be a day of the month from 1 to 28",
+        "is_active": "is_active must be true or false",
+        "device_id": "device_id must be a device id",
+    }
+    bound_errors: ClassVar[dict[str, str]] = {
+        "username": "username must be at most 64 characters",
+        "name": "name must be at most 100 characters",
+        "phone": "phone must be at most 32 characters",
+        "password": "password must be at most 128 characters",
+        "profile_id": "profile_id must be a billing profile id",
+        "billing_day": "billing_day must be a day of the month from 1 to 28",
+        "device_id": "device_id must be a device id",
+    }
+
+
+CustomerItems = Annotated[list[CustomerBody], msgspec.Meta(max_length=MAX_CLIENT_BATCH)]
+Usernames = Annotated[list[RouterOsName], msgspec.Meta(max_length=MAX_CLIENT_BATCH)]
+
+
+class ClientFilterBody(V1Page):
+    """POST /v1/internal/client-find (seed 004's model.ClientFilter); absent: any."""
+
+    username: RouterOsName | None = None
+    usernames: Usernames | None = None
+    phone: Annotated[str, msgspec.Meta(max_length=32)] | None = None
+    profile_id: RowId | None = None
+    service_type: ShortText | None = None
+    is_active: bool | None = None
+    search: Annotated[str, msgspec.Meta(max_length=100)] | None = None
+
+    bound_errors: ClassVar[dict[str, str]] = {
+        **V1Page.bound_errors,
+        "username": "username must be at most 64 characters",
+        "usernames": f"usernames must be at most {MAX_CLIENT_BATCH} names of at most 64 characters",
+        "phone": "phone must be at most 32 characters",
+        "profile_id": "profile_id must be a billing profile id",
+        "search": "search must be at most 100 characters",
+    }
+
+    def check(self) -> None:
+        if self.service_type not in (None, "pppoe", "hotspot"):
+            raise InvalidInput("service_type must be pppoe or hotspot")
+
+
+class CustomerListQuery(V1Page):
+    """GET /v1/internal/customer/list: one page, optionally narrowed like client-find."""
+
+    profile_id: RowId | None = None
+    service_type: ShortText | None = None
+    is_active: bool | None = None
+    search: Annotated[str, msgspec.Meta(max_length=100)] | None = None
+
+    bound_errors: ClassVar[dict[str, str]] = {
+        **V1Page.bound_errors,
+        "profile_id": "profile_id must be a billing profile id",
+        "search": "search must be at most 100 characters",
+    }
+
+    def check(self) -> None:
+        if self.service_type not in (None, "pppoe", "hotspot"):
+            raise InvalidInput("service_type must be pppoe or hotspot")
+
+
+class ClientDeleteBody(Body):
+    """DELETE /v1/internal/client-delete: the usernames to delete (or ``?username=`` / a
+    comma-separated ``?usernames=`` in the query)."""
+
+    username: RouterOsName | None = None
+    usernames: Usernames | None = None
+
+    bound_errors: ClassVar[dict[str, str]] = {
+        "username": "username must be at most 64 characters",
+        "usernames": f"usernames must be at most {MAX_CLIENT_BATCH} names of at most 64 characters",
+    }
+
+    def names(self) -> list[str]:
+        """The named usernames, each once, in the order given."""
+        names = ([self.username] if self.username else []) + (self.usernames or [])
+        return list(dict.fromkeys(names))
+
+
+class ClientDeleteQuery(Body):
+    username: RouterOsName | None = None
+    usernames: Annotated[str, msgspec.Meta(max_length=MAX_CLIENT_BATCH * 65)] | None = None
+
+    bound_errors: ClassVar[dict[str, str]] = ClientDeleteBody.bound_errors
+
+    def names(self) -> list[str]:
+        listed = [name.strip() for name in (self.usernames or "").split(",") if name.strip()]
+        if any(len(name) > 64 for name in listed):
+            raise InvalidInput(ClientDeleteBody.bound_errors["username"])
+        return list(dict.fromkeys(([self.username] if self.username else []) + listed))

@@ -269,9 +269,9 @@ async def test_repeated_command_id_returns_recorded_result(agent, sim, ros):
         (wire.DISCONNECT, {"username": USER}, "nowhere", "unknown router nowhere"),
         (
             wire.ROUTER_MENU,
-            {"menu": "/ip/hotspot/user", "action": "print"},
+            {"menu": "/user", "action": "print"},
             "r1",
-            "menu '/ip/hotspot/user' is not allowed",
+            "menu '/user' is not allowed",
         ),
         (
             wire.ROUTER_MENU,

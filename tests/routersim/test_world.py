@@ -194,6 +194,16 @@ def test_ppp_sessions_need_an_enabled_secret_and_show_bytes_on_their_interface()
         router.ppp_login("cpe-3", service="pppoe")
 
 
+def test_a_ppp_login_with_a_password_needs_the_secrets_password() -> None:
+    router = SimRouter()
+    router.add_ppp_secret("cpe-1", password="right", service="pppoe")
+    with pytest.raises(LoginRefused, match="wrong password"):
+        router.ppp_login("cpe-1", password="wrong")
+    assert router.rows("/ppp/active") == []
+    pid = router.ppp_login("cpe-1", password="right")
+    assert [row[".id"] for row in router.rows("/ppp/active")] == [pid]
+
+
 async def test_removing_ppp_active_drops_the_session(router: SimRouter, api) -> None:
     router.add_ppp_secret("cpe-1")
     pid = router.ppp_login("cpe-1")

@@ -26,10 +26,14 @@ PERMISSIONS = {
     "users.assign_tenant": "Move a user into a tenant (super admin only)",
     "router.read": "Read a router's PPP secrets, profiles, sessions, pools and queues, live too",
     "router.manage": "Create, change, delete PPP secrets, profiles, pools and queues on a router",
+    "profiles.read": "List and read the tenant's billing profiles",
+    "profiles.manage": "Create, change and delete billing profiles (and so router profiles)",
+    "customers.read": "List, find and read the tenant's customers",
+    "customers.manage": "Create, change and delete customers and their PPP secrets / hotspot users",
 }
-_VIEWER = frozenset({"profile.read", "router.read"})
-_OPERATOR = _VIEWER | {"router.manage"}
-_ADMIN = _OPERATOR | {"users.read", "users.manage"}
+_VIEWER = frozenset({"profile.read", "router.read", "profiles.read", "customers.read"})
+_OPERATOR = _VIEWER | {"router.manage", "customers.manage"}
+_ADMIN = _OPERATOR | {"users.read", "users.manage", "profiles.manage"}
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "viewer": _VIEWER,
     "operator": _OPERATOR,

@@ -13,6 +13,8 @@ import pytest
 
 from hub.config import HubConfig
 from hub.services.auth import AuthService
+from hub.services.profiles import ProfileService
+from hub.typedefs import SERVICES
 from hub.web.middlewares import DEVICE_PATHS, PUBLIC_PATHS, V1_PREFIX
 from hub.web.v1.access import ROLE_PERMISSIONS
 
@@ -23,6 +25,9 @@ BODIES = {
     "/v1/internal/users/{user_id}/assign-role": {"role_id": "viewer"},
     "/v1/internal/users/{user_id}": {"fullname": "Renamed"},
     "/v1/internal/tenant/{tenant_id}": {"phone": "022-000000"},
+    # No router is reached: a price change of a profile without customers, an item that fails.
+    "/v1/internal/profile/{profile_id}": {"price": 1},
+    "/v1/internal/client-upsert": [{"username": "walk"}],
 }
 # Router calls act on a router named by ?device_id= (the walk names the caller's own, or the
 # other tenant's: a 404). The seeded sites are offline: an allowed call answers the seeds' 503.
@@ -68,18 +73,33 @@ async def callers(client, seed, pool, hub_config):
     }
     own = await seed.user(acme, "own-target", "viewer")
     theirs = await seed.user(other, "their-target", "viewer")
+    profiles = ProfileService(pool, hub_config, client.app[SERVICES].router_menu)
+    profile = {"type": "pppoe", "price": 1, "rate_limit": "1M/1M"}
+    # Customers without a router account (seed 003's phone customers): deleted in Postgres only.
+    customer_ids = {
+        whose: await seed.customer(tenant, f"+25571234567{n}")
+        for n, (whose, tenant) in enumerate((("own", acme), ("other", other)))
+    }
+    profile_ids = {
+        whose: (await profiles.create(tenant.tenant, {"name": whose, **profile}, "test")).id
+        for whose, tenant in (("own", acme), ("other", other))
+    }
     ids = {
         "own": {
             "user_id": await pool.fetchval("SELECT id FROM users WHERE username = 'own-target'"),
             "tenant_id": acme.tenant.id,
             "device_id": routers["acme"],
             "item": "%2A1",
+            "customer_id": customer_ids["own"],
+            "profile_id": profile_ids["own"],
         },
         "other": {
             "user_id": await pool.fetchval("SELECT id FROM users WHERE username = 'their-target'"),
             "tenant_id": other.tenant.id,
             "device_id": routers["other"],
             "item": "%2A1",
+            "customer_id": customer_ids["other"],
+            "profile_id": profile_ids["other"],
         },
     }
     assert own and theirs
