@@ -286,8 +286,8 @@ class _Builder:
             implied.add(429)  # the pre-authentication budget of every authenticated face
         if op.body is not None:
             implied |= {400, 413, 415}
-        if op.query is not None:
-            implied.add(400)
+        if op.query is not None or (face == "v1" and security):
+            implied.add(400)  # /v1: a malformed X-Tenant-ID, or a super admin naming none
         if any(p["in"] == "path" for p in parameters):
             implied.add(404)
         success = self.schema_of[op.response] if op.response is not None else None
