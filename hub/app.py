@@ -8,8 +8,10 @@ from functools import partial
 
 from aiohttp import web
 
+from common import wire
 from hub.config import HubConfig
 from hub.database import DatabaseHealth, open_database
+from hub.link.devices import push_routers, routers_sync_args
 from hub.link.vouchers import push_batch
 from hub.metrics import HubMetrics
 from hub.payments.daraja import DarajaProvider, DarajaSettings
@@ -20,6 +22,7 @@ from hub.secrets import SecretBox
 from hub.services.access import AccessService
 from hub.services.agents import AgentService
 from hub.services.auth import AuthService
+from hub.services.devices import DeviceService
 from hub.services.dispatch import Dispatcher
 from hub.services.plans import PlanService
 from hub.services.portal import PortalService
@@ -115,6 +118,9 @@ def _services(
         config, pool = app[CONFIG], app[DB_POOL]
         dispatcher = app[dispatcher_key] if dispatcher_key is not None else None
         access = AccessService(pool, config, dispatcher)
+        secrets = SecretBox.from_config(config)
+        if dispatcher is not None:  # a routers.sync's passwords are opened as it is sent
+            dispatcher.expanders[wire.ROUTERS_SYNC] = partial(routers_sync_args, pool, secrets)
         app[SERVICES] = Services(
             auth=AuthService(pool, config),
             portal=PortalService(pool, config, dispatcher),
@@ -124,7 +130,7 @@ def _services(
             reports=ReportService(pool, config),
             router_users=RouterUsersService(pool, config),
             router_menu=RouterMenu(dispatcher, config),
-            secrets=SecretBox.from_config(config),
+            secrets=secrets,
             tenants=TenantService(pool, config),
             users=UserService(pool),
             # A new batch goes to the connected agents of its scope at once (through the link).
@@ -132,6 +138,9 @@ def _services(
                 pool, config, partial(push_batch, pool) if dispatcher is not None else None
             ),
             payments=PaymentService(pool, config, app[PAYMENT_PROVIDER], access),
+            devices=DeviceService(
+                pool, config, secrets, partial(push_routers, dispatcher) if dispatcher else None
+            ),
         )
         yield
 

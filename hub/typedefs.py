@@ -19,6 +19,7 @@ from hub.secrets import SecretBox
 from hub.services.access import AccessService
 from hub.services.agents import AgentService
 from hub.services.auth import AuthService
+from hub.services.devices import DeviceService
 from hub.services.plans import PlanService
 from hub.services.portal import PortalService
 from hub.services.reports import ReportService
@@ -49,6 +50,7 @@ class Services:
     router_menu: RouterMenu
     secrets: SecretBox  # seals router API and customer passwords (hub/secrets.py)
     payments: PaymentService
+    devices: DeviceService  # /v1 devices: the routers registry, delivered to the agents
 
 
 CONFIG: web.AppKey[HubConfig] = web.AppKey("config", HubConfig)

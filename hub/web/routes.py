@@ -15,6 +15,7 @@ from hub.typedefs import CLIENT_LIMITER, CONFIG
 from hub.web import admin, auth, billing, payments, plans, portal, router_users, vouchers
 from hub.web.handlers import client_address
 from hub.web.v1 import auth as v1_auth
+from hub.web.v1 import devices as v1_devices
 from hub.web.v1 import tenants as v1_tenants
 from hub.web.v1 import users as v1_users
 
@@ -35,6 +36,7 @@ def setup_routes(app: web.Application, metrics: HubMetrics) -> None:
     app.add_routes(billing.routes)
     app.add_routes(v1_tenants.routes)
     app.add_routes(v1_users.routes)
+    app.add_routes(v1_devices.routes)
     app.add_routes(payments.routes)
     serve = make_aiohttp_handler(metrics.registry)
 
