@@ -21,6 +21,15 @@ BODIES = {
     "/v1/internal/users/{user_id}/assign-role": {"role_id": "viewer"},
     "/v1/internal/users/{user_id}": {"fullname": "Renamed"},
     "/v1/internal/tenant/{tenant_id}": {"phone": "022-000000"},
+    "/v1/internal/mikrotik": {
+        "name": "Walked Router",
+        "host": "10.9.9.9",
+        "api_username": "api",
+        "api_password": "walk-secret",
+        "site": "acme-hq",
+    },
+    "/v1/internal/mikrotik/{device_id}": {"location": "Rack 9"},
+    "/v1/internal/mikrotik/{device_id}/status": {"status": "active"},
 }
 
 
@@ -39,8 +48,9 @@ def _url(path: str, ids: dict[str, int]) -> str:
 @pytest.fixture
 async def callers(client, seed, pool, hub_config):
     acme, other = await seed.tenant("acme"), await seed.tenant("other")
+    routers = {}
     for tenant in (acme, other):  # a tenant with a router cannot be deleted by the walk
-        await seed.router(tenant, site=f"{tenant.tenant.slug}-hq")
+        routers[tenant.tenant.slug] = await seed.router(tenant, site=f"{tenant.tenant.slug}-hq")
     headers = {}
     for role in ROLES[:-1]:
         headers[role] = (await seed.user(acme, f"{role}-user", role)).headers
@@ -57,10 +67,12 @@ async def callers(client, seed, pool, hub_config):
         "own": {
             "user_id": await pool.fetchval("SELECT id FROM users WHERE username = 'own-target'"),
             "tenant_id": acme.tenant.id,
+            "device_id": routers["acme"],
         },
         "other": {
             "user_id": await pool.fetchval("SELECT id FROM users WHERE username = 'their-target'"),
             "tenant_id": other.tenant.id,
+            "device_id": routers["other"],
         },
     }
     assert own and theirs
@@ -88,7 +100,7 @@ async def test_the_role_matrix(client, callers):
         for role in ROLES:
             for whose in ("own", "other"):
                 url = _url(path, ids[whose])
-                body = BODIES.get(path, {}) if method in ("POST", "PUT") else None
+                body = BODIES.get(path, {}) if method in ("POST", "PUT", "PATCH") else None
                 response = await client.request(method, url, json=body, headers=headers[role])
                 status = response.status
                 body = await response.json()
