@@ -120,7 +120,7 @@ class DeviceService:
                 tls=tls,
             )
             password = given.get("api_password")
-            if not isinstance(password, str) or not password:
+            if not isinstance(password, str):  # empty is a login too (RouterOS' default admin)
                 raise InvalidInput("api_password is required")
             entry.target = values.name
             async with self._pool.acquire() as conn, conn.transaction():
@@ -171,8 +171,8 @@ class DeviceService:
             if given.get("tls") is not None:
                 changes["tls"] = bool(given["tls"])
             if "api_password" in given:
-                if not isinstance(given["api_password"], str) or not given["api_password"]:
-                    raise InvalidInput("api_password must not be empty")
+                if not isinstance(given["api_password"], str):
+                    raise InvalidInput("api_password must be a string")
                 changes["api_password_sealed"] = self._secrets.seal(
                     given["api_password"], password_purpose(device_id)
                 )
