@@ -131,8 +131,11 @@ def validate(config: AgentConfig, source: str = "config") -> AgentConfig:
     for key in ("startup_jitter", "counters_step_bytes", "counters_step_idle"):
         if getattr(config.agent, key) < 0:
             raise ConfigError(f"{source}: agent.{key}: must not be negative")
-    if not config.routers:
-        raise ConfigError(f"{source}: routers: at least one [[routers]] entry is required")
+    if not config.routers and not config.hub.url:
+        # With a hub, routers may come from it alone (devices created through /v1).
+        raise ConfigError(
+            f"{source}: routers: at least one [[routers]] entry is required without a hub"
+        )
     seen: set[str] = set()
     for index, router in enumerate(config.routers):
         where = f"{source}: routers[{index}]"

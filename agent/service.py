@@ -4,6 +4,10 @@
         await agent.submit(command)         # a hub command, executed in the background
         seq, routers = await agent.snapshot()
 
+Routers come from agent.toml and from the hub (devices created through /v1, wire.ROUTERS_SYNC):
+``sync_routers`` starts, restarts and stops the hub's ones at runtime (``_start_router`` /
+``_stop_router``), and keeps the set in SQLite so a restart with the hub away still runs them.
+
 The supervised loops: one mirror per router, the expiry enforcer, the site access (voucher
 redemption and upkeep, the billing check: agent/vouchers.py) and, when ``hub.url`` and
 ``hub.credential`` are set, the hub link (``agent.hublink.HubLink``). The hub link talks to
@@ -18,16 +22,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections import defaultdict
 from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from common import wire
+from common.wire import as_dict
 
 from .billing import BillingGuard
 from .commands import CommandExecutor
-from .config import AgentConfig
+from .config import AgentConfig, RouterSettings
 from .expiry import ExpiryEnforcer
 from .mirror import RouterMirror
 from .outbox import Outbox
@@ -61,6 +67,13 @@ class Supervisor:
         self._jobs: set[asyncio.Task] = set()
         self._callbacks: list[Callable[[BaseException], None]] = []
         self._stopping = False
+
+    async def cancel(self, task: asyncio.Task) -> None:
+        """Stop one loop on purpose (a router the hub took away): not a failure."""
+        task.cancel()
+        await asyncio.wait({task}, timeout=self.grace)
+        if not task.done():
+            log.error("task did not stop in time task=%s", task.get_name())
 
     def loop(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task:
         task = asyncio.create_task(coro, name=name)
@@ -119,6 +132,10 @@ class Agent:
         self.config = config
         self.hub_connected = False
         self.links = {r.name: RouterLink(r) for r in config.routers}
+        # The routers the hub manages here (routers.sync), by name, as last applied.
+        self.managed: dict[str, wire.ManagedRouter] = {}
+        self._mirror_tasks: dict[str, asyncio.Task] = {}
+        self._routers_lock = asyncio.Lock()
         self.store: Store
         self.outbox: Outbox
         self.mirrors: dict[str, RouterMirror] = {}
@@ -154,6 +171,12 @@ class Agent:
         self.store = await Store.open(settings.db_path)
         try:
             self.outbox = await Outbox.open(self.store, settings.outbox_max_rows)
+            for managed in await self.store.managed_routers():
+                if managed.name in self.links:
+                    log.error("hub router skipped: agent.toml has router=%s", managed.name)
+                    continue
+                self.managed[managed.name] = managed
+                self.links[managed.name] = RouterLink(self._managed_settings(managed))
             if forgotten := await self.store.forget_routers_except(list(self.links)):
                 log.warning("cached sessions of unconfigured routers dropped count=%d", forgotten)
             self.enforcer = ExpiryEnforcer(settings, self.store, self.links)
@@ -176,16 +199,13 @@ class Agent:
                 on_entitlements_synced=self.enforcer.repair_soon,
             )
             for name, link in self.links.items():
-                mirror = RouterMirror(settings, link, self.store)
-                mirror.on_hotspot = self.access.on_hotspot
-                await mirror.load()
-                self.mirrors[name] = mirror
+                self.mirrors[name] = await self._mirror(link)
             last_seq = await self.outbox.last_seq()
         except BaseException:
             await self.store.close()
             raise
         for name, mirror in self.mirrors.items():
-            self.supervisor.loop(mirror.run(), f"mirror:{name}")
+            self._mirror_tasks[name] = self.supervisor.loop(mirror.run(), f"mirror:{name}")
         self.supervisor.loop(self.enforcer.run(), "enforcer")
         self.supervisor.loop(self.access.run(), "site-access")
         if self.config.hub.url and self.config.hub.credential:
@@ -216,11 +236,121 @@ class Agent:
         await self.store.close()
         log.info("agent stopped site=%s", self.config.agent.site)
 
+    # -- routers at runtime --------------------------------------------------------------------
+
+    async def _mirror(self, link: RouterLink) -> RouterMirror:
+        mirror = RouterMirror(self.config.agent, link, self.store)
+        mirror.on_hotspot = self.access.on_hotspot
+        await mirror.load()
+        return mirror
+
+    def _managed_settings(self, router: wire.ManagedRouter) -> RouterSettings:
+        """How to reach a hub router: its address and login; timeouts and backoff like the
+        first agent.toml router's (the site's own tuning), else the defaults."""
+        template = self.config.routers[0] if self.config.routers else None
+        tuning = {}
+        if template is not None:
+            for key in ("connect_timeout", "command_timeout", "listen_timeout"):
+                tuning[key] = getattr(template, key)
+            tuning.update(backoff_min=template.backoff_min, backoff_max=template.backoff_max)
+        return RouterSettings(
+            name=router.name,
+            host=router.host,
+            port=router.port,
+            username=router.username,
+            password=router.password,
+            tls=router.tls,
+            **tuning,
+        )
+
+    async def _start_router(self, router: wire.ManagedRouter) -> None:
+        link = RouterLink(self._managed_settings(router))
+        self.links[router.name] = link
+        mirror = await self._mirror(link)
+        self.mirrors[router.name] = mirror
+        self.managed[router.name] = router
+        task = self.supervisor.loop(mirror.run(), f"mirror:{router.name}")
+        self._mirror_tasks[router.name] = task
+        log.info("hub router started router=%s address=%s", router.name, link.settings.address)
+
+    async def _stop_router(self, name: str) -> None:
+        """Stop mirroring, close the router's connections, forget what it reported."""
+        self.managed.pop(name, None)
+        self.mirrors.pop(name, None)
+        task = self._mirror_tasks.pop(name, None)
+        if task is not None:
+            await self.supervisor.cancel(task)
+        link = self.links.pop(name, None)
+        if link is not None:
+            await link.close()
+        await self.store.forget_routers_except(list(self.links))
+        log.info("hub router stopped router=%s", name)
+
+    async def sync_routers(self, command: wire.Command) -> wire.CommandResult:
+        """Apply a routers.sync: the hub's routers become exactly the listed ones (new ones
+        started, changed ones restarted, others stopped); the set and the result are stored
+        in one transaction, then reported like any command's."""
+        started = time.perf_counter()
+        async with self._routers_lock:
+            try:
+                wanted = {r.name: r for r in wire.parse_routers_sync(command.args).routers}
+            except wire.WireError as exc:
+                result = self._result(command, started, {}, [str(exc)])
+                await self._report(result, None)
+                return result
+            refused = [
+                f"router {name!r} is configured in agent.toml: the hub's is not run"
+                for name in wanted
+                if name in self.links and name not in self.managed
+            ]
+            wanted = {n: r for n, r in wanted.items() if n in self.managed or n not in self.links}
+            stopped = [n for n in self.managed if wanted.get(n) != self.managed[n]]
+            added = [n for n in wanted if self.managed.get(n) != wanted[n]]
+            for name in stopped:
+                await self._stop_router(name)
+            for name in added:
+                await self._start_router(wanted[name])
+            outcome = {
+                "routers": sorted(wanted),
+                "started": sorted(set(added) - set(stopped)),
+                "restarted": sorted(set(added) & set(stopped)),
+                "stopped": sorted(set(stopped) - set(added)),
+            }
+            result = self._result(command, started, outcome, refused)
+            await self._report(result, list(wanted.values()))
+        if added or stopped:
+            log.info("hub routers synced %s", outcome)
+        return result
+
+    @staticmethod
+    def _result(
+        command: wire.Command, started: float, outcome: dict[str, Any], errors: list[str]
+    ) -> wire.CommandResult:
+        latency = round((time.perf_counter() - started) * 1000, 3)
+        return wire.CommandResult(
+            command.id,
+            command.name,
+            not errors,
+            {**outcome, "errors": errors},
+            "; ".join(errors) or None,
+            latency,
+        )
+
+    async def _report(
+        self, result: wire.CommandResult, routers: list[wire.ManagedRouter] | None
+    ) -> None:
+        async with self.store.transaction() as tx:
+            if routers is not None:
+                await tx.replace_managed_routers(routers)
+            await tx.append_event(wire.COMMAND_RESULT, None, as_dict(result))
+
     # -- what the hub link uses ----------------------------------------------------------------
 
     def router_infos(self) -> list[wire.RouterInfo]:
+        """Every router the agent runs: agent.toml's and the hub's."""
         return [
-            wire.RouterInfo(name=r.name, host=r.host, port=r.api_port) for r in self.config.routers
+            wire.RouterInfo(name=name, host=link.settings.host, port=link.settings.api_port)
+            for name, link in self.links.items()
         ]
 
     async def snapshot(self) -> tuple[int, list[wire.RouterSnapshot]]:
@@ -245,4 +375,7 @@ class Agent:
 
     async def submit(self, command: wire.Command) -> None:
         """Run a hub command in the background; its result arrives through the outbox."""
+        if command.name == wire.ROUTERS_SYNC:  # a command of the whole agent, not of a router
+            self.supervisor.job(self.sync_routers(command), f"command:{command.id}")
+            return
         self.supervisor.job(self.executor.run(command), f"command:{command.id}")

@@ -106,11 +106,20 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (router, name)
     ) WITHOUT ROWID;
     """,
+    # The routers the hub manages for this agent (routers.sync, wire.ManagedRouter as JSON),
+    # so that after a restart with the hub away the agent still runs them.
+    """
+    CREATE TABLE managed_routers (
+        name TEXT PRIMARY KEY,
+        data TEXT NOT NULL
+    ) WITHOUT ROWID;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
 _SESSION = msgspec.json.Decoder(wire.Session)
 _HOTSPOT_USER = msgspec.json.Decoder(wire.HotspotUser)
+_MANAGED_ROUTER = msgspec.json.Decoder(wire.ManagedRouter)
 # Meta key set once a router's users were printed: its (possibly empty) list is known.
 USERS_KNOWN_META = "hotspot_users_known:{router}"
 COMMAND_RETENTION_SECONDS = 30 * 86400
@@ -260,6 +269,14 @@ class Transaction:
     async def get_meta(self, key: str) -> str | None:
         rows = await self.db.execute_fetchall("SELECT value FROM meta WHERE key = ?", (key,))
         return rows[0][0] if rows else None
+
+    async def replace_managed_routers(self, routers: Iterable[wire.ManagedRouter]) -> None:
+        """The hub's whole set of managed routers (routers.sync) becomes exactly these."""
+        await self.db.execute("DELETE FROM managed_routers")
+        await self.db.executemany(
+            "INSERT INTO managed_routers (name, data) VALUES (?, ?)",
+            [(router.name, msgspec.json.encode(router).decode()) for router in routers],
+        )
 
     async def delete_meta(self, key: str) -> None:
         await self.db.execute("DELETE FROM meta WHERE key = ?", (key,))
@@ -537,6 +554,11 @@ class Store:
     async def fetchall(self, query: str, params: tuple[Any, ...] = ()) -> list[Any]:
         async with self._lock:
             return list(await self.db.execute_fetchall(query, params))
+
+    async def managed_routers(self) -> list[wire.ManagedRouter]:
+        """The routers the hub last sent (routers.sync), by name."""
+        rows = await self.fetchall("SELECT data FROM managed_routers ORDER BY name")
+        return [_MANAGED_ROUTER.decode(data) for (data,) in rows]
 
     async def get_meta(self, key: str) -> str | None:
         rows = await self.fetchall("SELECT value FROM meta WHERE key = ?", (key,))

@@ -76,6 +76,12 @@ ENTITLEMENTS_SYNC = "entitlements.sync"
 # vouchers_version is not the scope's, and when a batch is created.
 VOUCHERS_SYNC = "vouchers.sync"
 ROUTER_MENU = "router.menu"  # {"menu": str, "action": "print|add|set|remove", "params": {}}
+# The routers the hub manages for the agent (devices created through /v1): RoutersSync, the
+# whole set, sent on every connect of an agent that has devices and after every change; the
+# agent starts, restarts and stops its links to match. A command of the whole agent: its
+# ``router`` is NO_ROUTER.
+ROUTERS_SYNC = "routers.sync"
+NO_ROUTER = "*"
 PING = "ping"  # {"address": str, "count": int}
 MONITOR_TRAFFIC = "monitor_traffic"  # {"interface": str}
 LOG_READ = "log.read"  # {"limit": int, "topics": str | None}
@@ -89,6 +95,7 @@ COMMAND_NAMES = frozenset(
         ENTITLEMENT_DELETE,
         ENTITLEMENTS_SYNC,
         VOUCHERS_SYNC,
+        ROUTERS_SYNC,
         ROUTER_MENU,
         PING,
         MONITOR_TRAFFIC,
@@ -325,6 +332,25 @@ class VouchersSync(Struct, kw_only=True):
     base: Annotated[int, Meta(ge=0, le=BIGINT_MAX)] | None = None
     vouchers: Annotated[list[SyncedVoucher], Meta(max_length=MAX_VOUCHERS_PER_SYNC)] = []
     last: bool = True
+
+
+class ManagedRouter(Struct, kw_only=True):
+    """A router the hub manages for the agent: how to reach it and log in (API password in
+    clear: the link is the agent's own authenticated WebSocket). Never log one."""
+
+    name: Name
+    host: Text
+    port: Port
+    username: Annotated[str, Meta(min_length=1, max_length=128)]
+    password: Annotated[str, Meta(max_length=256)]
+    tls: bool = False
+
+
+class RoutersSync(Struct, kw_only=True):
+    """``args`` of routers.sync: every router the hub wants the agent to run for it (active
+    devices); a managed router the agent runs and this does not list is stopped."""
+
+    routers: Annotated[list[ManagedRouter], Meta(max_length=MAX_ROUTERS_PER_FRAME)] = []
 
 
 class VoucherRedeemed(Struct, kw_only=True):
@@ -640,6 +666,10 @@ def parse_entitlements_sync(obj: Any) -> EntitlementsSync:
 
 def parse_vouchers_sync(obj: Any) -> VouchersSync:
     return _convert(obj, VouchersSync, "vouchers.sync")
+
+
+def parse_routers_sync(obj: Any) -> RoutersSync:
+    return _convert(obj, RoutersSync, "routers.sync")
 
 
 def parse_router_info(obj: Any) -> RouterInfo:

@@ -8,8 +8,10 @@ from functools import partial
 
 from aiohttp import web
 
+from common import wire
 from hub.config import HubConfig
 from hub.database import DatabaseHealth, open_database
+from hub.link.devices import push_routers, routers_sync_args
 from hub.link.vouchers import push_batch
 from hub.live import LiveFeed
 from hub.metrics import HubMetrics
@@ -23,6 +25,7 @@ from hub.services.agents import AgentService
 from hub.services.auth import AuthService
 from hub.services.callbacks import CallbackService
 from hub.services.captive import CaptiveService
+from hub.services.devices import DeviceService
 from hub.services.dispatch import Dispatcher
 from hub.services.plans import PlanService
 from hub.services.portal import PortalService
@@ -134,6 +137,8 @@ def _services(
         router_menu = RouterMenu(dispatcher, config)
         secrets = SecretBox.from_config(config)
         payments = PaymentService(pool, config, app[PAYMENT_PROVIDER], access)
+        if dispatcher is not None:  # a routers.sync's passwords are opened as it is sent
+            dispatcher.expanders[wire.ROUTERS_SYNC] = partial(routers_sync_args, pool, secrets)
         app[SERVICES] = Services(
             auth=AuthService(pool, config),
             portal=PortalService(pool, config, dispatcher),
@@ -157,6 +162,9 @@ def _services(
             profiles=ProfileService(pool, config, router_menu),
             subscribers=SubscriberService(
                 pool, router_menu, secrets, offline_after=config.agent_offline_after
+            ),
+            devices=DeviceService(
+                pool, config, secrets, partial(push_routers, dispatcher) if dispatcher else None
             ),
         )
         yield

@@ -723,3 +723,43 @@ class Subscriber:
     password_sealed: bytes | None = field(repr=False)  # hub.secrets; never leaves the hub
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """A router as /v1 manages it (seed 004's MikrotikResponse): a ``routers`` row. ``managed``
+    devices were created through /v1 (their credentials held by the hub, sealed); the others
+    are the agents' agent.toml routers, listed but read-only."""
+
+    router: Router
+    managed: bool
+    api_username: str | None
+    location: str | None
+    status: str  # "active" | "inactive" (inactive: the agent does not connect to it)
+    tls: bool
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def online(self) -> bool:
+        return self.status == "active" and self.router.online
+
+    @property
+    def last_seen(self) -> datetime | None:
+        """When the agent last reported on the router (health), else heard from at all."""
+        if self.router.health is not None and self.router.health.reported_at is not None:
+            return self.router.health.reported_at
+        return self.router.agent_last_seen_at
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverableDevice:
+    """A managed, active device as its agent gets it (the password still sealed)."""
+
+    id: int
+    name: str
+    host: str
+    port: int
+    api_username: str
+    api_password_sealed: bytes
+    tls: bool

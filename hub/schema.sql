@@ -48,6 +48,27 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION public.enforce_router_revival_limit() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    limit_value integer;
+    used integer;
+BEGIN
+    SELECT max_mikrotiks INTO limit_value FROM tenants WHERE id = NEW.tenant_id FOR UPDATE;
+    IF limit_value IS NULL THEN
+        RETURN NEW;
+    END IF;
+    SELECT count(*) INTO used FROM routers
+     WHERE tenant_id = NEW.tenant_id AND retired_at IS NULL;
+    IF used >= limit_value THEN
+        RAISE EXCEPTION 'Tenant limit reached: at most % router(s) (max_mikrotiks)', limit_value
+            USING ERRCODE = 'IF409';
+    END IF;
+    RETURN NEW;
+END
+$$;
+
 CREATE FUNCTION public.enforce_tenant_limits() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -478,7 +499,16 @@ CREATE TABLE public.routers (
     host text NOT NULL,
     port integer DEFAULT 8728 NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    retired_at timestamp with time zone
+    retired_at timestamp with time zone,
+    managed boolean DEFAULT false NOT NULL,
+    api_username text,
+    api_password_sealed bytea,
+    tls boolean DEFAULT false NOT NULL,
+    location text,
+    status text DEFAULT 'active'::text NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT routers_managed_credentials CHECK (((NOT managed) OR ((api_username IS NOT NULL) AND (api_password_sealed IS NOT NULL)))),
+    CONSTRAINT routers_status_check CHECK ((status = ANY (ARRAY['active'::text, 'inactive'::text])))
 );
 
 CREATE SEQUENCE public.routers_id_seq
@@ -613,6 +643,7 @@ CREATE TABLE public.users (
     username text,
     fullname text,
     phone text,
+    active_router_id bigint,
     CONSTRAINT users_login CHECK (((email IS NOT NULL) OR (username IS NOT NULL))),
     CONSTRAINT users_platform_admin_has_no_tenant CHECK (((role <> 'platform_admin'::text) OR (tenant_id IS NULL))),
     CONSTRAINT users_role_check CHECK ((role = ANY (ARRAY['platform_admin'::text, 'owner'::text, 'admin'::text, 'operator'::text, 'viewer'::text]))),
@@ -945,6 +976,8 @@ CREATE TRIGGER router_hotspot_users_count_del AFTER DELETE ON public.router_hots
 
 CREATE TRIGGER router_hotspot_users_count_ins AFTER INSERT ON public.router_hotspot_users REFERENCING NEW TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION public.count_router_hotspot_users();
 
+CREATE TRIGGER routers_revival_limit BEFORE UPDATE OF retired_at ON public.routers FOR EACH ROW WHEN (((old.retired_at IS NOT NULL) AND (new.retired_at IS NULL) AND new.managed)) EXECUTE FUNCTION public.enforce_router_revival_limit();
+
 CREATE TRIGGER routers_tenant_limit BEFORE INSERT ON public.routers FOR EACH ROW EXECUTE FUNCTION public.enforce_tenant_limits();
 
 CREATE TRIGGER vouchers_version BEFORE INSERT OR UPDATE ON public.vouchers FOR EACH ROW EXECUTE FUNCTION public.vouchers_next_version();
@@ -1065,6 +1098,9 @@ ALTER TABLE ONLY public.stream_tickets
 
 ALTER TABLE ONLY public.token_families
     ADD CONSTRAINT token_families_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.users
+    ADD CONSTRAINT users_active_router_id_fkey FOREIGN KEY (active_router_id) REFERENCES public.routers(id) ON DELETE SET NULL;
 
 ALTER TABLE ONLY public.users
     ADD CONSTRAINT users_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(id) ON DELETE CASCADE;

@@ -22,6 +22,7 @@ from hub.services.agents import AgentService
 from hub.services.auth import AuthService
 from hub.services.callbacks import CallbackService
 from hub.services.captive import CaptiveService
+from hub.services.devices import DeviceService
 from hub.services.plans import PlanService
 from hub.services.portal import PortalService
 from hub.services.profiles import ProfileService
@@ -61,6 +62,7 @@ class Services:
     captive: CaptiveService  # the public captive portal (hub/web/captive.py)
     profiles: ProfileService  # billing profiles (seed 004 section 8)
     subscribers: SubscriberService  # customers and client operations (seed 004 sections 4, 9)
+    devices: DeviceService  # /v1 devices: the routers registry, delivered to the agents
 
 
 CONFIG: web.AppKey[HubConfig] = web.AppKey("config", HubConfig)

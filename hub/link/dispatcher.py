@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import asyncpg
@@ -26,6 +26,11 @@ from hub.metrics import HubMetrics
 from hub.storage import link as storage
 
 log = logging.getLogger(__name__)
+
+
+# Fills in a queued command's args as it leaves for agent <id>: a command whose args must not
+# rest in the commands table (routers.sync carries router passwords) is stored empty.
+Expander = Callable[[int], Awaitable[dict[str, Any]]]
 
 
 class CommandDispatcher:
@@ -46,6 +51,7 @@ class CommandDispatcher:
         self._offline_after = offline_after
         self._waiting: dict[str, asyncio.Future[wire.CommandResult]] = {}
         self._waiting_agent: dict[str, int] = {}  # command id -> agent id
+        self.expanders: dict[str, Expander] = {}  # command name -> its args at send time
 
     async def execute(
         self,
@@ -136,6 +142,36 @@ class CommandDispatcher:
             raise AgentUnavailable(outcome.error or "agent gone")
         return _result_of(outcome)
 
+    async def queue(
+        self,
+        *,
+        tenant_id: int,
+        agent_id: int,
+        name: str,
+        args: dict[str, Any],
+        requested_by: str,
+        timeout: float,
+        router_id: int | None = None,
+    ) -> str:
+        """Queue a command without waiting for its result (sent now if the agent is held here,
+        else by its holder, or at its next connect within ``timeout``); returns its id."""
+        command_id = str(uuid.uuid4())
+        held = self._registry.get(agent_id) is not None
+        await self._commands.insert_command(
+            command_id=command_id,
+            tenant_id=tenant_id,
+            agent_id=agent_id,
+            router_id=router_id,
+            name=name,
+            args=args,
+            requested_by=requested_by,
+            timeout_seconds=timeout,
+            notify=not held,
+        )
+        if held:
+            await self._claim_and_send([agent_id], [command_id])
+        return command_id
+
     # --- results ------------------------------------------------------------------------------
 
     async def agent_gone(self, agent_id: int, reason: str) -> None:
@@ -203,14 +239,15 @@ class CommandDispatcher:
 
     async def _send_records(self, records: Iterable[QueuedCommand]) -> None:
         for record in records:
+            expand = self.expanders.get(record.name)
+            conn = self._registry.get(record.agent_id)
             command = wire.Command(
                 id=record.id,
                 name=record.name,
                 router=record.router,
-                args=record.args,
+                args=await expand(record.agent_id) if expand and conn else record.args,
                 deadline=to_iso(record.deadline),
             )
-            conn = self._registry.get(record.agent_id)
             try:
                 if conn is None:
                     raise ConnectionResetError("agent left this process")

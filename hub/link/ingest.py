@@ -69,19 +69,30 @@ class Ingest:
                         f"allows {self.max_tenant_routers} per tenant"
                     )
             try:
-                self.routers = await repo.upsert_routers(
+                routers_now = await repo.upsert_routers(
                     tenant_id=self.tenant_id,
                     agent_id=self.agent_id,
                     routers=[(r.name, r.host, r.port) for r in routers.values()],
                 )
             except Conflict as exc:  # the tenant's max_mikrotiks: refused like the hub's limit
                 raise WireError(exc.message) from None
+            self.routers.clear()  # in place: a connection's ``routers`` is this dict
+            self.routers.update(routers_now)
             return await storage.PresenceRepository(conn).begin_link(
                 agent_id=self.agent_id,
                 instance=instance,
                 agent_version=hello.agent_version,
                 agent_last_seq=hello.last_seq,
             )
+
+    async def _learn_routers(self, names: set[str]) -> None:
+        """A router named that the hello did not map may be a device created through /v1
+        since (hub/link/devices.py): the map is read again (in place: the connection's
+        ``routers`` is the same dict). Still unknown after that: refused as before."""
+        if names - self.routers.keys() - {wire.NO_ROUTER}:
+            live = await storage.IngestRepository(self._pool).live_routers(self.agent_id)
+            self.routers.clear()
+            self.routers.update(live)
 
     async def snapshot(self, data: bytes) -> tuple[int, list[wire.Rejected]]:
         """Replace the current sessions and health of the agent's routers.
@@ -99,6 +110,8 @@ class Ingest:
             except WireError as exc:
                 rejected.append(wire.Rejected(reason=f"router snapshot: {exc}"))
                 continue
+            if snap.router not in self.routers:
+                await self._learn_routers({snap.router})
             router_id = self.routers.get(snap.router)
             if router_id is None:
                 rejected.append(wire.Rejected(reason="unknown router", router=snap.router))
@@ -198,6 +211,7 @@ class Ingest:
                     outcome.rejected.append(wire.Rejected(reason=str(exc), seq=seq))
                 continue
             good.setdefault(event.seq, event)
+        await self._learn_routers({e.router for e in good.values() if e.router})
         seqs = sorted(good.keys() | refused.keys()) if refused else sorted(good)
         self._redeemed_batches: set[int] = set()
         async with self._pool.acquire() as conn, conn.transaction():

@@ -3,7 +3,8 @@
 hello -> routers upserted (unlisted ones retired), presence here -> welcome {agent_id, acked_seq}
       -> one entitlements.sync if the hello's token is not the scope's current one (only what
          changed since the token's version, when the agent holds an older one), vouchers.sync
-         likewise by the hello's vouchers_version (hub/link/vouchers.py), pending commands
+         likewise by the hello's vouchers_version (hub/link/vouchers.py), the agent's
+      devices as one routers.sync when it has any (hub/link/devices.py), pending commands
 snapshot -> current state replaced;  events -> stored, deduplicated -> ack {seq}
 """
 
@@ -24,11 +25,13 @@ from common import wire
 from common.timeutil import to_iso
 from common.wire import WireError
 from hub.domain import Agent, WantedEntitlement, WantedRevocation
+from hub.link.devices import connect_command as devices_command
 from hub.link.dispatcher import CommandDispatcher
 from hub.link.ingest import Ingest
 from hub.link.registry import AgentConnection, LinkRegistry
 from hub.link.vouchers import connect_commands, push_batch
 from hub.metrics import HubMetrics
+from hub.secrets import SecretBox
 from hub.storage import link as storage
 
 log = logging.getLogger(__name__)
@@ -53,8 +56,10 @@ class LinkSession:
         ws: web.WebSocketResponse,
         max_routers: int = 64,
         max_tenant_routers: int = 0,
+        secrets: SecretBox | None = None,
     ) -> None:
         self._pool = pool
+        self._secrets = secrets  # opens the devices' passwords for routers.sync (None: no sync)
         self._commands = storage.CommandRepository(pool)
         self._presence = storage.PresenceRepository(pool)
         self._registry = registry
@@ -216,16 +221,22 @@ class LinkSession:
         )
         for command in vouchers:
             await conn.send_command(command)
+        devices = None
+        if self._secrets is not None:
+            devices = await devices_command(self._pool, self._secrets, self.agent_id)
+            if devices is not None:
+                await conn.send_command(devices)
         pending = await self._dispatcher.push_pending(conn)
-        if synced or pending or vouchers:
+        if synced or pending or vouchers or devices:
             log.info(
                 "agent state pushed agent=%s entitlements=%s revoked=%s synced=%s"
-                " voucher_parts=%s commands=%s",
+                " voucher_parts=%s devices=%s commands=%s",
                 self.agent_id,
                 len(active),
                 len(revoked),
                 synced,
                 len(vouchers),
+                len(devices.args["routers"]) if devices else None,
                 pending,
             )
 

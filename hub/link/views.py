@@ -83,6 +83,7 @@ async def link(request: web.Request) -> web.StreamResponse:
             ws=ws,
             max_routers=config.max_routers_per_agent,
             max_tenant_routers=config.max_routers_per_tenant,
+            secrets=app[SERVICES].secrets,
         )
         await session.run()
     return ws

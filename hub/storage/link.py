@@ -73,9 +73,12 @@ def health_row(health: wire.RouterHealth, since: datetime | None) -> tuple[Any, 
     return (health.status, since, *astuple(health)[2:])
 
 
-_CLAIMED = """
-    SELECT c.id::text AS id, c.agent_id, c.name, c.args, c.deadline, r.name AS router
-      FROM claimed c JOIN routers r ON r.id = c.router_id
+# A command of the whole agent (routers.sync) has no router: wire.NO_ROUTER stands for it.
+_CLAIMED = f"""
+    SELECT c.id::text AS id, c.agent_id, c.name, c.args, c.deadline,
+           COALESCE(r.name, '{wire.NO_ROUTER}') AS router
+      FROM claimed c LEFT JOIN routers r ON r.id = c.router_id
+     WHERE r.id IS NOT NULL OR c.name = '{wire.ROUTERS_SYNC}'
      ORDER BY c.created_at
 """
 
@@ -351,6 +354,9 @@ class IngestRepository:
 
         Listed routers are created, re-addressed or brought back; the agent's other routers are
         retired (kept with their history, their current sessions cleared): nobody watches them.
+        Managed devices (created through /v1, migration 0020) are the hub's to create, change
+        and retire: a hello naming one (the agent runs it, or ran it while the hub was away)
+        changes nothing about it. The map holds every live router of the agent, devices too.
         """
         routers = list(routers)
         names = [name for name, _, _ in routers]
@@ -360,6 +366,8 @@ class IngestRepository:
                 INSERT INTO routers (tenant_id, agent_id, name, host, port)
                 SELECT $1, $2, r.name, r.host, r.port
                   FROM unnest($3::text[], $4::text[], $5::int[]) AS r(name, host, port)
+                 WHERE NOT EXISTS (SELECT 1 FROM routers m
+                                    WHERE m.agent_id = $2 AND m.name = r.name AND m.managed)
                 ON CONFLICT (agent_id, name) DO UPDATE
                    SET host = EXCLUDED.host, port = EXCLUDED.port, retired_at = NULL
                 """,
@@ -373,7 +381,8 @@ class IngestRepository:
             """
             WITH retired AS (
                 UPDATE routers SET retired_at = now()
-                 WHERE agent_id = $1 AND retired_at IS NULL AND NOT (name = ANY($2::text[]))
+                 WHERE agent_id = $1 AND retired_at IS NULL AND NOT managed
+                   AND NOT (name = ANY($2::text[]))
                 RETURNING id
             )
             DELETE FROM current_sessions WHERE router_id IN (SELECT id FROM retired)
@@ -381,6 +390,10 @@ class IngestRepository:
             agent_id,
             names,
         )
+        return await self.live_routers(agent_id)
+
+    async def live_routers(self, agent_id: int) -> dict[str, int]:
+        """Name -> id of the agent's live routers (a device created since its hello too)."""
         rows = await self._db.fetch(
             "SELECT id, name FROM routers WHERE agent_id = $1 AND retired_at IS NULL", agent_id
         )
@@ -662,7 +675,7 @@ class CommandRepository:
         command_id: str,
         tenant_id: int,
         agent_id: int,
-        router_id: int,
+        router_id: int | None,
         name: str,
         args: dict[str, Any],
         requested_by: str,

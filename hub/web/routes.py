@@ -32,6 +32,7 @@ from hub.web.v1 import auth as v1_auth
 from hub.web.v1 import callbacks as v1_callbacks
 from hub.web.v1 import clients as v1_clients
 from hub.web.v1 import customers as v1_customers
+from hub.web.v1 import devices as v1_devices
 from hub.web.v1 import profiles as v1_profiles
 from hub.web.v1 import router_pools, router_ppp, router_queues, streams
 from hub.web.v1 import tenants as v1_tenants
@@ -59,6 +60,7 @@ def setup_routes(app: web.Application, metrics: HubMetrics) -> None:
     app.add_routes(router_pools.routes)
     app.add_routes(router_queues.routes)
     app.add_routes(v1_callbacks.routes)
+    app.add_routes(v1_devices.routes)
     app.add_routes(payments.routes)
     add_dashboard_routes(app)
     app.add_routes(captive.routes)

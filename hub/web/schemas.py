@@ -1077,3 +1077,80 @@ class ClientDeleteQuery(Body):
         if any(len(name) > 64 for name in listed):
             raise InvalidInput(ClientDeleteBody.bound_errors["username"])
         return list(dict.fromkeys(([self.username] if self.username else []) + listed))
+
+
+# --- devices (seed 004 section 5, /v1/internal/mikrotik) ---------------------------------------
+# Types and sizes here; required fields and the site rule are the device service's 400s.
+
+DeviceName = Annotated[str, msgspec.Meta(max_length=128)]  # wire.Name: the agent's router name
+DeviceText = Annotated[str, msgspec.Meta(max_length=200)]
+Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
+
+
+class DeviceBody(Body):
+    """POST /v1/internal/mikrotik (create) and PUT /v1/internal/mikrotik/{id} (partial)."""
+
+    name: DeviceName | msgspec.UnsetType = msgspec.UNSET
+    host: Annotated[str, msgspec.Meta(max_length=253)] | msgspec.UnsetType = msgspec.UNSET
+    port: Port | msgspec.UnsetType | None = msgspec.UNSET
+    api_username: DeviceName | msgspec.UnsetType = msgspec.UNSET
+    api_password: Annotated[str, msgspec.Meta(max_length=256)] | msgspec.UnsetType = msgspec.UNSET
+    location: DeviceText | msgspec.UnsetType | None = msgspec.UNSET
+    tls: bool | msgspec.UnsetType | None = msgspec.UNSET
+    agent_id: RowId | msgspec.UnsetType | None = msgspec.UNSET  # the site agent
+    site: Annotated[str, msgspec.Meta(max_length=64)] | msgspec.UnsetType | None = msgspec.UNSET
+
+    bound_errors: ClassVar[dict[str, str]] = {
+        "name": "name must be at most 128 characters",
+        "host": "host must be at most 253 characters",
+        "port": "port must be from 1 to 65535",
+        "api_username": "api_username must be at most 128 characters",
+        "api_password": "api_password must be at most 256 characters",
+        "location": "location must be at most 200 characters",
+        "agent_id": "agent_id must be a site agent id",
+        "site": "site must be at most 64 characters",
+    }
+
+
+class DeviceListBody(V1Page):
+    """POST /v1/internal/mikrotik/list: a page, optionally filtered."""
+
+    search: Annotated[str, msgspec.Meta(max_length=100)] | None = None  # name, host, location
+    status: Annotated[str, msgspec.Meta(max_length=16)] | None = None  # active | inactive
+    site: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+
+    def check(self) -> None:
+        if self.status not in (None, "active", "inactive"):
+            raise InvalidInput("status must be active or inactive")
+
+
+class DeviceStatusBody(Body):
+    """PATCH /v1/internal/mikrotik/{id}/status."""
+
+    status: Annotated[str, msgspec.Meta(max_length=16)] | None = None
+
+    def check(self) -> None:
+        if self.status is None:
+            raise InvalidInput("status is required")
+        if self.status not in ("active", "inactive"):
+            raise InvalidInput("status must be active or inactive")
+
+
+class DeviceOut(msgspec.Struct):
+    """A device as /v1 answers it (seed 004's MikrotikResponse); never its password."""
+
+    id: int
+    name: str
+    host: str
+    port: int
+    api_username: str | None
+    location: str | None
+    status: str
+    managed: bool
+    tls: bool
+    agent_id: int
+    site: str
+    online: bool
+    last_seen: str | None
+    created_at: str
+    updated_at: str

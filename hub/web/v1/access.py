@@ -30,10 +30,14 @@ PERMISSIONS = {
     "profiles.manage": "Create, change and delete billing profiles (and so router profiles)",
     "customers.read": "List, find and read the tenant's customers",
     "customers.manage": "Create, change and delete customers and their PPP secrets / hotspot users",
+    "devices.read": "List and read the tenant's devices (routers); pick one's own active device",
+    "devices.manage": "Create, change, (de)activate and delete the tenant's devices",
 }
-_VIEWER = frozenset({"profile.read", "router.read", "profiles.read", "customers.read"})
+_VIEWER = frozenset(
+    {"profile.read", "router.read", "profiles.read", "customers.read", "devices.read"}
+)
 _OPERATOR = _VIEWER | {"router.manage", "customers.manage"}
-_ADMIN = _OPERATOR | {"users.read", "users.manage", "profiles.manage"}
+_ADMIN = _OPERATOR | {"users.read", "users.manage", "profiles.manage", "devices.manage"}
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "viewer": _VIEWER,
     "operator": _OPERATOR,
@@ -93,17 +97,21 @@ MAX_DEVICE_ID = MAX_TENANT_HEADER
 async def v1_router(request: web.Request) -> Router:
     """The router a /v1 router call acts on (seed 004 sections 6, 7, 10).
 
-    ``?device_id=`` when given; else the tenant's only router. (Devices: the caller's activated
-    device, ``PATCH /v1/internal/mikrotik/:id/activate``, comes before the only-router rule.)
-    A router of another tenant is a 404, as if it did not exist.
+    ``?device_id=`` when given; else the caller's activated device
+    (``PATCH /v1/internal/mikrotik/:id/activate``, while it exists); else the tenant's only
+    router. A router of another tenant is a 404, as if it did not exist.
     """
     tenant = await v1_tenant(request)
-    portal = request.app[SERVICES].portal
+    services = request.app[SERVICES]
+    portal = services.portal
     text = request.query.get("device_id", "").strip()
     if text:
         if not (text.isascii() and text.isdigit()) or len(text) > MAX_DEVICE_ID:
             raise InvalidInput("device_id must be a device id")
         return await portal.router(int(text), tenant.id)
+    user_id = request[CALLER].user_id
+    if user_id is not None and (active := await services.devices.activated(user_id, tenant)):
+        return await portal.router(active, tenant.id)
     routers = await portal.routers(tenant.id)
     if len(routers) == 1:
         return routers[0]

@@ -28,6 +28,15 @@ BODIES = {
     # No router is reached: a price change of a profile without customers, an item that fails.
     "/v1/internal/profile/{profile_id}": {"price": 1},
     "/v1/internal/client-upsert": [{"username": "walk"}],
+    "/v1/internal/mikrotik": {
+        "name": "Walked Router",
+        "host": "10.9.9.9",
+        "api_username": "api",
+        "api_password": "walk-secret",
+        "site": "acme-hq",
+    },
+    "/v1/internal/mikrotik/{device_id}": {"location": "Rack 9"},
+    "/v1/internal/mikrotik/{device_id}/status": {"status": "active"},
 }
 # Router calls act on a router named by ?device_id= (the walk names the caller's own, or the
 # other tenant's: a 404). The seeded sites are offline: an allowed call answers the seeds' 503.
@@ -130,7 +139,7 @@ async def test_the_role_matrix(client, callers):
                 on_router = path.startswith(ROUTER_PATHS)
                 if on_router:
                     url += f"?device_id={ids[whose]['device_id']}"
-                body = BODIES.get(path, {}) if method in ("POST", "PUT") else None
+                body = BODIES.get(path, {}) if method in ("POST", "PUT", "PATCH") else None
                 response = await client.request(method, url, json=body, headers=headers[role])
                 status = response.status
                 body = await response.json()
