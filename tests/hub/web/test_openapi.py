@@ -310,7 +310,7 @@ async def test_document_has_one_entry_per_path_and_every_face(hub_config, aiohtt
     assert paths["/agent/v1/link"]["get"]["responses"]["101"]
     tags = {tag for item in paths.values() for op in item.values() for tag in op["tags"]}
     faces = {"portal", "admin", "dashboard", "v1", "agent link", "operator dashboard"}
-    own = {"Billing profiles", "Customers", "Client operations"}  # /v1 sections' own tags
+    own = {"Billing profiles", "Customers", "Client operations", "Devices"}  # /v1 sections
     assert tags == faces | {"platform", "captive portal"} | own
     # The operator dashboard: pages behind its session cookie, forms sent urlencoded.
     login = paths["/dashboard/login"]["post"]
