@@ -6,7 +6,7 @@
 set -eu
 
 # command the test suite runs -> Debian package that ships it
-PACKAGES="promtool:prometheus chromium:chromium"
+PACKAGES="promtool:prometheus chromium:chromium wg:wireguard-tools wireguard-go:wireguard-go"
 
 missing=""
 for pair in $PACKAGES; do
