@@ -49,8 +49,6 @@ from hub.services.tenants import TenantService
 from tests.e2e.conftest import FAST_AGENT, FAST_LINK, FAST_ROUTER, wait_for
 from tests.helpers import ROOT
 
-pytestmark = pytest.mark.netns
-
 TEMPLATES = ROOT / "deploy" / "wireguard"
 HUB_UNDERLAY, SITE_UNDERLAY = "192.0.2.1", "192.0.2.2"
 HUB_TUNNEL, TUNNEL_NETWORK = "10.99.0.1", "10.99.0.0/24"
@@ -96,6 +94,11 @@ def refusal() -> str | None:
     if not os.path.exists("/dev/net/tun"):
         return "no /dev/net/tun for a WireGuard device"
     return None
+
+
+REFUSAL = refusal()
+# Checked before any fixture runs, so a refused machine starts no Postgres for nothing.
+pytestmark = [pytest.mark.netns, pytest.mark.skipif(REFUSAL is not None, reason=REFUSAL or "")]
 
 
 def tool(name: str) -> str:
@@ -239,8 +242,6 @@ class Site:
 async def namespaces(pg_dsn: str, tmp_path: Path) -> AsyncIterator[Site]:
     """The hub and site namespaces joined by the underlay veth; deleted, with every process
     and interface in them, whatever the test did (before the test's database is dropped)."""
-    if reason := refusal():
-        pytest.skip(reason)
     if not unix_socket_dsn(pg_dsn):
         pytest.skip("the test Postgres is not on a unix socket: a namespace cannot reach it")
     tool("wg")
