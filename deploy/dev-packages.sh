@@ -2,11 +2,13 @@
 # Debian packages the test suite needs, installed only when missing.
 #   prometheus: promtool, which tests/hub/test_metrics.py runs to check both /metrics faces.
 #   chromium: the headless browser the page tests drive through Playwright (tests/browser.py).
+#   wireguard-tools, wireguard-go, gettext-base: wg, wg-quick, the userspace WireGuard where the
+#     kernel module is missing, and envsubst for the templates (tests/deploy/test_wireguard.py).
 # Run as root (make install calls it; it does nothing when everything is already there).
 set -eu
 
 # command the test suite runs -> Debian package that ships it
-PACKAGES="promtool:prometheus chromium:chromium"
+PACKAGES="promtool:prometheus chromium:chromium wg:wireguard-tools wireguard-go:wireguard-go envsubst:gettext-base"
 
 missing=""
 for pair in $PACKAGES; do

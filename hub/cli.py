@@ -10,6 +10,7 @@
     ispfleet-hub create-admin --email E [--password P]         or $ISPFLEET_ADMIN_PASSWORD / prompt
     ispfleet-hub create-agent --tenant S --site NAME            prints a one-time enrollment token
     ispfleet-hub revoke-agent --tenant S --site NAME            its credential stops working now
+    ispfleet-hub wireguard-peers                  [Peer] sections of enrolled agents (wg syncconf)
     ispfleet-hub add-router --tenant S --site NAME --name N --host H [--port 8728]
     ispfleet-hub add-customer --tenant S --username PHONE [--name FULL_NAME]
     ispfleet-hub grant-access --tenant S --username PHONE --hours H [--mac MAC] [--router ID]
@@ -38,7 +39,7 @@ from hub.config import HubConfig, load_hub_config, public_url
 from hub.database import open_database
 from hub.errors import DatabaseError, HubError
 from hub.services.access import AccessService
-from hub.services.agents import AgentService
+from hub.services.agents import AgentService, peer_sections
 from hub.services.auth import AuthService
 from hub.services.callbacks import CallbackService, routeros_script
 from hub.services.tenants import TenantService
@@ -110,6 +111,15 @@ async def _revoke_agent(args: argparse.Namespace, config: HubConfig, pool: async
     agent = await AgentService(pool, config).revoke_agent(args.tenant, args.site)
     print(f"agent {agent.id} of site {args.site!r}: credential revoked, its link is closed")
     print(f"to bring the box back: {PROG} create-agent --tenant {args.tenant} --site {args.site}")
+
+
+async def _wireguard_peers(args: argparse.Namespace, config: HubConfig, pool: asyncpg.Pool) -> None:
+    """The hub's [Peer] sections on stdout, nothing else: the operator appends them to the
+    stripped [Interface] and hands the whole to ``wg syncconf`` (deploy/wireguard/)."""
+    tunnels = await AgentService(pool, config).tunnels()
+    print(f"# {len(tunnels)} enrolled agent(s), from `{PROG} wireguard-peers`")
+    if sections := peer_sections(tunnels):
+        print(sections, end="")
 
 
 async def _add_router(args: argparse.Namespace, config: HubConfig, pool: asyncpg.Pool) -> None:
@@ -251,6 +261,7 @@ def _parser() -> argparse.ArgumentParser:
     p = command("revoke-agent", "revoke a site agent's credential and close its link")
     p.add_argument("--tenant", required=True, metavar="SLUG")
     p.add_argument("--site", required=True, metavar="NAME")
+    command("wireguard-peers", "print the WireGuard [Peer] of every enrolled agent (wg syncconf)")
     p = command("add-router", "register a router behind a site's agent")
     p.add_argument("--tenant", required=True, metavar="SLUG")
     p.add_argument("--site", required=True, metavar="NAME")
@@ -281,6 +292,7 @@ _COMMANDS: dict[str, Command] = {
     "create-user": _create_user,
     "create-agent": _create_agent,
     "revoke-agent": _revoke_agent,
+    "wireguard-peers": _wireguard_peers,
     "add-router": _add_router,
     "add-customer": _add_customer,
     "grant-access": _grant_access,

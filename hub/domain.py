@@ -488,6 +488,16 @@ class WireGuardPeer:
 
 
 @dataclass(frozen=True, slots=True)
+class AgentTunnel:
+    """An enrolled agent's end of the WireGuard tunnel: one [Peer] on the hub's interface."""
+
+    tenant_slug: str
+    site: str
+    public_key: str
+    address: str  # as enrollment assigned it, "10.99.0.2/32"
+
+
+@dataclass(frozen=True, slots=True)
 class Enrollment:
     """An agent just enrolled: its credential (shown to the box once) and tunnel."""
 

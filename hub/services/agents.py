@@ -24,7 +24,7 @@ from typing import Any
 import asyncpg
 
 from hub.config import HubConfig, WireGuardConfig
-from hub.domain import Agent, Enrollment, EnrollmentTicket, WireGuardPeer
+from hub.domain import Agent, AgentTunnel, Enrollment, EnrollmentTicket, WireGuardPeer
 from hub.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from hub.services.inputs import site_name
 from hub.storage.agents import AgentRepository
@@ -187,6 +187,10 @@ class AgentService:
         """current_credential of many agents in one query (None or absent: revoked, unknown)."""
         return await AgentRepository(self._pool).credentials(agent_ids)
 
+    async def tunnels(self) -> list[AgentTunnel]:
+        """The WireGuard peers the hub's interface should have: enrolled, unrevoked agents."""
+        return await AgentRepository(self._pool).tunnels()
+
     async def revoke_agent(self, tenant_slug: str, site: str, actor: str = "cli") -> Agent:
         """Revoke the site agent's credential (and any unused token); its link closes now.
 
@@ -236,6 +240,29 @@ def wireguard_peer(wireguard: WireGuardConfig, address: str | None) -> WireGuard
         allowed_ips=f"{hub}/{hub.max_prefixlen}",
         persistent_keepalive=PERSISTENT_KEEPALIVE,
     )
+
+
+def peer_sections(tunnels: list[AgentTunnel]) -> str:
+    """The hub's ``[Peer]`` sections in wg(8) format, one per agent, each allowed only its /32.
+
+    Appended to the hub's stripped [Interface] this is the whole interface for ``wg syncconf``
+    (deploy/wireguard/wg-hub.conf.template). Every value is parsed and rendered back, so a row
+    that is not a key or an address can never add a line; such a row is skipped and logged.
+    """
+    sections = []
+    for tunnel in tunnels:
+        try:
+            host = ipaddress.ip_interface(tunnel.address).ip
+        except ValueError:
+            host = None
+        if host is None or not is_wireguard_key(tunnel.public_key):
+            log.warning("agent tunnel skipped site=%s: bad key or address", tunnel.site)
+            continue
+        sections.append(
+            f"[Peer]\n# {tunnel.tenant_slug}/{tunnel.site}\n"
+            f"PublicKey = {tunnel.public_key}\nAllowedIPs = {host}/{host.max_prefixlen}\n"
+        )
+    return "\n".join(sections)
 
 
 def is_wireguard_key(value: Any) -> bool:

@@ -11,7 +11,7 @@ from datetime import datetime
 
 import asyncpg
 
-from hub.domain import Agent, EnrollmentClaim
+from hub.domain import Agent, AgentTunnel, EnrollmentClaim
 from hub.storage import Executor
 
 CREDENTIAL_CHANNEL = "ispfleet_agent_credential"  # payload: the agent id
@@ -83,6 +83,28 @@ class AgentRepository:
     async def wireguard_addresses(self) -> set[str]:
         rows = await self._db.fetch("SELECT wg_address FROM agents WHERE wg_address IS NOT NULL")
         return {row["wg_address"] for row in rows}
+
+    async def tunnels(self) -> list[AgentTunnel]:
+        """Every agent holding a live credential and a tunnel (address and public key), by
+        address; revoked agents are left out, so their peers go at the next sync."""
+        rows = await self._db.fetch(
+            """
+            SELECT t.slug AS tenant_slug, a.site, a.wg_public_key, a.wg_address
+              FROM agents a JOIN tenants t ON t.id = a.tenant_id
+             WHERE a.credential_hash IS NOT NULL
+               AND a.wg_public_key IS NOT NULL AND a.wg_address IS NOT NULL
+             ORDER BY a.wg_address::inet, a.id
+            """
+        )
+        return [
+            AgentTunnel(
+                tenant_slug=row["tenant_slug"],
+                site=row["site"],
+                public_key=row["wg_public_key"],
+                address=row["wg_address"],
+            )
+            for row in rows
+        ]
 
     async def complete_enrollment(
         self,

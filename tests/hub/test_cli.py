@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import re
 import shlex
@@ -16,9 +17,17 @@ import pytest
 from common import wire
 from hub.app import create_app
 from hub.cli import enroll_command
-from hub.config import HubConfig
+from hub.config import HubConfig, WireGuardConfig
+from hub.database import open_database
+from hub.domain import AgentTunnel
 from hub.link.enrollment import CLOSE_REVOKED
-from hub.services.agents import AgentService, new_enrollment_token
+from hub.services.agents import (
+    AgentService,
+    EnrollRequest,
+    new_enrollment_token,
+    peer_sections,
+)
+from hub.services.tenants import TenantService
 from hub.typedefs import DB_POOL, SERVICES
 from tests.helpers import ROOT, free_port, run_module, wait_for
 
@@ -324,3 +333,47 @@ async def _close_code(ws: aiohttp.ClientWebSocketResponse) -> int | None:
     async for _message in ws:
         pass
     return ws.close_code
+
+
+def wireguard_key(seed: int) -> str:
+    return base64.b64encode(bytes([seed]) * 32).decode()
+
+
+async def test_wireguard_peers_prints_one_peer_per_live_tunnel(pg_dsn):
+    """wireguard-peers: a [Peer] with the agent's key and its /32 for each enrolled agent with a
+    tunnel, by address; revoked agents and agents without a key are left out (syncconf drops
+    them), and stdout is nothing but wg(8) config."""
+    config = HubConfig(
+        database_url=pg_dsn,
+        wireguard=WireGuardConfig(endpoint="hub.example.net:51820", public_key=wireguard_key(9)),
+    )
+    async with open_database(config, max_size=2) as pool:
+        agents = AgentService(pool, config)
+        await TenantService(pool, config).create_tenant("acme", "Acme", "KE")
+        for index, (site, key) in enumerate(
+            [("market", wireguard_key(1)), ("keyless", None), ("gone", wireguard_key(3)),
+             ("port", wireguard_key(4))]
+        ):  # fmt: skip
+            ticket = await agents.create_agent("acme", site)
+            request = EnrollRequest(ticket.token, f"device-{index}-0123456789", site, "t", key)
+            await agents.enroll(request)
+        await agents.revoke_agent("acme", "gone")
+
+    code, out, err = await hub_cli(pg_dsn, "wireguard-peers")
+    assert code == 0, err
+    assert out == (
+        "# 2 enrolled agent(s), from `ispfleet-hub wireguard-peers`\n"
+        f"[Peer]\n# acme/market\nPublicKey = {wireguard_key(1)}\nAllowedIPs = 10.99.0.2/32\n"
+        "\n"
+        f"[Peer]\n# acme/port\nPublicKey = {wireguard_key(4)}\nAllowedIPs = 10.99.0.5/32\n"
+    )
+
+
+def test_peer_sections_never_render_a_bad_row():
+    good = AgentTunnel("acme", "a", wireguard_key(1), "10.99.0.2/32")
+    bad = [
+        AgentTunnel("acme", "b", wireguard_key(2) + "\nEndpoint = evil:1", "10.99.0.3/32"),
+        AgentTunnel("acme", "c", wireguard_key(3), "10.99.0.4/32\nPostUp = x"),
+    ]
+    assert peer_sections([*bad, good]) == peer_sections([good])
+    assert peer_sections([good]).count("\n") == 4
