@@ -333,7 +333,8 @@ async def test_events_and_snapshots_are_split_to_fit_the_frame_bound(
         await first.ws.close()  # relink: the snapshot of 200 sessions goes in parts
         await wait_for(lambda: [r for r in caplog.records if "last=True" in r.getMessage()])
         parts = [r.getMessage() for r in caplog.records if "snapshot stored" in r.getMessage()]
-        assert len(parts) > 1 and "part=0" in parts[0]
+        # (the first link's snapshot may still log its last parts after the clear)
+        assert len(parts) > 1 and any("part=0" in part for part in parts)
         assert await _count(pool, 200)
 
 
